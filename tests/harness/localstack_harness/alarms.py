@@ -1,0 +1,133 @@
+"""CloudWatch alarm fidelity for community LocalStack (loaded as an `on_infra_start` hook).
+
+1. Alarm state change events. AWS publishes a "CloudWatch Alarm State Change" event to the
+   default EventBridge bus on every alarm state transition; community LocalStack does not.
+   We wrap the CloudWatch provider's state update (used by the alarm scheduler and by
+   SetAlarmState alike) and publish exactly AWS's event shape.
+2. Metric-math alarms. LocalStack schedules only simple metric alarms ("only simple MetricAlarm
+   are supported"), so an error-rate alarm never fires. Alarms with `Metrics` are evaluated
+   here: every `Period` seconds, per period window, with `metric_math` for the expression and
+   LocalStack's own evaluation of threshold, evaluation periods, datapoints to alarm and
+   treat-missing-data. Unsupported expressions are refused with one clear log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from localstack.runtime import hooks
+
+from localstack_harness import metric_math
+from localstack_harness.alarm_logic import (
+    alarm_period,
+    state_change_entry,
+    state_object,
+    window_values,
+)
+
+LOG = logging.getLogger("localstack_harness.alarms")
+_PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alarm-events")
+
+
+def _publish(entry: dict, region: str, account_id: str) -> None:
+    from localstack.aws.connect import connect_to
+
+    try:
+        events = connect_to(region_name=region, aws_access_key_id=account_id).events
+        result = events.put_events(Entries=[entry])
+        if result.get("FailedEntryCount"):
+            LOG.error("alarm state change event rejected: %s", result["Entries"])
+    except Exception:
+        LOG.exception("could not publish the alarm state change event for %s", entry["Resources"])
+
+
+def _install_state_change_events() -> None:
+    from localstack.services.cloudwatch.provider_v2 import CloudwatchProvider
+
+    original = CloudwatchProvider._update_state
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def _update_state(self, context, alarm, state_value, state_reason, *args, **kwargs):
+        before = alarm.alarm
+        previous = state_object(
+            before.get("StateValue"),
+            before.get("StateReason"),
+            before.get("StateReasonData"),
+            before.get("StateUpdatedTimestamp"),
+        )
+        old_value = before.get("StateValue")
+        original(self, context, alarm, state_value, state_reason, *args, **kwargs)
+        if old_value != alarm.alarm.get("StateValue"):
+            entry = state_change_entry(dict(alarm.alarm), previous, alarm.region)
+            _PUBLISHER.submit(_publish, entry, alarm.region, alarm.account_id)
+
+    _update_state._sqscb_patched = True
+    CloudwatchProvider._update_state = _update_state
+
+
+# ---- 2. metric-math alarms ------------------------------------------------------------------
+
+
+def _install_metric_math() -> None:
+    from localstack.services.cloudwatch import alarm_scheduler as sched
+
+    if getattr(sched.collect_metric_data, "_sqscb_patched", False):
+        return
+    original_details = sched.get_metric_alarm_details_for_alarm_arn
+    original_collect = sched.collect_metric_data
+    original_schedule = sched.AlarmScheduler.schedule_metric_alarm
+
+    def get_details(alarm_arn: str):
+        details = original_details(alarm_arn)
+        if details and details.get("Metrics") and "Period" not in details:
+            details = dict(details)
+            details["Period"] = alarm_period(details)
+        return details
+
+    def collect(alarm_details, client):
+        if alarm_details.get("Metrics"):
+            return window_values(alarm_details, client, datetime.now(tz=UTC))
+        return original_collect(alarm_details, client)
+
+    def schedule(self, alarm_arn: str) -> None:
+        details = sched.get_metric_alarm_details_for_alarm_arn(alarm_arn)
+        if not details or not details.get("Metrics"):
+            original_schedule(self, alarm_arn)
+            return
+        self.delete_scheduler_for_alarm(alarm_arn)
+        try:
+            metric_math.validate_queries(details["Metrics"])
+        except metric_math.MetricMathError as exc:
+            LOG.warning("metric-math alarm %s will not be evaluated: %s", details["AlarmName"], exc)
+            return
+
+        def on_error(exc):
+            LOG.error("evaluating metric-math alarm %s failed: %s", details["AlarmName"], exc)
+
+        # AWS evaluates an alarm every period (every minute at most), not every
+        # EvaluationPeriods x Period as LocalStack's scheduler does for simple alarms.
+        self.scheduled_alarms[alarm_arn] = self.scheduler.schedule(
+            func=sched.calculate_alarm_state,
+            period=details["Period"],
+            fixed_rate=True,
+            args=[alarm_arn],
+            on_error=on_error,
+        )
+        LOG.info(
+            "metric-math alarm %s scheduled every %ss", details["AlarmName"], details["Period"]
+        )
+
+    collect._sqscb_patched = True
+    sched.get_metric_alarm_details_for_alarm_arn = get_details
+    sched.collect_metric_data = collect
+    sched.AlarmScheduler.schedule_metric_alarm = schedule
+
+
+@hooks.on_infra_start()
+def install_alarm_fidelity() -> None:
+    _install_state_change_events()
+    _install_metric_math()
+    LOG.info("alarm fidelity installed: state change events, metric-math alarms")
