@@ -1,0 +1,61 @@
+"""Integration fixtures: one emulator per session, clients bound to it, unique names, cleanup.
+
+The emulator is the Docker-free LocalStack of tests/harness (started here, stopped at the end
+if this session started it), or your own: set LOCALSTACK_ENDPOINT (or AWS_ENDPOINT_URL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from localstack_harness import ctl
+from support import client
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    already_up = ctl.external_endpoint() is not None or ctl.health() is not None
+    try:
+        url = ctl.up()
+    except ctl.HarnessError as exc:
+        pytest.fail(f"no LocalStack: {exc}", pytrace=False)
+    yield url
+    if not already_up:
+        ctl.down()
+
+
+@pytest.fixture(scope="session")
+def aws(endpoint: str) -> Callable:
+    """aws("sqs") -> a boto3 client bound to the emulator (cached per service)."""
+    cache: dict[str, object] = {}
+
+    def make(service: str):
+        if service not in cache:
+            cache[service] = client(service, endpoint)
+        return cache[service]
+
+    return make
+
+
+@pytest.fixture
+def name() -> str:
+    """A resource name unique to this test."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cleanup() -> Iterator[Callable[[Callable[[], object]], None]]:
+    """Register teardown actions; they run in reverse order (mappings before functions)."""
+    actions: list[Callable[[], object]] = []
+    yield actions.append
+    for action in reversed(actions):
+        with contextlib.suppress(Exception):
+            action()

@@ -1,0 +1,108 @@
+"""Helpers shared by the integration tests: clients, waits with deadlines, Lambda zips."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+ACCOUNT = "000000000000"
+
+
+def client(service: str, endpoint: str):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=920),
+    )
+
+
+def wait_until(
+    probe: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+) -> Any:
+    """Poll `probe` until it returns something truthy; fail with what was last seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+
+
+def zip_source(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in sorted(files.items()):
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+def create_function(
+    lam, name: str, code: dict[str, str], *, handler: str = "app.handler", **kwargs
+) -> str:
+    args = {
+        "FunctionName": name,
+        "Runtime": "python3.12",
+        "Handler": handler,
+        "Role": f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
+        "Code": {"ZipFile": zip_source(code)},
+        "Timeout": 10,
+    }
+    args.update(kwargs)
+    arn = lam.create_function(**args)["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return arn
+
+
+def invoke(lam, name: str, payload: Any = None) -> tuple[str | None, Any]:
+    resp = lam.invoke(FunctionName=name, Payload=json.dumps(payload or {}).encode())
+    body = resp["Payload"].read()
+    return resp.get("FunctionError"), json.loads(body) if body else None
+
+
+def drain(sqs, queue_url: str, *, seconds: float = 3.0) -> list[dict]:
+    """Receive (and delete) whatever the queue holds now."""
+    found, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        for msg in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=msg["ReceiptHandle"])
+        found += batch
+    return found
+
+
+def queue_depth(sqs, queue_url: str) -> tuple[int, int]:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def mapping_state(lam, uuid: str) -> str:
+    return lam.get_event_source_mapping(UUID=uuid)["State"]
