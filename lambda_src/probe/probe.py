@@ -1,0 +1,550 @@
+"""Half-open probe of the SQS circuit breaker.
+
+Invoked by the breaker's state machine with the circuit's context (see lambda_src/README.md for
+the exact input/output contract). It takes at most one message from the protected queue, invokes
+the protected function with it exactly as the SQS event source mapping (ESM) would, and reports
+whether the function handled it. The message is deleted only after a healthy invoke and made
+visible again after an unhealthy one: a probe never loses a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from common import aws
+from common.log import get_logger
+
+log = get_logger("sqs-circuit-breaker.probe")
+
+PROBE_MODES = ("message", "synthetic")
+SYNTHETIC_SENDER_ID = "sqs-circuit-breaker-probe"
+SYNTHETIC_RECEIPT_PREFIX = "sqs-circuit-breaker-synthetic:"
+
+# Lambda's maximum function timeout. The invoke client must wait longer than that for the
+# response, and a message under probe must stay invisible at least that long.
+LAMBDA_MAX_TIMEOUT_S = 900
+# Slack for the calls around the invoke (receive, delete / change visibility).
+VISIBILITY_MARGIN_S = 60
+
+# The invoke must never be retried by botocore: a retried RequestResponse invoke runs the
+# protected handler twice with the same message. Read timeout above Lambda's 900 s maximum, and
+# TCP keep-alive so an idle connection held for minutes is not dropped by a NAT (350 s idle).
+INVOKE_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=10,
+    read_timeout=LAMBDA_MAX_TIMEOUT_S + VISIBILITY_MARGIN_S,
+    tcp_keepalive=True,
+)
+
+# Invoke errors that come from the protected function's side (throttling, its runtime, its
+# VPC/KMS/EFS/SnapStart setup, Lambda's own 5xx): the ESM would fail the batch on these too, so
+# they mean "unhealthy". Every other invoke error (ResourceNotFound, AccessDenied,
+# InvalidParameterValue...) is the breaker's own misconfiguration and is raised.
+UNHEALTHY_INVOKE_ERRORS = frozenset(
+    {
+        "TooManyRequestsException",
+        "ServiceException",
+        "ResourceNotReadyException",
+        "ResourceConflictException",
+        "EC2AccessDeniedException",
+        "EC2ThrottledException",
+        "EC2UnexpectedException",
+        "EFSIOException",
+        "EFSMountConnectivityException",
+        "EFSMountFailureException",
+        "EFSMountTimeoutException",
+        "ENILimitReachedException",
+        "InvalidRuntimeException",
+        "InvalidSecurityGroupIDException",
+        "InvalidSubnetIDException",
+        "InvalidZipFileException",
+        "KMSAccessDeniedException",
+        "KMSDisabledException",
+        "KMSInvalidStateException",
+        "KMSNotFoundException",
+        "RecursiveInvocationException",
+        "SnapStartException",
+        "SnapStartNotReadyException",
+        "SnapStartTimeoutException",
+        "SubnetIPAddressLimitReachedException",
+    }
+)
+
+RECEIPT_HANDLE_INVALID = frozenset({"ReceiptHandleIsInvalid", "InvalidReceiptHandle"})
+
+_QUEUE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sqs:(?P<region>[a-z0-9-]+):\d{12}:(?P<name>[\w-]{1,80}(?:\.fifo)?)$"
+)
+_LAMBDA_ARN_REGION = re.compile(r"^arn:aws[a-z-]*:lambda:(?P<region>[a-z0-9-]+):")
+
+# System attributes in the order the ESM writes them; any others follow in received order.
+_SYSTEM_ATTRIBUTE_ORDER = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "SenderId",
+    "MessageDeduplicationId",
+    "ApproximateFirstReceiveTimestamp",
+    "AWSTraceHeader",
+)
+
+
+class ProbeConfigError(ValueError):
+    """The probe's input event is malformed; the message names the offending field."""
+
+
+class ProbeAwsError(RuntimeError):
+    """An AWS call failed in a way the probe cannot handle (misconfiguration, permissions...)."""
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    queue_url: str
+    queue_arn: str
+    function_name: str
+    probe_mode: str
+    synthetic_body: str | None
+    failure_visibility_timeout: int
+    wait_time_seconds: int
+    region: str
+
+    @property
+    def fifo(self) -> bool:
+        return self.queue_arn.endswith(".fifo")
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    healthy: bool
+    reason: str
+
+
+# ---- Input validation ---------------------------------------------------------------------------
+def _required_str(event: Mapping[str, Any], field: str) -> str:
+    value = event.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise ProbeConfigError(f"{field} is required and must be a non-empty string")
+    return value.strip()
+
+
+def _bounded_int(event: Mapping[str, Any], field: str, default: int, low: int, high: int) -> int:
+    value = event.get(field)
+    if value is None:
+        return default
+    # bool is an int subclass: refuse it explicitly.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProbeConfigError(f"{field} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ProbeConfigError(f"{field} must be between {low} and {high}, got {value}")
+    return value
+
+
+def parse_event(event: Any) -> ProbeRequest:
+    """Validate the state machine's input; raise ProbeConfigError naming the bad field."""
+    if not isinstance(event, Mapping):
+        raise ProbeConfigError(f"event must be a JSON object, got {type(event).__name__}")
+    queue_url = _required_str(event, "queueUrl")
+    queue_arn = _required_str(event, "queueArn")
+    function_name = _required_str(event, "functionName")
+    match = _QUEUE_ARN.match(queue_arn)
+    if not match:
+        raise ProbeConfigError(
+            f"queueArn must look like arn:aws:sqs:<region>:<account>:<name>, got {queue_arn!r}"
+        )
+    if queue_url.rstrip("/").rsplit("/", 1)[-1] != match["name"]:
+        raise ProbeConfigError(
+            f"queueUrl {queue_url!r} does not name the queue of queueArn {queue_arn!r}"
+        )
+    probe_mode = event.get("probeMode")
+    if probe_mode is None:
+        probe_mode = "message"
+    if probe_mode not in PROBE_MODES:
+        raise ProbeConfigError(f"probeMode must be one of {list(PROBE_MODES)}, got {probe_mode!r}")
+    synthetic_body = event.get("syntheticBody")
+    if synthetic_body is not None and not isinstance(synthetic_body, str):
+        raise ProbeConfigError(
+            f"syntheticBody must be a string or null, got {type(synthetic_body).__name__}"
+        )
+    if probe_mode == "synthetic" and synthetic_body is None:
+        raise ProbeConfigError('syntheticBody is required when probeMode is "synthetic"')
+    return ProbeRequest(
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        function_name=function_name,
+        probe_mode=probe_mode,
+        synthetic_body=synthetic_body,
+        failure_visibility_timeout=_bounded_int(event, "failureVisibilityTimeout", 0, 0, 43200),
+        wait_time_seconds=_bounded_int(event, "waitTimeSeconds", 2, 0, 20),
+        region=match["region"],
+    )
+
+
+# ---- Building the ESM event ---------------------------------------------------------------------
+def _b64(value: bytes | bytearray | str) -> str:
+    raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def esm_message_attribute(attribute: Mapping[str, Any]) -> dict[str, Any]:
+    """ReceiveMessage form ({'DataType', 'StringValue'|'BinaryValue'}) -> ESM event form.
+
+    The ESM writes the value key that applies (stringValue for String/Number and their custom
+    subtypes, binaryValue as base64 for Binary), both list keys (always empty lists in practice:
+    SQS reserves them) and dataType, with lower-camel-case keys.
+    """
+    out: dict[str, Any] = {}
+    if attribute.get("StringValue") is not None:
+        out["stringValue"] = attribute["StringValue"]
+    if attribute.get("BinaryValue") is not None:
+        out["binaryValue"] = _b64(attribute["BinaryValue"])
+    out["stringListValues"] = list(attribute.get("StringListValues") or [])
+    out["binaryListValues"] = [_b64(v) for v in attribute.get("BinaryListValues") or []]
+    out["dataType"] = attribute["DataType"]
+    return out
+
+
+def _ordered_system_attributes(attributes: Mapping[str, Any]) -> dict[str, str]:
+    ordered = {k: str(attributes[k]) for k in _SYSTEM_ATTRIBUTE_ORDER if k in attributes}
+    for key, value in attributes.items():
+        ordered.setdefault(key, str(value))
+    return ordered
+
+
+def esm_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One ESM ``Records[]`` entry from a ReceiveMessage ``Messages[]`` entry."""
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": _ordered_system_attributes(message.get("Attributes") or {}),
+        "messageAttributes": {
+            name: esm_message_attribute(attr)
+            for name, attr in (message.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody")
+        or hashlib.md5(message.get("Body", "").encode("utf-8")).hexdigest(),
+    }
+    if message.get("MD5OfMessageAttributes"):
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record["eventSource"] = "aws:sqs"
+    record["eventSourceARN"] = queue_arn
+    record["awsRegion"] = region
+    return record
+
+
+def synthetic_record(
+    body: str,
+    queue_arn: str,
+    region: str,
+    *,
+    now_ms: int,
+    message_id: str,
+) -> dict[str, Any]:
+    """A record of the ESM's shape for a message that was never in the queue."""
+    attributes = {
+        "ApproximateReceiveCount": "1",
+        "SentTimestamp": str(now_ms),
+        "SenderId": SYNTHETIC_SENDER_ID,
+        "ApproximateFirstReceiveTimestamp": str(now_ms),
+    }
+    if queue_arn.endswith(".fifo"):
+        # FIFO handlers read these; give them plausible values (a group of its own).
+        attributes["MessageGroupId"] = SYNTHETIC_SENDER_ID
+        attributes["MessageDeduplicationId"] = message_id
+        attributes["SequenceNumber"] = str(now_ms) + "0" * 7
+    message = {
+        "MessageId": message_id,
+        "ReceiptHandle": SYNTHETIC_RECEIPT_PREFIX + message_id,
+        "Body": body,
+        "Attributes": attributes,
+        "MD5OfBody": hashlib.md5(body.encode("utf-8")).hexdigest(),
+    }
+    return esm_record(message, queue_arn, region)
+
+
+# ---- Invoke and classification ------------------------------------------------------------------
+def _read_payload(response: Mapping[str, Any]) -> bytes:
+    payload = response.get("Payload")
+    if payload is None:
+        return b""
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return payload.read()
+
+
+def _error_summary(payload: bytes) -> str:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload[:200].decode("utf-8", "replace")
+    if isinstance(data, dict):
+        return f"{data.get('errorType', '')}: {data.get('errorMessage', '')}"[:300]
+    return str(data)[:200]
+
+
+def classify_payload(payload: bytes, message_id: str) -> InvokeResult:
+    """Health of a successful (no FunctionError) invoke, judged as the ESM judges the response."""
+    if not payload.strip():
+        return InvokeResult(True, "function returned no payload")
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return InvokeResult(True, "function returned a non-JSON payload")
+    failures = data.get("batchItemFailures") if isinstance(data, dict) else None
+    if isinstance(failures, list):
+        for item in failures:
+            if isinstance(item, dict) and item.get("itemIdentifier") == message_id:
+                return InvokeResult(False, "batchItemFailures names the probe message")
+        if failures:
+            return InvokeResult(True, "batchItemFailures does not name the probe message")
+    return InvokeResult(True, "function returned successfully")
+
+
+def invoke_target(lambda_client: Any, function_name: str, event: Mapping[str, Any]) -> InvokeResult:
+    """Invoke synchronously once and classify; raise only for the breaker's misconfiguration."""
+    message_id = event["Records"][0]["messageId"]
+    try:
+        response = lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event).encode("utf-8"),
+        )
+        payload = _read_payload(response)
+    except ClientError as exc:
+        code = aws.error_code(exc)
+        if code in UNHEALTHY_INVOKE_ERRORS:
+            return InvokeResult(False, f"invoke failed: {aws.error_message(exc)}")
+        raise
+    except (HTTPClientError, ConnectionError) as exc:
+        # Read timeout, connection reset, endpoint unreachable: the function did not answer.
+        return InvokeResult(False, f"invoke did not complete: {aws.error_message(exc)}")
+    function_error = response.get("FunctionError")
+    if function_error:
+        return InvokeResult(
+            False, f"function error ({function_error}): {_error_summary(payload)}".rstrip(": ")
+        )
+    return classify_payload(payload, message_id)
+
+
+def _invoke(lambda_client: Any, function_name: str, event: Mapping[str, Any]) -> InvokeResult:
+    try:
+        return invoke_target(lambda_client, function_name, event)
+    except Exception as exc:
+        raise ProbeAwsError(
+            f"Invoke of {function_name} failed ({aws.error_message(exc)}): this is the breaker's"
+            " configuration or permissions, not the function's health; any probe message is"
+            " made visible again"
+        ) from exc
+
+
+# ---- SQS side -----------------------------------------------------------------------------------
+def receive_visibility_timeout(remaining_ms: int | None) -> int:
+    """Visibility timeout for the probe message while the probe holds it.
+
+    The receipt handle must still be valid when we delete the message or change its visibility
+    after the invoke, i.e. at the latest just before this probe's own deadline. So: the probe's
+    remaining time plus a margin, never more than Lambda's 900 s maximum plus the margin (no
+    invoke outlives that) and never less than the margin. Shorter is better: if the probe dies
+    mid-way, the message reappears when this expires. Without a Lambda context, assume the worst.
+    """
+    if remaining_ms is None:
+        return LAMBDA_MAX_TIMEOUT_S + VISIBILITY_MARGIN_S
+    remaining_s = -(-max(remaining_ms, 0) // 1000)  # ceil
+    return min(remaining_s, LAMBDA_MAX_TIMEOUT_S) + VISIBILITY_MARGIN_S
+
+
+def receive_one(
+    sqs: Any, request: ProbeRequest, visibility_timeout: int
+) -> Mapping[str, Any] | None:
+    try:
+        response = sqs.receive_message(
+            QueueUrl=request.queue_url,
+            MaxNumberOfMessages=1,
+            AttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=request.wait_time_seconds,
+            VisibilityTimeout=visibility_timeout,
+        )
+    except ClientError as exc:
+        raise ProbeAwsError(
+            f"ReceiveMessage on {request.queue_url} failed: {aws.error_message(exc)}"
+        ) from exc
+    messages = response.get("Messages") or []
+    return messages[0] if messages else None
+
+
+def release(sqs: Any, queue_url: str, receipt_handle: str, visibility_timeout: int) -> str | None:
+    """ChangeMessageVisibility; returns an error description instead of raising.
+
+    If this fails the message is still not lost: it reappears when the visibility timeout set
+    at receive expires.
+    """
+    try:
+        sqs.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=visibility_timeout
+        )
+    except ClientError as exc:
+        log.error(
+            "could not change the probe message's visibility; it reappears when its visibility"
+            " timeout expires",
+            queueUrl=queue_url,
+            error=aws.error_message(exc),
+        )
+        return aws.error_message(exc)
+    return None
+
+
+def delete(sqs: Any, queue_url: str, receipt_handle: str, message_id: str) -> str | None:
+    """DeleteMessage; returns a note when the handle went stale (message will be redelivered)."""
+    try:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+    except ClientError as exc:
+        if aws.error_code(exc) in RECEIPT_HANDLE_INVALID:
+            log.warning(
+                "probe message could not be deleted (receipt handle no longer valid); it will"
+                " be delivered again",
+                messageId=message_id,
+                error=aws.error_message(exc),
+            )
+            return f"delete failed ({aws.error_message(exc)}); the message will be redelivered"
+        raise ProbeAwsError(
+            f"DeleteMessage of {message_id} on {queue_url} failed after a healthy invoke:"
+            f" {aws.error_message(exc)} (the message will be redelivered)"
+        ) from exc
+    return None
+
+
+# ---- The probe ----------------------------------------------------------------------------------
+def _result(
+    outcome: str,
+    source: str | None,
+    message_id: str | None,
+    receive_count: int | None,
+    reason: str,
+    *,
+    duration_ms: int,
+) -> dict[str, Any]:
+    return {
+        "outcome": outcome,
+        "source": source,
+        "messageId": message_id,
+        "receiveCount": receive_count,
+        "reason": reason,
+        "durationMs": max(0, duration_ms),
+    }
+
+
+def run_probe(
+    request: ProbeRequest,
+    *,
+    sqs: Any,
+    lambda_client: Any,
+    remaining_ms: Callable[[], int] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> dict[str, Any]:
+    started = clock()
+
+    def elapsed_ms() -> int:
+        return int((clock() - started) * 1000)
+
+    message = None
+    if request.probe_mode == "message":
+        visibility = receive_visibility_timeout(remaining_ms() if remaining_ms else None)
+        message = receive_one(sqs, request, visibility)
+        if message is None and request.synthetic_body is None:
+            log.info("queue is empty; nothing to probe with", queueUrl=request.queue_url)
+            return _result("empty", None, None, None, "queue is empty", duration_ms=elapsed_ms())
+
+    if message is None:
+        body = request.synthetic_body if request.synthetic_body is not None else ""
+        record = synthetic_record(
+            body, request.queue_arn, request.region, now_ms=now_ms(), message_id=new_id()
+        )
+        event = {"Records": [record]}
+        verdict = _invoke(lambda_client, request.function_name, event)
+        outcome = "healthy" if verdict.healthy else "unhealthy"
+        log.info(
+            "probe finished",
+            outcome=outcome,
+            source="synthetic",
+            messageId=record["messageId"],
+            reason=verdict.reason,
+        )
+        return _result(
+            outcome,
+            "synthetic",
+            record["messageId"],
+            None,
+            verdict.reason,
+            duration_ms=elapsed_ms(),
+        )
+
+    record = esm_record(message, request.queue_arn, request.region)
+    message_id = record["messageId"]
+    receipt_handle = record["receiptHandle"]
+    receive_count = _receive_count(record["attributes"])
+    try:
+        verdict = _invoke(lambda_client, request.function_name, {"Records": [record]})
+    except ProbeAwsError:
+        # Misconfiguration (or an unexpected failure): hand the message back at once, then raise.
+        release(sqs, request.queue_url, receipt_handle, 0)
+        raise
+
+    reason = verdict.reason
+    if verdict.healthy:
+        note = delete(sqs, request.queue_url, receipt_handle, message_id)
+        if note:
+            reason = f"{reason}; {note}"
+    else:
+        error = release(sqs, request.queue_url, receipt_handle, request.failure_visibility_timeout)
+        if error:
+            reason = f"{reason}; visibility change failed ({error})"
+    outcome = "healthy" if verdict.healthy else "unhealthy"
+    log.info(
+        "probe finished",
+        outcome=outcome,
+        source="message",
+        messageId=message_id,
+        receiveCount=receive_count,
+        reason=reason,
+    )
+    return _result(outcome, "message", message_id, receive_count, reason, duration_ms=elapsed_ms())
+
+
+def _receive_count(attributes: Mapping[str, str]) -> int | None:
+    try:
+        return int(attributes["ApproximateReceiveCount"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _lambda_region(function_name: str, default: str) -> str:
+    match = _LAMBDA_ARN_REGION.match(function_name)
+    return match["region"] if match else default
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    request = parse_event(event)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return run_probe(
+        request,
+        sqs=aws.client("sqs", request.region),
+        lambda_client=aws.client(
+            "lambda", _lambda_region(request.function_name, request.region), INVOKE_CONFIG
+        ),
+        remaining_ms=remaining,
+    )
