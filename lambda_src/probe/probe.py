@@ -302,12 +302,15 @@ def classify_payload(payload: bytes, message_id: str) -> InvokeResult:
     except ValueError:
         return InvokeResult(True, "function returned a non-JSON payload")
     failures = data.get("batchItemFailures") if isinstance(data, dict) else None
-    if isinstance(failures, list):
-        for item in failures:
-            if isinstance(item, dict) and item.get("itemIdentifier") == message_id:
-                return InvokeResult(False, "batchItemFailures names the probe message")
-        if failures:
-            return InvokeResult(True, "batchItemFailures does not name the probe message")
+    if isinstance(failures, list) and failures:
+        # The probe batch holds one message, so any non-empty list is a failure: an entry naming
+        # it fails it, and an entry that is malformed (null/empty/unknown itemIdentifier) makes
+        # the ESM fail the whole batch (AWS Lambda docs, "Reporting batch item failures").
+        if any(isinstance(i, dict) and i.get("itemIdentifier") == message_id for i in failures):
+            return InvokeResult(False, "batchItemFailures names the probe message")
+        return InvokeResult(
+            False, "batchItemFailures is malformed or names another message: a batch failure"
+        )
     return InvokeResult(True, "function returned successfully")
 
 

@@ -379,14 +379,24 @@ def test_batch_item_failures_naming_the_probe_message_is_unhealthy(sqs, queue):
     assert again["MessageId"] == sent["MessageId"]
 
 
-def test_batch_item_failures_not_naming_the_probe_message_is_healthy(sqs, queue):
+@pytest.mark.parametrize(
+    "failures",
+    [
+        [{"itemIdentifier": "another-id"}],
+        [{"itemIdentifier": ""}],
+        [{"itemIdentifier": None}],
+        ["x"],
+    ],
+    ids=["unknown-id", "empty-id", "null-id", "not-an-object"],
+)
+def test_malformed_batch_item_failures_fail_the_whole_batch_so_unhealthy(sqs, queue, failures):
+    # AWS: an empty, null or unknown itemIdentifier makes the ESM fail the whole batch.
     sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
-    lam = FakeLambda(
-        lambda event: {"payload": {"batchItemFailures": [{"itemIdentifier": "another-id"}, "x"]}}
-    )
+    lam = FakeLambda(lambda event: {"payload": {"batchItemFailures": failures}})
     result = run(queue, sqs, lam)
-    assert result["outcome"] == "healthy"
-    assert queue_depth(sqs, queue["url"]) == (0, 0)
+    assert result["outcome"] == "unhealthy"
+    assert "batch failure" in result["reason"]
+    assert queue_depth(sqs, queue["url"]) == (1, 0)  # released, not deleted
 
 
 @pytest.mark.parametrize(
