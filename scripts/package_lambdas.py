@@ -26,6 +26,13 @@ SRC = ROOT / "lambda_src"
 DIST = ROOT / "dist"
 FUNCTIONS = ("probe", "rejitter")
 SHARED = ("common",)
+#: Example functions (one folder of .py files each, no shared package): zip path -> source folder.
+EXAMPLES = {
+    ROOT / "examples" / "complete" / "dist" / "protected.zip": ROOT
+    / "examples"
+    / "complete"
+    / "src"
+}
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
@@ -57,9 +64,18 @@ def zip_members(function: str, src: Path = SRC) -> list[tuple[str, Path]]:
 
 def build_zip(function: str, src: Path = SRC) -> bytes:
     """The zip of one function, as bytes."""
+    return _zip(zip_members(function, src))
+
+
+def build_example_zip(source: Path) -> bytes:
+    """The zip of an example function: the .py files of one folder at the zip root."""
+    return _zip(sorted((p.relative_to(source).as_posix(), p) for p in _python_files(source)))
+
+
+def _zip(members: list[tuple[str, Path]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, path in zip_members(function, src):
+        for name, path in members:
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
             info.compress_type = zipfile.ZIP_STORED
             info.create_system = UNIX
@@ -95,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if a zip is stale; write none")
     parser.add_argument("--out", type=Path, default=DIST, help="output directory (dist/)")
     args = parser.parse_args(argv)
+    examples = {zip_path: build_example_zip(source) for zip_path, source in EXAMPLES.items()}
     if args.check:
         stale = stale_zips(args.out)
+        stale += [
+            str(z) for z, data in examples.items() if not z.is_file() or z.read_bytes() != data
+        ]
         if stale:
             print(
                 "stale Lambda zips (run `make package` and commit them): " + ", ".join(stale),
@@ -105,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("Lambda zips are up to date")
         return 0
-    for path in write_zips(args.out):
+    for zip_path, data in examples.items():
+        zip_path.parent.mkdir(parents=True, exist_ok=True)
+        if not zip_path.is_file() or zip_path.read_bytes() != data:
+            zip_path.write_bytes(data)
+    for path in [*write_zips(args.out), *examples]:
         print(f"{path} ({path.stat().st_size} bytes)")
     return 0
 

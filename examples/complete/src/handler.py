@@ -1,0 +1,49 @@
+"""The example's protected function: processes SQS messages from its event source mapping.
+
+- While the SHOULD_ERROR environment variable is "true" every invocation fails (the downstream
+  service is "down"): the error rate rises and the circuit breaker opens.
+- A message whose body starts with "poison" can never be processed: it is reported in
+  `batchItemFailures` (partial batch response) while the rest of the batch succeeds.
+- When PROCESSED_QUEUE_URL is set, every processed message is recorded there (body, attributes,
+  time), so the demo and the end-to-end tests can count messages by id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import boto3
+
+SQS = boto3.client("sqs")
+
+
+def handler(event, context):
+    if os.environ.get("SHOULD_ERROR", "false").lower() == "true":
+        raise RuntimeError("downstream service unavailable (SHOULD_ERROR=true)")
+    failures = []
+    for record in event["Records"]:
+        if record["body"].startswith("poison"):
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        record_processed(record)
+    return {"batchItemFailures": failures}
+
+
+def record_processed(record: dict) -> None:
+    url = os.environ.get("PROCESSED_QUEUE_URL")
+    if not url:
+        return
+    SQS.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps(
+            {
+                "body": record["body"],
+                "messageId": record["messageId"],
+                "messageAttributes": record.get("messageAttributes", {}),
+                "traceHeader": record.get("attributes", {}).get("AWSTraceHeader"),
+                "processedAt": time.time(),
+            }
+        ),
+    )
