@@ -1,0 +1,53 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+
+  # Names. `name` is at most 40 characters, so every derived name fits its service's limit without
+  # truncation (longest: "<name>-cb-rejitter", 52 <= 64 for functions and roles; state machine
+  # "<name>-circuit-breaker", 56 <= 80): distinct circuits never collide under for_each.
+  names = {
+    state_machine = "${var.name}-circuit-breaker"
+    sfn_role      = "${var.name}-cb-sfn"
+    probe         = "${var.name}-cb-probe"
+    rejitter      = "${var.name}-cb-rejitter"
+    events_role   = "${var.name}-cb-events"
+    rule          = "${var.name}-cb-alarm"
+    alarm         = "${var.name}-cb-error-rate"
+    topic         = "${var.name}-circuit-breaker"
+  }
+
+  # The protected function, given by name or by (qualified) ARN.
+  function_is_arn      = startswith(var.function_name, "arn:")
+  target_function_name = local.function_is_arn ? split(":", var.function_name)[6] : var.function_name
+  target_function_arn = (
+    local.function_is_arn
+    ? join(":", slice(split(":", var.function_name), 0, 7))
+    : "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.function_name}"
+  )
+
+  probe_function_arn = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.names.probe}"
+
+  queue_name    = split(":", var.queue_arn)[5]
+  queue_is_fifo = endswith(local.queue_name, ".fifo")
+
+  create_alarm = var.existing_alarm == null
+  alarm_name   = local.create_alarm ? local.names.alarm : var.existing_alarm.name
+  # Computed from the name so that it is known at plan time (IAM policy, event pattern).
+  alarm_arn = local.create_alarm ? "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.names.alarm}" : var.existing_alarm.arn
+
+  # A created topic's ARN is computed from its name so that it is known at plan time.
+  notifications_enabled = var.create_sns_topic || var.sns_topic_arn != null
+  sns_topic_arn         = var.create_sns_topic ? "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.names.topic}" : var.sns_topic_arn
+
+  queue_kms_statements = var.queue_kms_key_arn == null ? [] : [{
+    sid        = "UseQueueKey"
+    actions    = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources  = [var.queue_kms_key_arn]
+    conditions = []
+  }]
+}

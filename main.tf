@@ -1,0 +1,228 @@
+# terraform-aws-sqs-circuit-breaker: a circuit breaker for an SQS -> Lambda event source mapping.
+#
+#   alarm (error rate of the function) --ALARM--> EventBridge rule --> Step Functions state machine
+#   state machine: open (disable the mapping) -> probe with backoff -> [rejitter] -> [half-open] -> close
+#
+# The caller's aws_lambda_event_source_mapping MUST have lifecycle { ignore_changes = [enabled] }:
+# otherwise a later apply re-enables a mapping the circuit has opened.
+
+# ---- Input checks that involve several variables (Terraform >= 1.6 has no cross-variable validation)
+resource "terraform_data" "input_checks" {
+  lifecycle {
+    precondition {
+      condition     = !(var.rejitter_enabled && local.queue_is_fifo)
+      error_message = "rejitter_enabled cannot be used with a FIFO queue: re-sending with per-message delays would break its ordering (and FIFO queues do not support per-message delays)."
+    }
+    precondition {
+      condition     = var.rejitter_min_delay_seconds <= var.rejitter_max_delay_seconds
+      error_message = "rejitter_min_delay_seconds must be <= rejitter_max_delay_seconds."
+    }
+    precondition {
+      condition     = var.probe_mode != "synthetic" || var.probe_synthetic_body != null
+      error_message = "probe_mode = \"synthetic\" requires probe_synthetic_body."
+    }
+    precondition {
+      condition     = !(var.create_sns_topic && var.sns_topic_arn != null)
+      error_message = "Set either create_sns_topic or sns_topic_arn, not both."
+    }
+    precondition {
+      condition     = var.alarm_datapoints_to_alarm == null || coalesce(var.alarm_datapoints_to_alarm, 1) <= var.alarm_evaluation_periods
+      error_message = "alarm_datapoints_to_alarm must be <= alarm_evaluation_periods."
+    }
+    precondition {
+      condition     = var.backoff_max_seconds >= var.backoff_initial_seconds
+      error_message = "backoff_max_seconds must be >= backoff_initial_seconds."
+    }
+    precondition {
+      condition     = split(":", var.queue_arn)[5] == element(split("/", var.queue_url), length(split("/", var.queue_url)) - 1)
+      error_message = "queue_url and queue_arn must name the same queue."
+    }
+  }
+}
+
+# ---- Notifications (optional) -----------------------------------------------------------------
+resource "aws_sns_topic" "this" {
+  count = var.create_sns_topic ? 1 : 0
+
+  name              = local.names.topic
+  kms_master_key_id = var.sns_kms_key_arn
+  tags              = var.tags
+}
+
+# ---- Alarm (unless the caller brings one) -----------------------------------------------------
+module "alarm" {
+  source = "./modules/alarm"
+  count  = local.create_alarm ? 1 : 0
+
+  alarm_name          = local.names.alarm
+  circuit_name        = var.name
+  function_name       = local.target_function_name
+  threshold_percent   = var.alarm_threshold_percent
+  min_invocations     = var.alarm_min_invocations
+  period_seconds      = var.alarm_period_seconds
+  evaluation_periods  = var.alarm_evaluation_periods
+  datapoints_to_alarm = coalesce(var.alarm_datapoints_to_alarm, var.alarm_evaluation_periods)
+  tags                = var.tags
+}
+
+# ---- Probe function ---------------------------------------------------------------------------
+module "probe" {
+  source = "./modules/function"
+
+  function_name      = local.names.probe
+  role_name          = local.names.probe
+  description        = "Circuit breaker ${var.name}: probes ${local.target_function_name} with one message of its queue."
+  filename           = "${path.module}/dist/probe.zip"
+  handler            = "probe.handler"
+  timeout_seconds    = var.probe_timeout_seconds
+  architecture       = var.lambda_architecture
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = var.log_kms_key_arn
+  partition          = local.partition
+  region             = local.region
+  account_id         = local.account_id
+  tags               = var.tags
+
+  policy_statements = concat(
+    [
+      {
+        sid        = "ReadProtectedQueue"
+        actions    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+        resources  = [var.queue_arn]
+        conditions = []
+      },
+      {
+        sid        = "InvokeProtectedFunction"
+        actions    = ["lambda:InvokeFunction"]
+        resources  = [local.target_function_arn, "${local.target_function_arn}:*"]
+        conditions = []
+      },
+    ],
+    var.queue_kms_key_arn == null ? [] : [{
+      sid        = "DecryptQueueMessages"
+      actions    = ["kms:Decrypt"]
+      resources  = [var.queue_kms_key_arn]
+      conditions = []
+    }],
+  )
+}
+
+# ---- Rejitter (optional) ----------------------------------------------------------------------
+module "rejitter" {
+  source = "./modules/function"
+  count  = var.rejitter_enabled ? 1 : 0
+
+  function_name      = local.names.rejitter
+  role_name          = local.names.rejitter
+  description        = "Circuit breaker ${var.name}: re-sends the backlog of ${local.queue_name} with random delays."
+  filename           = "${path.module}/dist/rejitter.zip"
+  handler            = "rejitter.handler"
+  timeout_seconds    = 60
+  architecture       = var.lambda_architecture
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = var.log_kms_key_arn
+  partition          = local.partition
+  region             = local.region
+  account_id         = local.account_id
+  tags               = var.tags
+
+  environment = {
+    QUEUE_URL         = var.queue_url
+    MIN_DELAY_SECONDS = tostring(var.rejitter_min_delay_seconds)
+    MAX_DELAY_SECONDS = tostring(var.rejitter_max_delay_seconds)
+  }
+
+  policy_statements = concat(
+    [{
+      sid = "ConsumeAndResendProtectedQueue"
+      actions = [
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility", "sqs:SendMessage",
+      ]
+      resources  = [var.queue_arn]
+      conditions = []
+    }],
+    local.queue_kms_statements,
+  )
+}
+
+# Created disabled; only the state machine turns it on (for rejitter_window_seconds) and off again.
+resource "aws_lambda_event_source_mapping" "rejitter" {
+  count = var.rejitter_enabled ? 1 : 0
+
+  event_source_arn        = var.queue_arn
+  function_name           = module.rejitter[0].function_arn
+  enabled                 = false
+  batch_size              = var.rejitter_batch_size
+  function_response_types = ["ReportBatchItemFailures"]
+
+  lifecycle {
+    # The state machine toggles it; Terraform must not undo that.
+    ignore_changes = [enabled]
+  }
+}
+
+# ---- State machine ----------------------------------------------------------------------------
+module "state_machine" {
+  source = "./modules/state-machine"
+
+  circuit_name       = var.name
+  state_machine_name = local.names.state_machine
+  role_name          = local.names.sfn_role
+  partition          = local.partition
+  region             = local.region
+  account_id         = local.account_id
+
+  mapping_uuid    = var.event_source_mapping_uuid
+  queue_url       = var.queue_url
+  queue_arn       = var.queue_arn
+  target_function = var.function_name
+
+  # Computed from the name (known at plan time); the function is created in the same apply.
+  probe_function_arn                = local.probe_function_arn
+  probe_mode                        = var.probe_mode
+  synthetic_body                    = var.probe_synthetic_body
+  probe_wait_time_seconds           = var.probe_wait_time_seconds
+  probe_timeout_seconds             = var.probe_timeout_seconds
+  open_wait_seconds                 = var.open_wait_seconds
+  backoff_initial_seconds           = var.backoff_initial_seconds
+  backoff_rate                      = var.backoff_rate
+  backoff_max_seconds               = var.backoff_max_seconds
+  backoff_jitter                    = var.backoff_jitter
+  max_attempts                      = var.probe_max_attempts
+  failure_visibility_margin_seconds = var.probe_failure_visibility_margin_seconds
+  retention_margin_seconds          = var.retention_margin_seconds
+  give_up_action                    = var.give_up_action
+  half_open_max_concurrency         = var.half_open_max_concurrency
+  half_open_seconds                 = var.half_open_seconds
+  rejitter_enabled                  = var.rejitter_enabled
+  rejitter_mapping_uuid             = var.rejitter_enabled ? aws_lambda_event_source_mapping.rejitter[0].uuid : null
+  rejitter_window_seconds           = var.rejitter_window_seconds
+
+  notifications_enabled = local.notifications_enabled
+  sns_topic_arn         = local.sns_topic_arn
+  sns_kms_key_arn       = var.sns_kms_key_arn
+  metric_namespace      = var.metric_namespace
+  alarm_name            = local.alarm_name
+  alarm_arn             = local.alarm_arn
+
+  log_retention_days         = var.log_retention_days
+  log_level                  = var.log_level
+  log_include_execution_data = var.log_include_execution_data
+  log_kms_key_arn            = var.log_kms_key_arn
+  tracing_enabled            = var.tracing_enabled
+
+  tags = var.tags
+}
+
+# ---- Trigger ----------------------------------------------------------------------------------
+module "trigger" {
+  source = "./modules/trigger"
+
+  circuit_name      = var.name
+  rule_name         = local.names.rule
+  role_name         = local.names.events_role
+  alarm_arn         = local.alarm_arn
+  state_machine_arn = module.state_machine.state_machine_arn
+  tags              = var.tags
+}

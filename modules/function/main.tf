@@ -1,0 +1,102 @@
+# One Lambda function of the circuit breaker (the probe or the rejitter) with its own role,
+# least-privilege inline policy and log group.
+locals {
+  log_group_name = "/aws/lambda/${var.function_name}"
+  log_group_arn  = "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:${local.log_group_name}"
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "LambdaAssume"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+locals {
+  # The log group is created above, so the function only writes streams and events.
+  statements = concat(
+    [{
+      sid        = "WriteOwnLogs"
+      actions    = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      resources  = ["${local.log_group_arn}:*"]
+      conditions = []
+    }],
+    var.policy_statements,
+  )
+}
+
+data "aws_iam_policy_document" "this" {
+  dynamic "statement" {
+    for_each = local.statements
+
+    content {
+      sid       = statement.value.sid
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
+
+      dynamic "condition" {
+        for_each = statement.value.conditions
+
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = var.role_name
+  description        = var.description
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "least-privilege"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+resource "aws_lambda_function" "this" {
+  function_name    = var.function_name
+  description      = var.description
+  role             = aws_iam_role.this.arn
+  filename         = var.filename
+  source_code_hash = filebase64sha256(var.filename)
+  handler          = var.handler
+  runtime          = "python3.12"
+  architectures    = [var.architecture]
+  timeout          = var.timeout_seconds
+  memory_size      = var.memory_size
+
+  dynamic "environment" {
+    for_each = length(var.environment) > 0 ? [var.environment] : []
+
+    content {
+      variables = environment.value
+    }
+  }
+
+  tags = var.tags
+
+  # The role must be able to write logs (and read the queue, for an event source mapping) before the
+  # function runs; the log group must exist so that Lambda does not create one without retention.
+  depends_on = [aws_iam_role_policy.this, aws_cloudwatch_log_group.this]
+}

@@ -1,0 +1,141 @@
+# The state machine's role: exactly the calls its definition makes, on the exact resources.
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "StepFunctionsAssume"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+
+    # Confused-deputy guard: only state machines of this account may assume the role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+  }
+}
+
+locals {
+  mapping_arns = concat(
+    ["arn:${var.partition}:lambda:${var.region}:${var.account_id}:event-source-mapping:${var.mapping_uuid}"],
+    local.rejitter_enabled ? ["arn:${var.partition}:lambda:${var.region}:${var.account_id}:event-source-mapping:${var.rejitter_mapping_uuid}"] : [],
+  )
+
+  statements = concat(
+    [
+      {
+        sid        = "SingleFlightListOwnExecutions"
+        actions    = ["states:ListExecutions"]
+        resources  = [local.state_machine_arn]
+        conditions = []
+      },
+      {
+        sid        = "ToggleEventSourceMappings"
+        actions    = ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
+        resources  = local.mapping_arns
+        conditions = []
+      },
+      {
+        sid        = "InvokeProbe"
+        actions    = ["lambda:InvokeFunction"]
+        resources  = [var.probe_function_arn, "${var.probe_function_arn}:*"]
+        conditions = []
+      },
+      {
+        sid        = "ReadQueueRetention"
+        actions    = ["sqs:GetQueueAttributes"]
+        resources  = [var.queue_arn]
+        conditions = []
+      },
+      {
+        sid        = "ResetAlarm"
+        actions    = ["cloudwatch:SetAlarmState"]
+        resources  = [var.alarm_arn]
+        conditions = []
+      },
+      {
+        # PutMetricData has no resource-level permissions ("*" is required); the namespace
+        # condition limits it to this module's metric namespace.
+        sid       = "PublishCircuitStateMetric"
+        actions   = ["cloudwatch:PutMetricData"]
+        resources = ["*"]
+        conditions = [{
+          test     = "StringEquals"
+          variable = "cloudwatch:namespace"
+          values   = [var.metric_namespace]
+        }]
+      },
+      {
+        # Step Functions delivers execution logs through CloudWatch Logs vended log delivery,
+        # whose APIs do not support resource-level permissions: AWS documents "*" for these.
+        sid = "ExecutionLogDelivery"
+        actions = [
+          "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+          "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+          "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+        ]
+        resources  = ["*"]
+        conditions = []
+      },
+    ],
+    local.notifications_enabled ? [{
+      sid        = "Notify"
+      actions    = ["sns:Publish"]
+      resources  = [var.sns_topic_arn]
+      conditions = []
+    }] : [],
+    local.notifications_enabled && var.sns_kms_key_arn != null ? [{
+      sid        = "NotifyEncryptedTopic"
+      actions    = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources  = [var.sns_kms_key_arn]
+      conditions = []
+    }] : [],
+    var.tracing_enabled ? [{
+      # X-Ray trace and sampling APIs have no resource-level permissions: "*" is required.
+      sid        = "XRayTracing"
+      actions    = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+      resources  = ["*"]
+      conditions = []
+    }] : [],
+  )
+}
+
+data "aws_iam_policy_document" "this" {
+  dynamic "statement" {
+    for_each = local.statements
+
+    content {
+      sid       = statement.value.sid
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
+
+      dynamic "condition" {
+        for_each = statement.value.conditions
+
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = var.role_name
+  description        = "Step Functions state machine of circuit breaker ${var.circuit_name}."
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "least-privilege"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}

@@ -1,0 +1,246 @@
+# The circuit breaker's Step Functions state machine (STANDARD: it waits for minutes to hours), its
+# role and its execution log group. The definition is rendered from state-machine.asl.json.tftpl.
+locals {
+  notifications_enabled = var.notifications_enabled
+  rejitter_enabled      = var.rejitter_enabled
+  half_open_enabled     = var.half_open_max_concurrency != null
+
+  # Exponential backoff without multiplication in ASL: the schedule is computed here.
+  #   waits[i]      = min(cap, initial * rate^i), whole seconds, i = 0 .. max_attempts-1
+  #   base[i]       = floor(waits[i] / 2), spread[i] = waits[i] - base[i] (>= 1 since waits[i] >= 1)
+  #   with jitter:    wait = base[i] + States.MathRandom(0, spread[i]), never more than waits[i] whether
+  #                   MathRandom's end is inclusive (LocalStack) or exclusive, and never an empty range
+  #   visibility[i] = waits[i] + margin (<= 43200): a message that failed probe i stays hidden until
+  #                   the next probe has run, which therefore takes another message.
+  waits      = [for i in range(var.max_attempts) : max(1, floor(min(var.backoff_max_seconds, var.backoff_initial_seconds * pow(var.backoff_rate, i))))]
+  base       = [for w in local.waits : floor(w / 2)]
+  spread     = [for i, w in local.waits : max(1, w - local.base[i])]
+  visibility = [for w in local.waits : min(43200, w + var.failure_visibility_margin_seconds)]
+
+  schedule = {
+    waits      = local.waits
+    base       = local.base
+    spread     = local.spread
+    visibility = local.visibility
+  }
+
+  # Transient and throttling errors of the AWS SDK integrations (names as Step Functions reports
+  # them: <Service>.<Exception>; LocalStack spells a few services differently, both are listed),
+  # then any task failure a few more times before the Catch takes over.
+  retry_sdk = [
+    {
+      ErrorEquals = [
+        "Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.ResourceInUseException",
+        "Lambda.ResourceConflictException", "Lambda.LambdaException", "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException", "Sfn.SfnException", "Sfn.ThrottlingException",
+        "CloudWatch.CloudWatchException", "CloudWatch.ThrottlingException", "CloudWatch.LimitExceededException",
+        "Sqs.SqsException", "SQS.SQSException", "Sqs.RequestThrottledException", "States.Timeout",
+      ]
+      IntervalSeconds = 2
+      MaxAttempts     = 6
+      BackoffRate     = 2
+      MaxDelaySeconds = 60
+      JitterStrategy  = "FULL"
+    },
+    {
+      ErrorEquals     = ["States.TaskFailed"]
+      IntervalSeconds = 3
+      MaxAttempts     = 2
+      BackoffRate     = 2
+      JitterStrategy  = "FULL"
+    },
+  ]
+
+  retry_lambda = [
+    {
+      ErrorEquals = [
+        "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "States.Timeout",
+      ]
+      IntervalSeconds = 2
+      MaxAttempts     = 6
+      BackoffRate     = 2
+      MaxDelaySeconds = 60
+      JitterStrategy  = "FULL"
+    },
+    {
+      ErrorEquals     = ["States.TaskFailed"]
+      IntervalSeconds = 5
+      MaxAttempts     = 2
+      BackoffRate     = 2
+      JitterStrategy  = "FULL"
+    },
+  ]
+
+  retry_notify = [
+    {
+      ErrorEquals     = ["States.TaskFailed", "States.Timeout"]
+      IntervalSeconds = 2
+      MaxAttempts     = 3
+      BackoffRate     = 2
+      JitterStrategy  = "FULL"
+    },
+  ]
+
+  recovery_start = local.rejitter_enabled ? "EnableRejitter" : local.after_rejitter
+  after_rejitter = local.half_open_enabled ? "OpenHalfway" : "CloseCircuit"
+  stay_open      = var.give_up_action == "stay_open"
+
+  # Notifications. Every Notify* state exists whether or not a topic is configured (a Pass state
+  # without one), so the graph is the same in both cases. Publishing is best effort: a failed
+  # notification is recorded in $.notificationError and the episode goes on.
+  # Format strings contain no ' { } \ (they would need escaping); the circuit name and mapping UUID
+  # are validated to [A-Za-z0-9_-].
+  notifications = {
+    NotifyOpened = {
+      subject = "OPEN"
+      text    = "Circuit ${var.circuit_name} is OPEN: event source mapping ${var.mapping_uuid} was disabled (its state before: {}). The function is probed with backoff until it recovers. Execution: {}"
+      args    = ["$.original.state", "$.singleFlight.self"]
+      next    = "ChooseFirstWait"
+    }
+    NotifyGaveUp = {
+      subject = local.stay_open ? "GAVE UP, STAYS OPEN" : "GAVE UP, CLOSING"
+      text = join(" ", [
+        "Circuit ${var.circuit_name}: giving up after {} unhealthy probes (last probe: {}).",
+        local.stay_open
+        ? "The circuit STAYS OPEN: once the function is fixed, start a new execution of the state machine (it probes and closes) or re-enable mapping ${var.mapping_uuid} by hand."
+        : "The circuit is being CLOSED (give_up_action = close).",
+      ])
+      args = ["$.episode.attempt", "States.JsonToString($.probe.result)"]
+      next = local.stay_open ? "StayOpen" : "CloseCircuit"
+    }
+    NotifyRetentionGiveUp = {
+      subject = "GAVE UP (RETENTION), CLOSING"
+      text    = "Circuit ${var.circuit_name}: giving up after {} s so that the backlog does not outlive the queue retention period of {} s (safety margin ${var.retention_margin_seconds} s). The circuit is being CLOSED."
+      args    = ["$.episode.elapsedSeconds", "$.queue.retentionSeconds"]
+      next    = "CloseCircuit"
+    }
+    NotifyClosed = {
+      subject = "CLOSED"
+      text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings and the alarm was reset to OK. Execution: {}"
+      args    = ["$.closeReason.reason", "$.singleFlight.self"]
+      next    = "Closed"
+    }
+    NotifyFailure = {
+      subject = "ERROR, CLOSING"
+      text    = "Circuit ${var.circuit_name}: unexpected error {}. Closing the circuit (re-enabling event source mapping ${var.mapping_uuid}), the defined state after an error. Execution: {}"
+      args    = ["States.JsonToString($.error)", "$.singleFlight.self"]
+      next    = local.rejitter_enabled ? "FailureDisableRejitter" : "FailureCloseCircuit"
+    }
+    NotifyClosedAfterFailure = {
+      subject = "CLOSED AFTER ERROR"
+      text    = "Circuit ${var.circuit_name} was CLOSED after an unexpected error: {}. Execution: {}"
+      args    = ["States.JsonToString($.error)", "$.singleFlight.self"]
+      next    = "ClosedAfterFailure"
+    }
+    NotifyManualActionRequired = {
+      subject = "STAYS OPEN, MANUAL ACTION REQUIRED"
+      text    = "Circuit ${var.circuit_name} stays OPEN: manual action required. After the error {} closing failed too: {}. Re-enable event source mapping ${var.mapping_uuid} by hand${local.rejitter_enabled ? " and disable the rejitter mapping ${var.rejitter_mapping_uuid}" : ""}. Execution: {}"
+      args    = ["States.JsonToString($.error)", "States.JsonToString($.recoveryError)", "$.singleFlight.self"]
+      next    = "OpenManualActionRequired"
+    }
+    NotifyFailedBeforeOpen = {
+      subject = "ERROR, NOT OPENED"
+      text    = "Circuit ${var.circuit_name} could not be opened: {}. The event source mapping was not changed."
+      args    = ["States.JsonToString($.error)"]
+      next    = "FailedBeforeOpen"
+    }
+  }
+
+  # Each value is the state's JSON text (the Task and Pass shapes differ).
+  notify_states = {
+    for state_name, n in local.notifications : state_name => (
+      local.notifications_enabled ? jsonencode({
+        Type     = "Task"
+        Resource = "arn:aws:states:::sns:publish"
+        Parameters = {
+          TopicArn    = var.sns_topic_arn
+          Subject     = "[circuit ${var.circuit_name}] ${n.subject}"
+          "Message.$" = "States.Format('${n.text}', ${join(", ", n.args)})"
+        }
+        ResultPath     = null
+        TimeoutSeconds = var.sdk_timeout_seconds
+        Retry          = local.retry_notify
+        Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.notificationError", Next = n.next }]
+        Next           = n.next
+        }) : jsonencode({
+        Type       = "Pass"
+        Comment    = "Notifications are off (no SNS topic configured)."
+        ResultPath = null
+        Next       = n.next
+      })
+    )
+  }
+
+  definition = templatefile("${path.module}/state-machine.asl.json.tftpl", {
+    circuit_name               = var.circuit_name
+    state_machine_arn          = local.state_machine_arn
+    mapping_uuid               = var.mapping_uuid
+    queue_url                  = var.queue_url
+    queue_arn                  = var.queue_arn
+    target_function            = var.target_function
+    probe_function_arn         = var.probe_function_arn
+    probe_mode                 = var.probe_mode
+    synthetic_body             = var.synthetic_body
+    probe_wait_time_seconds    = var.probe_wait_time_seconds
+    probe_task_timeout_seconds = var.probe_timeout_seconds + 60
+    probe_budget_seconds       = var.probe_timeout_seconds
+    open_wait_seconds          = var.open_wait_seconds
+    schedule                   = local.schedule
+    jitter                     = var.backoff_jitter
+    max_attempts               = var.max_attempts
+    retention_margin_seconds   = var.retention_margin_seconds
+    give_up_action             = var.give_up_action
+    half_open_enabled          = local.half_open_enabled
+    half_open_max_concurrency  = local.half_open_enabled ? var.half_open_max_concurrency : 0
+    half_open_seconds          = var.half_open_seconds
+    rejitter_enabled           = local.rejitter_enabled
+    rejitter_mapping_uuid      = local.rejitter_enabled ? var.rejitter_mapping_uuid : ""
+    rejitter_window_seconds    = var.rejitter_window_seconds
+    recovery_start             = local.recovery_start
+    after_rejitter             = local.after_rejitter
+    metric_namespace           = var.metric_namespace
+    alarm_name                 = var.alarm_name
+    sdk_timeout_seconds        = var.sdk_timeout_seconds
+    retry_sdk                  = jsonencode(local.retry_sdk)
+    retry_lambda               = jsonencode(local.retry_lambda)
+    notify_states              = local.notify_states
+  })
+}
+
+# ---- Logging ----------------------------------------------------------------------------------
+resource "aws_cloudwatch_log_group" "this" {
+  # The /aws/vendedlogs/ prefix keeps the log delivery resource policy small (AWS recommendation).
+  name              = "/aws/vendedlogs/states/${var.state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+# ---- State machine ----------------------------------------------------------------------------
+locals {
+  # Built from the name (not the resource's attribute) so that the role's policy, which the state
+  # machine depends on, can name the state machine without a dependency cycle.
+  state_machine_arn = "arn:${var.partition}:states:${var.region}:${var.account_id}:stateMachine:${var.state_machine_name}"
+}
+
+resource "aws_sfn_state_machine" "this" {
+  name       = var.state_machine_name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.this.arn
+  definition = local.definition
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.this.arn}:*"
+    include_execution_data = var.log_include_execution_data
+    level                  = var.log_level
+  }
+
+  tracing_configuration {
+    enabled = var.tracing_enabled
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_iam_role_policy.this]
+}

@@ -1,0 +1,49 @@
+output "state_machine_arn" {
+  description = "ARN of the state machine."
+  value       = aws_sfn_state_machine.this.arn
+}
+
+output "state_machine_name" {
+  description = "Name of the state machine."
+  value       = aws_sfn_state_machine.this.name
+}
+
+output "computed_state_machine_arn" {
+  description = "ARN of the state machine, computed from its name (known at plan time)."
+  value       = local.state_machine_arn
+}
+
+output "role_arn" {
+  description = "ARN of the state machine's role."
+  value       = aws_iam_role.this.arn
+}
+
+output "role_name" {
+  description = "Name of the state machine's role."
+  value       = aws_iam_role.this.name
+}
+
+output "log_group_name" {
+  description = "Name of the execution log group."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "definition" {
+  description = "The rendered Amazon States Language definition (JSON)."
+  value       = local.definition
+}
+
+output "backoff_schedule" {
+  description = "The precomputed backoff schedule: waits, base, spread and visibility (seconds)."
+  value       = local.schedule
+}
+
+output "policy_statements" {
+  description = "Allow statements of the role's inline policy."
+  value       = local.statements
+}
+
+output "policy_json" {
+  description = "The role's inline policy (JSON)."
+  value       = data.aws_iam_policy_document.this.json
+}

@@ -1,0 +1,29 @@
+output "rule_arn" {
+  description = "ARN of the EventBridge rule."
+  value       = aws_cloudwatch_event_rule.this.arn
+}
+
+output "rule_name" {
+  description = "Name of the EventBridge rule."
+  value       = aws_cloudwatch_event_rule.this.name
+}
+
+output "role_arn" {
+  description = "ARN of the IAM role used by the rule's target."
+  value       = aws_iam_role.this.arn
+}
+
+output "role_name" {
+  description = "Name of the IAM role used by the rule's target."
+  value       = aws_iam_role.this.name
+}
+
+output "policy_json" {
+  description = "The rule role's inline policy (JSON)."
+  value       = data.aws_iam_policy_document.this.json
+}
+
+output "event_pattern" {
+  description = "The rule's event pattern (JSON)."
+  value       = aws_cloudwatch_event_rule.this.event_pattern
+}

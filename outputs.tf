@@ -1,0 +1,114 @@
+output "state_machine_arn" {
+  description = "ARN of the circuit breaker's Step Functions state machine."
+  value       = module.state_machine.state_machine_arn
+}
+
+output "state_machine_name" {
+  description = "Name of the state machine."
+  value       = module.state_machine.state_machine_name
+}
+
+output "state_machine_role_arn" {
+  description = "ARN of the state machine's IAM role."
+  value       = module.state_machine.role_arn
+}
+
+output "state_machine_log_group_name" {
+  description = "Name of the state machine's execution log group."
+  value       = module.state_machine.log_group_name
+}
+
+output "state_machine_definition" {
+  description = "The rendered Amazon States Language definition (JSON)."
+  value       = module.state_machine.definition
+}
+
+output "backoff_schedule" {
+  description = "Precomputed backoff schedule in seconds: waits (un-jittered), base and spread (equal jitter: base + random(0, spread)) and the visibility timeout given to a message that failed each probe."
+  value       = module.state_machine.backoff_schedule
+}
+
+output "alarm_arn" {
+  description = "ARN of the alarm that opens the circuit (created, or the one passed in existing_alarm)."
+  value       = local.create_alarm ? module.alarm[0].alarm_arn : var.existing_alarm.arn
+}
+
+output "alarm_name" {
+  description = "Name of the alarm that opens the circuit."
+  value       = local.alarm_name
+}
+
+output "event_rule_arn" {
+  description = "ARN of the EventBridge rule that starts the state machine on ALARM."
+  value       = module.trigger.rule_arn
+}
+
+output "event_rule_name" {
+  description = "Name of the EventBridge rule."
+  value       = module.trigger.rule_name
+}
+
+output "event_rule_role_arn" {
+  description = "ARN of the IAM role the rule uses to start the state machine."
+  value       = module.trigger.role_arn
+}
+
+output "probe_function_arn" {
+  description = "ARN of the probe Lambda function."
+  value       = module.probe.function_arn
+}
+
+output "probe_function_name" {
+  description = "Name of the probe Lambda function."
+  value       = module.probe.function_name
+}
+
+output "probe_role_arn" {
+  description = "ARN of the probe function's IAM role."
+  value       = module.probe.role_arn
+}
+
+output "rejitter_function_arn" {
+  description = "ARN of the rejitter Lambda function (null when rejitter_enabled is false)."
+  value       = var.rejitter_enabled ? module.rejitter[0].function_arn : null
+}
+
+output "rejitter_function_name" {
+  description = "Name of the rejitter Lambda function (null when rejitter_enabled is false)."
+  value       = var.rejitter_enabled ? module.rejitter[0].function_name : null
+}
+
+output "rejitter_role_arn" {
+  description = "ARN of the rejitter function's IAM role (null when rejitter_enabled is false)."
+  value       = var.rejitter_enabled ? module.rejitter[0].role_arn : null
+}
+
+output "rejitter_event_source_mapping_uuid" {
+  description = "UUID of the rejitter's (normally disabled) event source mapping (null when rejitter_enabled is false)."
+  value       = var.rejitter_enabled ? aws_lambda_event_source_mapping.rejitter[0].uuid : null
+}
+
+output "sns_topic_arn" {
+  description = "ARN of the notification topic (created or passed in), or null when notifications are off."
+  value       = local.notifications_enabled ? local.sns_topic_arn : null
+}
+
+output "metric_namespace" {
+  description = "Namespace of the CircuitState metric (dimension Circuit = name; 1 open, 0 closed)."
+  value       = var.metric_namespace
+}
+
+output "iam_policy_statements" {
+  description = "Allow statements of each role's inline policy, by principal (state_machine, probe, rejitter, events): for review and tests."
+  value = {
+    state_machine = module.state_machine.policy_statements
+    probe         = module.probe.policy_statements
+    rejitter      = var.rejitter_enabled ? module.rejitter[0].policy_statements : []
+    events = [{
+      sid        = "StartThisStateMachine"
+      actions    = ["states:StartExecution"]
+      resources  = [module.state_machine.computed_state_machine_arn]
+      conditions = []
+    }]
+  }
+}

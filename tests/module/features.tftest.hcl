@@ -1,0 +1,362 @@
+# Optional features: each flag adds exactly its states and resources.
+mock_provider "aws" {
+  source = "./tests/module/mocks"
+}
+
+variables {
+  name                      = "orders"
+  function_name             = "orders-consumer"
+  event_source_mapping_uuid = "0f6e1d2c-3b4a-4958-8a7b-6c5d4e3f2a1b"
+  queue_arn                 = "arn:aws:sqs:eu-west-1:123456789012:orders"
+  queue_url                 = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
+}
+
+run "defaults_have_no_optional_features" {
+  command = apply
+
+  assert {
+    condition     = length(setintersection(keys(jsondecode(output.state_machine_definition).States), ["EnableRejitter", "RejitterWindow", "DisableRejitter", "FailureDisableRejitter", "OpenHalfway", "HalfOpenWindow"])) == 0
+    error_message = "rejitter/ramp states rendered although both are off"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "CloseCircuit"
+    error_message = "without rejitter and ramp, a healthy probe goes straight to CloseCircuit"
+  }
+  assert {
+    condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : s.Type == "Pass" if startswith(k, "Notify")])
+    error_message = "without a topic every Notify* state is a Pass state"
+  }
+  assert {
+    condition     = output.rejitter_function_arn == null && output.rejitter_event_source_mapping_uuid == null && length(module.rejitter) == 0
+    error_message = "no rejitter resources by default"
+  }
+  assert {
+    condition     = length(aws_lambda_event_source_mapping.rejitter) == 0 && length(aws_sns_topic.this) == 0 && output.sns_topic_arn == null
+    error_message = "no rejitter mapping and no topic by default"
+  }
+  assert {
+    condition     = length(module.alarm) == 1 && output.alarm_name == "orders-cb-error-rate"
+    error_message = "the alarm is created by default"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen"
+    error_message = "give_up_action defaults to stay_open"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).QueryLanguage == "JSONPath"
+    error_message = "JSONPath only (no JSONata)"
+  }
+  assert {
+    condition     = !strcontains(output.state_machine_definition, "JSONata") && !strcontains(output.state_machine_definition, "{%")
+    error_message = "no JSONata expression may appear"
+  }
+}
+
+run "default_alarm_and_trigger" {
+  command = apply
+
+  assert {
+    condition     = one([for q in module.alarm[0].metric_queries : q.expression if q.id == "error_rate"]) == "IF(m2 >= 5, 100 * FILL(m1, 0) / m2, 0)"
+    error_message = "alarm expression"
+  }
+  assert {
+    condition     = [for q in module.alarm[0].metric_queries : q.id if q.return_data] == ["error_rate"]
+    error_message = "only the expression returns data"
+  }
+  assert {
+    condition     = toset([for q in module.alarm[0].metric_queries : "${q.id}=${q.metric_name}/${q.period}" if q.metric_name != null]) == toset(["m1=Errors/60", "m2=Invocations/60"])
+    error_message = "m1 = Errors, m2 = Invocations, period 60"
+  }
+  assert {
+    condition     = module.alarm[0].treat_missing_data == "notBreaching"
+    error_message = "treat_missing_data"
+  }
+  assert {
+    condition = jsondecode(module.trigger.event_pattern) == {
+      source        = ["aws.cloudwatch"]
+      "detail-type" = ["CloudWatch Alarm State Change"]
+      resources     = ["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-cb-error-rate"]
+      detail        = { state = { value = ["ALARM"] } }
+    }
+    error_message = "event pattern"
+  }
+}
+
+run "existing_alarm_creates_none" {
+  command = apply
+
+  variables {
+    existing_alarm = {
+      arn  = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"
+      name = "mine"
+    }
+  }
+
+  assert {
+    condition     = length(module.alarm) == 0 && output.alarm_arn == "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"
+    error_message = "an existing alarm is used, none created"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.ResetAlarm.Parameters.AlarmName == "mine"
+    error_message = "close resets the caller's alarm"
+  }
+  assert {
+    condition     = strcontains(module.trigger.event_pattern, "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine")
+    error_message = "the rule listens to the caller's alarm"
+  }
+}
+
+run "rejitter" {
+  command = apply
+
+  variables {
+    rejitter_enabled           = true
+    rejitter_window_seconds    = 42
+    rejitter_min_delay_seconds = 5
+    rejitter_max_delay_seconds = 60
+  }
+
+  assert {
+    condition     = alltrue([for s in ["EnableRejitter", "RejitterWindow", "DisableRejitter", "FailureDisableRejitter"] : contains(keys(jsondecode(output.state_machine_definition).States), s)])
+    error_message = "rejitter states missing"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "EnableRejitter" && jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "CloseCircuit"
+    error_message = "the rejitter runs before closing"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.RejitterWindow.Seconds == 42
+    error_message = "rejitter window"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.EnableRejitter.Parameters.Uuid == "11111111-2222-4333-8444-555555555555"
+    error_message = "the state machine toggles the rejitter's own mapping"
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.rejitter[0].enabled == false && aws_lambda_event_source_mapping.rejitter[0].function_response_types == toset(["ReportBatchItemFailures"])
+    error_message = "the rejitter mapping is created disabled, with ReportBatchItemFailures"
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.rejitter[0].event_source_arn == var.queue_arn
+    error_message = "the rejitter reads the protected queue"
+  }
+  assert {
+    condition     = output.rejitter_function_name == "orders-cb-rejitter"
+    error_message = "rejitter function name"
+  }
+}
+
+run "half_open_ramp" {
+  command = apply
+
+  variables {
+    half_open_max_concurrency = 3
+    half_open_seconds         = 17
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.OpenHalfway.Parameters.ScalingConfig.MaximumConcurrency == 3
+    error_message = "ramp concurrency"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.HalfOpenWindow.Seconds == 17 && jsondecode(output.state_machine_definition).States.HalfOpenWindow.Next == "CloseCircuit"
+    error_message = "ramp window then close"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "OpenHalfway"
+    error_message = "healthy goes to the ramp"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.CloseCircuit.Parameters["ScalingConfig.$"] == "$.original.scalingConfig"
+    error_message = "close restores the remembered ScalingConfig"
+  }
+}
+
+run "rejitter_then_ramp" {
+  command = apply
+
+  variables {
+    rejitter_enabled          = true
+    half_open_max_concurrency = 2
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "OpenHalfway"
+    error_message = "rejitter, then ramp, then close"
+  }
+}
+
+run "created_topic" {
+  command = apply
+
+  variables {
+    create_sns_topic = true
+    sns_kms_key_arn  = "arn:aws:kms:eu-west-1:123456789012:key/abcd"
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.this) == 1 && aws_sns_topic.this[0].name == "orders-circuit-breaker"
+    error_message = "topic created"
+  }
+  assert {
+    condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : s.Resource == "arn:aws:states:::sns:publish" && s.Parameters.TopicArn == "arn:aws:sns:eu-west-1:123456789012:orders-circuit-breaker" if startswith(k, "Notify")])
+    error_message = "every Notify* state publishes to the topic"
+  }
+  assert {
+    condition     = contains(flatten([for s in output.iam_policy_statements.state_machine : s.resources if contains(s.actions, "sns:Publish")]), "arn:aws:sns:eu-west-1:123456789012:orders-circuit-breaker")
+    error_message = "the state machine may publish to the topic"
+  }
+  assert {
+    condition     = contains(flatten([for s in output.iam_policy_statements.state_machine : s.resources if contains(s.actions, "kms:GenerateDataKey")]), "arn:aws:kms:eu-west-1:123456789012:key/abcd")
+    error_message = "the state machine may use the topic's key"
+  }
+}
+
+run "existing_topic" {
+  command = apply
+
+  variables {
+    sns_topic_arn = "arn:aws:sns:eu-west-1:123456789012:ops"
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.this) == 0 && output.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:ops"
+    error_message = "existing topic used, none created"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyOpened.Parameters.TopicArn == "arn:aws:sns:eu-west-1:123456789012:ops"
+    error_message = "notifications go to the existing topic"
+  }
+}
+
+run "give_up_close" {
+  command = apply
+
+  variables {
+    give_up_action = "close"
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "CloseCircuit" && !contains(keys(jsondecode(output.state_machine_definition).States), "StayOpen")
+    error_message = "give_up_action = close closes"
+  }
+}
+
+run "retention_guard_always_closes" {
+  command = apply
+
+  variables {
+    give_up_action           = "stay_open"
+    retention_margin_seconds = 120
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyRetentionGiveUp.Next == "CloseCircuit"
+    error_message = "a retention give-up always closes"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.GetQueueAttributes.ResultSelector.negativeMarginSeconds == -120
+    error_message = "retention margin rendered"
+  }
+}
+
+run "backoff_schedule" {
+  command = apply
+
+  variables {
+    backoff_initial_seconds                 = 2
+    backoff_rate                            = 3
+    backoff_max_seconds                     = 50
+    probe_max_attempts                      = 5
+    probe_failure_visibility_margin_seconds = 7
+  }
+
+  assert {
+    condition     = output.backoff_schedule.waits == [2, 6, 18, 50, 50]
+    error_message = "waits = min(cap, initial * rate^i)"
+  }
+  assert {
+    condition     = alltrue([for i, w in output.backoff_schedule.waits : output.backoff_schedule.base[i] + output.backoff_schedule.spread[i] == w && output.backoff_schedule.spread[i] >= 1])
+    error_message = "equal jitter: base + spread == wait, spread >= 1"
+  }
+  assert {
+    condition     = output.backoff_schedule.visibility == [9, 13, 25, 57, 57]
+    error_message = "visibility = wait + margin"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices[0].NumericGreaterThanEquals == 5
+    error_message = "max attempts rendered"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.InitSchedule.Result == output.backoff_schedule
+    error_message = "the schedule is rendered into the definition"
+  }
+  assert {
+    condition     = strcontains(jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters["nextWaitSeconds.$"], "States.MathRandom")
+    error_message = "jitter on by default"
+  }
+}
+
+run "no_jitter" {
+  command = apply
+
+  variables {
+    backoff_jitter = false
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters["nextWaitSeconds.$"] == "States.ArrayGetItem($.schedule.waits, $.episode.attempt)"
+    error_message = "without jitter the wait is the schedule's"
+  }
+}
+
+run "synthetic_probe" {
+  command = apply
+
+  variables {
+    probe_mode           = "synthetic"
+    probe_synthetic_body = "{\"ping\":true}"
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.probeMode == "synthetic" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.syntheticBody == "{\"ping\":true}"
+    error_message = "synthetic probe payload"
+  }
+}
+
+run "logging_and_tracing" {
+  command = apply
+
+  variables {
+    log_level                  = "ALL"
+    log_include_execution_data = true
+    tracing_enabled            = true
+    log_retention_days         = 7
+  }
+
+  assert {
+    condition     = anytrue([for s in output.iam_policy_statements.state_machine : contains(s.actions, "xray:PutTraceSegments")])
+    error_message = "tracing needs the X-Ray statement"
+  }
+  assert {
+    condition     = output.state_machine_log_group_name == "/aws/vendedlogs/states/orders-circuit-breaker"
+    error_message = "log group name"
+  }
+}
+
+run "function_arn_input" {
+  command = apply
+
+  variables {
+    function_name = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:live"
+  }
+
+  assert {
+    condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "InvokeProtectedFunction"])) == jsonencode(["arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer", "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:*"])
+    error_message = "the probe may invoke the function and its qualifiers"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.functionName == var.function_name
+    error_message = "the probe invokes the qualified ARN given"
+  }
+}

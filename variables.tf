@@ -1,0 +1,444 @@
+# ---- Required: the circuit and what it protects ------------------------------------------------
+variable "name" {
+  description = "Name of the circuit: 1-40 characters [A-Za-z0-9_-], unique per account (IAM role names are global: include the region for multi-region stacks). Prefixes every resource."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,40}$", var.name))
+    error_message = "name must be 1-40 characters of A-Z, a-z, 0-9, '-' and '_'."
+  }
+}
+
+variable "function_name" {
+  description = "The protected Lambda function: its name, or its (optionally qualified) ARN in this account and region."
+  type        = string
+
+  validation {
+    condition = can(regex("^[A-Za-z0-9_-]{1,64}$", var.function_name)) || can(regex(
+      "^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$", var.function_name
+    ))
+    error_message = "function_name must be a Lambda function name ([A-Za-z0-9_-], 1-64 characters) or a Lambda function ARN."
+  }
+}
+
+variable "event_source_mapping_uuid" {
+  description = "UUID of the protected function's SQS event source mapping (the one the circuit disables). Its aws_lambda_event_source_mapping must have lifecycle { ignore_changes = [enabled] }."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$", var.event_source_mapping_uuid))
+    error_message = "event_source_mapping_uuid must be a UUID (8-4-4-4-12 hexadecimal digits)."
+  }
+}
+
+variable "queue_arn" {
+  description = "ARN of the SQS queue the mapping reads."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.queue_arn))
+    error_message = "queue_arn must be an SQS queue ARN (arn:<partition>:sqs:<region>:<account>:<queue name>)."
+  }
+}
+
+variable "queue_url" {
+  description = "URL of that SQS queue."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https?://[^ ]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.queue_url))
+    error_message = "queue_url must be an SQS queue URL (http(s)://<host>/<account>/<queue name>)."
+  }
+}
+
+variable "queue_kms_key_arn" {
+  description = "ARN of the KMS key encrypting the queue (SSE-KMS), or null. Grants the probe kms:Decrypt and the rejitter kms:Decrypt/GenerateDataKey on it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.queue_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.queue_kms_key_arn))
+    error_message = "queue_kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every taggable resource."
+  type        = map(string)
+  default     = {}
+}
+
+# ---- Alarm ------------------------------------------------------------------------------------
+variable "existing_alarm" {
+  description = "Bring your own alarm: { arn, name } of an existing CloudWatch alarm whose ALARM state opens the circuit. null (default) creates the error-rate alarm."
+  type = object({
+    arn  = string
+    name = string
+  })
+  default = null
+
+  validation {
+    condition     = var.existing_alarm == null ? true : can(regex("^arn:[a-z-]+:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:.+$", var.existing_alarm.arn)) && length(var.existing_alarm.name) > 0
+    error_message = "existing_alarm.arn must be a CloudWatch alarm ARN and existing_alarm.name its (non-empty) name."
+  }
+}
+
+variable "alarm_threshold_percent" {
+  description = "Error rate (100 * Errors / Invocations, in percent) at or above which a period breaches."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.alarm_threshold_percent > 0 && var.alarm_threshold_percent <= 100
+    error_message = "alarm_threshold_percent must be greater than 0 and at most 100."
+  }
+}
+
+variable "alarm_min_invocations" {
+  description = "Minimum invocations in a period for it to be able to breach (no alarm on 1 failure out of 1 call unless set to 1)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alarm_min_invocations >= 1 && floor(var.alarm_min_invocations) == var.alarm_min_invocations
+    error_message = "alarm_min_invocations must be a whole number >= 1."
+  }
+}
+
+variable "alarm_period_seconds" {
+  description = "Alarm period in seconds: 10, 30 or a multiple of 60 (Lambda metrics have 60-second granularity, so 60 is the useful minimum)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([10, 30], var.alarm_period_seconds) || (var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0)
+    error_message = "alarm_period_seconds must be 10, 30 or a multiple of 60."
+  }
+}
+
+variable "alarm_evaluation_periods" {
+  description = "Number of most recent periods the alarm evaluates."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
+    error_message = "alarm_evaluation_periods must be a whole number >= 1."
+  }
+}
+
+variable "alarm_datapoints_to_alarm" {
+  description = "Breaching periods, out of alarm_evaluation_periods, that trip the alarm. null means all of them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.alarm_datapoints_to_alarm == null ? true : var.alarm_datapoints_to_alarm >= 1 && floor(var.alarm_datapoints_to_alarm) == var.alarm_datapoints_to_alarm
+    error_message = "alarm_datapoints_to_alarm must be null or a whole number >= 1 (and <= alarm_evaluation_periods)."
+  }
+}
+
+# ---- Probing and backoff ----------------------------------------------------------------------
+variable "open_wait_seconds" {
+  description = "Wait between opening the circuit and the first probe. The queue's visibility timeout is waited instead when it is longer (messages of the failed batches are invisible until then)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.open_wait_seconds >= 0 && var.open_wait_seconds <= 86400 && floor(var.open_wait_seconds) == var.open_wait_seconds
+    error_message = "open_wait_seconds must be a whole number of seconds from 0 to 86400."
+  }
+}
+
+variable "backoff_initial_seconds" {
+  description = "Wait after the first unhealthy probe."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.backoff_initial_seconds >= 1 && var.backoff_initial_seconds <= 86400 && floor(var.backoff_initial_seconds) == var.backoff_initial_seconds
+    error_message = "backoff_initial_seconds must be a whole number of seconds from 1 to 86400."
+  }
+}
+
+variable "backoff_rate" {
+  description = "Multiplier of the wait after each further unhealthy probe (>= 1)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.backoff_rate >= 1 && var.backoff_rate <= 10
+    error_message = "backoff_rate must be from 1 to 10."
+  }
+}
+
+variable "backoff_max_seconds" {
+  description = "Cap of a single backoff wait (>= backoff_initial_seconds)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.backoff_max_seconds >= 1 && var.backoff_max_seconds <= 86400 && floor(var.backoff_max_seconds) == var.backoff_max_seconds
+    error_message = "backoff_max_seconds must be a whole number of seconds from 1 to 86400."
+  }
+}
+
+variable "backoff_jitter" {
+  description = "Randomize each backoff wait between half of it and all of it (equal jitter), so that many circuits do not probe in lockstep."
+  type        = bool
+  default     = true
+}
+
+variable "probe_max_attempts" {
+  description = "Unhealthy probes before giving up (see give_up_action)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.probe_max_attempts >= 1 && var.probe_max_attempts <= 100 && floor(var.probe_max_attempts) == var.probe_max_attempts
+    error_message = "probe_max_attempts must be a whole number from 1 to 100."
+  }
+}
+
+variable "probe_mode" {
+  description = "\"message\": replay a real message from the queue (the synthetic body, if any, only when the queue is empty); \"synthetic\": always send probe_synthetic_body."
+  type        = string
+  default     = "message"
+
+  validation {
+    condition     = contains(["message", "synthetic"], var.probe_mode)
+    error_message = "probe_mode must be \"message\" or \"synthetic\"."
+  }
+}
+
+variable "probe_synthetic_body" {
+  description = "Body of a synthetic SQS message the probe sends to the function when the queue is empty (required when probe_mode = \"synthetic\"). null: an empty queue closes the circuit."
+  type        = string
+  default     = null
+}
+
+variable "probe_wait_time_seconds" {
+  description = "Long-poll wait (0-20 s) of the probe's ReceiveMessage."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.probe_wait_time_seconds >= 0 && var.probe_wait_time_seconds <= 20 && floor(var.probe_wait_time_seconds) == var.probe_wait_time_seconds
+    error_message = "probe_wait_time_seconds must be a whole number from 0 to 20."
+  }
+}
+
+variable "probe_failure_visibility_margin_seconds" {
+  description = "A message that failed a probe is hidden for the next backoff wait plus this margin, so that the next probe takes another message (a poison message cannot keep a healthy function's circuit open)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.probe_failure_visibility_margin_seconds >= 0 && var.probe_failure_visibility_margin_seconds <= 3600 && floor(var.probe_failure_visibility_margin_seconds) == var.probe_failure_visibility_margin_seconds
+    error_message = "probe_failure_visibility_margin_seconds must be a whole number from 0 to 3600."
+  }
+}
+
+variable "probe_timeout_seconds" {
+  description = "Timeout of the probe function; it invokes the protected function synchronously, so this must exceed that function's duration. Each probe counts this much against the retention budget."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.probe_timeout_seconds >= 3 && var.probe_timeout_seconds <= 900 && floor(var.probe_timeout_seconds) == var.probe_timeout_seconds
+    error_message = "probe_timeout_seconds must be a whole number from 3 to 900."
+  }
+}
+
+variable "retention_margin_seconds" {
+  description = "The episode gives up (and closes) before its waits and probes could exceed the queue's retention period minus this margin, so that the backlog never expires."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.retention_margin_seconds >= 0 && floor(var.retention_margin_seconds) == var.retention_margin_seconds
+    error_message = "retention_margin_seconds must be a whole number >= 0."
+  }
+}
+
+variable "give_up_action" {
+  description = "After probe_max_attempts unhealthy probes: \"stay_open\" (notify and leave the mapping disabled) or \"close\" (notify and re-enable it)."
+  type        = string
+  default     = "stay_open"
+
+  validation {
+    condition     = contains(["stay_open", "close"], var.give_up_action)
+    error_message = "give_up_action must be \"stay_open\" or \"close\"."
+  }
+}
+
+# ---- Half-open ramp ---------------------------------------------------------------------------
+variable "half_open_max_concurrency" {
+  description = "Half-open ramp: after a healthy probe, re-enable the mapping with this ScalingConfig.MaximumConcurrency (2-1000) for half_open_seconds before restoring its settings. null: no ramp."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.half_open_max_concurrency == null ? true : var.half_open_max_concurrency >= 2 && var.half_open_max_concurrency <= 1000 && floor(var.half_open_max_concurrency) == var.half_open_max_concurrency
+    error_message = "half_open_max_concurrency must be null or a whole number from 2 to 1000."
+  }
+}
+
+variable "half_open_seconds" {
+  description = "Duration of the half-open ramp."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.half_open_seconds >= 1 && var.half_open_seconds <= 86400 && floor(var.half_open_seconds) == var.half_open_seconds
+    error_message = "half_open_seconds must be a whole number of seconds from 1 to 86400."
+  }
+}
+
+# ---- Rejitter ---------------------------------------------------------------------------------
+variable "rejitter_enabled" {
+  description = "Before closing, run the rejitter for rejitter_window_seconds: it re-sends the backlog with random delays so the recovered function is not hit by it at once. Standard queues only."
+  type        = bool
+  default     = false
+}
+
+variable "rejitter_window_seconds" {
+  description = "How long the rejitter's mapping stays enabled."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.rejitter_window_seconds >= 1 && var.rejitter_window_seconds <= 86400 && floor(var.rejitter_window_seconds) == var.rejitter_window_seconds
+    error_message = "rejitter_window_seconds must be a whole number of seconds from 1 to 86400."
+  }
+}
+
+variable "rejitter_min_delay_seconds" {
+  description = "Smallest delay (0-900 s) the rejitter gives a re-sent message."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.rejitter_min_delay_seconds >= 0 && var.rejitter_min_delay_seconds <= 900 && floor(var.rejitter_min_delay_seconds) == var.rejitter_min_delay_seconds
+    error_message = "rejitter_min_delay_seconds must be a whole number from 0 to 900."
+  }
+}
+
+variable "rejitter_max_delay_seconds" {
+  description = "Largest delay (0-900 s, >= rejitter_min_delay_seconds) the rejitter gives a re-sent message."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.rejitter_max_delay_seconds >= 0 && var.rejitter_max_delay_seconds <= 900 && floor(var.rejitter_max_delay_seconds) == var.rejitter_max_delay_seconds
+    error_message = "rejitter_max_delay_seconds must be a whole number from 0 to 900."
+  }
+}
+
+variable "rejitter_batch_size" {
+  description = "Batch size of the rejitter's event source mapping (1-10)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.rejitter_batch_size >= 1 && var.rejitter_batch_size <= 10 && floor(var.rejitter_batch_size) == var.rejitter_batch_size
+    error_message = "rejitter_batch_size must be a whole number from 1 to 10."
+  }
+}
+
+# ---- Notifications and metric -----------------------------------------------------------------
+variable "create_sns_topic" {
+  description = "Create an SNS topic for the circuit's notifications (subscribe to it yourself). Mutually exclusive with sns_topic_arn."
+  type        = bool
+  default     = false
+}
+
+variable "sns_topic_arn" {
+  description = "Existing SNS topic for notifications, or null. No topic at all: no notifications."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sns_topic_arn == null || can(regex("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.sns_topic_arn))
+    error_message = "sns_topic_arn must be an SNS topic ARN or null."
+  }
+}
+
+variable "sns_kms_key_arn" {
+  description = "KMS key ARN encrypting the topic (used for the created topic, and granted to the state machine), or null."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sns_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.sns_kms_key_arn))
+    error_message = "sns_kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+variable "metric_namespace" {
+  description = "CloudWatch namespace of the CircuitState metric (1 open, 0 closed; dimension Circuit = name)."
+  type        = string
+  default     = "SqsCircuitBreaker"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metric_namespace)) && !startswith(var.metric_namespace, "AWS/")
+    error_message = "metric_namespace must be 1-255 characters of [A-Za-z0-9._/#:-] and must not start with AWS/."
+  }
+}
+
+# ---- Logging and tracing ----------------------------------------------------------------------
+variable "log_retention_days" {
+  description = "Retention, in days, of the state machine's and the functions' log groups."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_level" {
+  description = "Execution log level of the state machine: ALL, ERROR, FATAL or OFF."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.log_level)
+    error_message = "log_level must be ALL, ERROR, FATAL or OFF."
+  }
+}
+
+variable "log_include_execution_data" {
+  description = "Include states' input and output in the execution log (may contain message bodies)."
+  type        = bool
+  default     = false
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key ARN encrypting the log groups, or null. Its key policy must allow CloudWatch Logs."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.log_kms_key_arn))
+    error_message = "log_kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+variable "tracing_enabled" {
+  description = "Enable AWS X-Ray tracing of the state machine."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_architecture" {
+  description = "Architecture of the probe and rejitter functions: x86_64 or arm64."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
