@@ -115,4 +115,6 @@ class Stack:
 
     def destroy(self) -> None:
         if (self.dir / "terraform.tfstate").exists():
-            self.run("destroy", "-auto-approve", "-input=false", "-no-color", check=False)
+            proc = self.run("destroy", "-auto-approve", "-input=false", "-no-color", check=False)
+            if proc.returncode != 0:
+                print(f"terraform destroy of {self.dir.name} failed:\n{proc.stderr[-2000:]}")

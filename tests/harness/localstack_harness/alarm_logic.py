@@ -4,7 +4,6 @@ AWS's "CloudWatch Alarm State Change" event shape, and per-period metric-math ev
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime, timedelta
 
 from localstack_harness import metric_math
@@ -115,11 +114,15 @@ def alarm_period(alarm: dict) -> int:
 
 
 def window_values(alarm: dict, client, now: datetime) -> list[float | None]:
-    """The expression's value in each period window, oldest first (None = no datapoint)."""
+    """The expression's value in each of the last EvaluationPeriods windows, oldest first
+    (None = no datapoint).
+
+    AWS judges an alarm on its most recent EvaluationPeriods datapoints. LocalStack's evaluation
+    of simple alarms looks back a few periods more and counts breaching datapoints there too, so
+    an error older than the evaluation range re-trips an alarm just reset to OK; not here.
+    """
     period = alarm["Period"]
-    evaluation_periods = alarm["EvaluationPeriods"]
-    # As LocalStack does for simple alarms: look back a few periods more than evaluated.
-    collected = evaluation_periods + max(math.floor(evaluation_periods / 3), 2)
+    collected = alarm["EvaluationPeriods"]
     stats = [q for q in alarm["Metrics"] if q.get("MetricStat")]
     values: list[float | None] = []
     end = now

@@ -132,16 +132,16 @@ def test_window_values_evaluates_each_period_oldest_first():
     client = FakeCloudWatch(
         now,
         {
-            # oldest ... newest: 3 evaluation periods + 2 more looked back
-            "m1": [None, 1, None, 3, 4],
-            "m2": [None, 4, 2, 4, None],
+            # oldest ... newest: only the last 3 (EvaluationPeriods) windows are read
+            "m1": [9, 9, 1, None, 3],
+            "m2": [9, 9, 4, 2, 4],
         },
     )
     alarm = {**MATH_ALARM, "Period": 60}
 
     values = window_values(alarm, client, now)
 
-    assert values == [None, 25.0, 0.0, 75.0, None]
-    assert len(client.calls) == 5
+    assert values == [25.0, 0.0, 75.0]
+    assert len(client.calls) == 3
     start, end, ids = client.calls[0]
     assert (end, end - start, ids) == (now, timedelta(seconds=60), ["m1", "m2"])
