@@ -75,6 +75,8 @@ lock: ## Re-resolve requirements-dev.txt from requirements-dev.in
 lint: venv tf-init ## ruff, terraform fmt -check, terraform validate of every module and example
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) scripts/package_lambdas.py --check
+	$(PY) scripts/check_docs.py
 	terraform fmt -check -recursive
 	@for d in $(TF_DIRS); do echo ">> terraform validate $${d#$(ROOT)/}"; terraform -chdir=$$d validate -no-color; done
 
@@ -93,6 +95,13 @@ test-module: tf-init ## terraform test with mock_provider (offline)
 .PHONY: test-integration
 test-integration: venv ## Integration tests against LocalStack (started here unless LOCALSTACK_ENDPOINT is set)
 	$(call pytest_ok,tests/integration)
+
+# ---- Demo -------------------------------------------------------------------------------------
+.PHONY: demo demo-down
+demo: venv tf-init ## Apply examples/complete on the local emulator and play a failure episode live
+	$(PY) scripts/demo.py
+demo-down: venv ## Destroy the demo stack (the emulator keeps running: make localstack-down)
+	$(PY) scripts/demo.py --down
 
 # ---- Build ------------------------------------------------------------------------------------
 .PHONY: package

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check that docs/module.md's Inputs and Outputs tables list exactly the root module's variables
+"""Check that README.md's Inputs and Outputs tables list exactly the root module's variables
 and outputs (variables.tf / outputs.tf), and that every required input is marked as required.
 
 usage: scripts/check_docs.py [REPO_ROOT]      exit 0 when in sync, 1 otherwise (differences printed)
@@ -41,7 +41,7 @@ def table(markdown: str, heading: str) -> dict[str, str]:
 
 
 def main(root: Path) -> int:
-    doc = (root / "docs" / "module.md").read_text(encoding="utf-8")
+    doc = (root / "README.md").read_text(encoding="utf-8")
     errors = []
     variables = declared(root / "variables.tf", "variable")
     outputs = declared(root / "outputs.tf", "output")
@@ -50,9 +50,9 @@ def main(root: Path) -> int:
     pairs = (("input", variables, inputs_doc), ("output", outputs, outputs_doc))
     for kind, code, documented in pairs:
         for name in sorted(set(code) - set(documented)):
-            errors.append(f"{kind} `{name}` is declared but missing from docs/module.md")
+            errors.append(f"{kind} `{name}` is declared but missing from README.md")
         for name in sorted(set(documented) - set(code)):
-            errors.append(f"{kind} `{name}` is documented in docs/module.md but not declared")
+            errors.append(f"{kind} `{name}` is documented in README.md but not declared")
     for name, block in variables.items():
         required = re.search(r"^\s*default\s*=", block, re.MULTILINE) is None
         row = inputs_doc.get(name)
@@ -66,7 +66,7 @@ def main(root: Path) -> int:
     for error in errors:
         print(error, file=sys.stderr)
     if not errors:
-        print(f"docs/module.md: {len(variables)} inputs and {len(outputs)} outputs in sync")
+        print(f"README.md: {len(variables)} inputs and {len(outputs)} outputs in sync")
     return 1 if errors else 0
 
 

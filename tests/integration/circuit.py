@@ -1,0 +1,143 @@
+"""Drive the applied examples/complete stack: the protected function, its messages, the circuit.
+
+Shared by the end-to-end tests and `make demo`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from support import drain, mapping_state, queue_depth, wait_until
+
+EPISODE_TIMEOUT = 120
+
+
+class Circuit:
+    """The applied example and the handles the scenarios need."""
+
+    def __init__(self, aws, outputs: dict, alarm_period: int) -> None:
+        self.aws, self.out, self.alarm_period = aws, outputs, alarm_period
+        self.lam, self.sqs = aws("lambda"), aws("sqs")
+        self.sfn, self.cw = aws("stepfunctions"), aws("cloudwatch")
+        self.work = outputs["work_queue_url"]
+        self.uuid = outputs["event_source_mapping_uuid"]
+        self.machine = outputs["state_machine_arn"]
+        self.processed: list[dict] = []
+        self.notifications: list[str] = []
+        self.healthy_since = 0.0
+
+    # -- the protected function
+    def set_failing(self, failing: bool) -> None:
+        fn = self.out["function_name"]
+        env = self.lam.get_function_configuration(FunctionName=fn)["Environment"]["Variables"]
+        env["SHOULD_ERROR"] = "true" if failing else "false"
+        self.lam.update_function_configuration(FunctionName=fn, Environment={"Variables": env})
+        self.lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
+        if not failing:
+            self.healthy_since = time.monotonic()
+
+    # -- messages
+    def send(self, count: int, prefix: str = "msg", **kwargs) -> list[str]:
+        ids = [f"{prefix}-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+        for body in ids:
+            self.sqs.send_message(QueueUrl=self.work, MessageBody=body, **kwargs)
+        return ids
+
+    def collect(self) -> None:
+        self.processed += [
+            json.loads(m["Body"])
+            for m in drain(self.sqs, self.out["processed_queue_url"], seconds=1)
+        ]
+        self.notifications += [
+            m["Body"] for m in drain(self.sqs, self.out["notifications_queue_url"], seconds=1)
+        ]
+
+    def processed_bodies(self) -> set[str]:
+        self.collect()
+        return {p["body"] for p in self.processed}
+
+    def dlq_bodies(self) -> set[str]:
+        return {m["Body"] for m in drain(self.sqs, self.out["dlq_url"], seconds=1)}
+
+    # -- the circuit
+    def mapping(self) -> str:
+        return mapping_state(self.lam, self.uuid)
+
+    def executions(self, status: str | None = None) -> list[dict]:
+        found = self.sfn.list_executions(stateMachineArn=self.machine)["executions"]
+        return [e for e in found if status is None or e["status"] == status]
+
+    def history(self, execution_arn: str) -> list[dict]:
+        return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+    def entered_states(self, execution_arn: str) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history(execution_arn)
+            if "stateEnteredEventDetails" in e
+        ]
+
+    def probe_outcomes(self, execution_arn: str) -> list[str]:
+        outcomes = []
+        for event in self.history(execution_arn):
+            details = event.get("taskSucceededEventDetails")
+            if details and details.get("resourceType") == "lambda":
+                payload = json.loads(details["output"]).get("Payload", {})
+                if isinstance(payload, dict) and "outcome" in payload:
+                    outcomes.append(payload["outcome"])
+        return outcomes
+
+    def open_via_alarm(self) -> None:
+        """Put the alarm in ALARM as a real error wave would (the event starts an execution)."""
+        self.cw.set_alarm_state(
+            AlarmName=self.out["alarm_name"], StateValue="ALARM", StateReason="e2e test"
+        )
+
+    def wait_opened(self, since: set[str]) -> dict:
+        execution = wait_until(
+            lambda: [e for e in self.executions() if e["executionArn"] not in since],
+            timeout=60,
+            what="an execution started by the alarm",
+        )[0]
+        wait_until(lambda: self.mapping() == "Disabled", timeout=30, what="mapping Disabled")
+        return execution
+
+    def wait_finished(self, execution_arn: str, timeout: float = EPISODE_TIMEOUT) -> dict:
+        return wait_until(
+            lambda: (
+                (d := self.sfn.describe_execution(executionArn=execution_arn))["status"]
+                != "RUNNING"
+                and d
+            ),
+            timeout=timeout,
+            what="the episode to end",
+            interval=1,
+        )
+
+    def reset(self) -> None:
+        """A closed circuit, a healthy function, no execution running, empty queues."""
+        if self.failing():
+            self.set_failing(False)
+        # errors of the previous test must leave the alarm's evaluation window first, or the
+        # alarm trips again right after this reset
+        period = self.alarm_period
+        time.sleep(max(0.0, self.healthy_since + period + 1 - time.monotonic()))
+        for execution in self.executions("RUNNING"):
+            self.sfn.stop_execution(executionArn=execution["executionArn"], cause="e2e reset")
+        if self.mapping() in ("Disabled", "Disabling"):
+            self.lam.update_event_source_mapping(UUID=self.uuid, Enabled=True)
+        wait_until(lambda: self.mapping() == "Enabled", timeout=30, what="mapping Enabled")
+        wait_until(lambda: queue_depth(self.sqs, self.work) == (0, 0), timeout=30, what="drained")
+        self.cw.set_alarm_state(
+            AlarmName=self.out["alarm_name"], StateValue="OK", StateReason="e2e reset"
+        )
+        self.collect()
+        self.processed.clear()
+        self.notifications.clear()
+
+    def failing(self) -> bool:
+        fn = self.out["function_name"]
+        env = self.lam.get_function_configuration(FunctionName=fn)["Environment"]["Variables"]
+        return env.get("SHOULD_ERROR") == "true"
