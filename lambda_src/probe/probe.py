@@ -367,19 +367,31 @@ def receive_visibility_timeout(remaining_ms: int | None) -> int:
     return min(remaining_s, LAMBDA_MAX_TIMEOUT_S) + VISIBILITY_MARGIN_S
 
 
+def _supports(client: Any, operation: str, parameter: str) -> bool:
+    """Whether this client's service model knows an input parameter."""
+    try:
+        shape = client.meta.service_model.operation_model(operation).input_shape
+        return parameter in shape.members
+    except (AttributeError, LookupError):
+        return False
+
+
 def receive_one(
     sqs: Any, request: ProbeRequest, visibility_timeout: int
 ) -> Mapping[str, Any] | None:
+    params: dict[str, Any] = {
+        "QueueUrl": request.queue_url,
+        "MaxNumberOfMessages": 1,
+        "AttributeNames": ["All"],  # deprecated spelling, understood by every SDK release
+        "MessageAttributeNames": ["All"],
+        "WaitTimeSeconds": request.wait_time_seconds,
+        "VisibilityTimeout": visibility_timeout,
+    }
+    if _supports(sqs, "ReceiveMessage", "MessageSystemAttributeNames"):
+        # botocore >= 1.34.9x; an older SDK bundled with the runtime would reject the parameter
+        params["MessageSystemAttributeNames"] = ["All"]
     try:
-        response = sqs.receive_message(
-            QueueUrl=request.queue_url,
-            MaxNumberOfMessages=1,
-            AttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=request.wait_time_seconds,
-            VisibilityTimeout=visibility_timeout,
-        )
+        response = sqs.receive_message(**params)
     except ClientError as exc:
         raise ProbeAwsError(
             f"ReceiveMessage on {request.queue_url} failed: {aws.error_message(exc)}"

@@ -662,3 +662,23 @@ def test_lambda_client_region_follows_a_function_arn():
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:f"
     assert probe._lambda_region(arn, "us-east-1") == "eu-west-1"
     assert probe._lambda_region("f", "us-east-1") == "us-east-1"
+
+
+def test_supports_reads_the_client_service_model(sqs):
+    assert probe._supports(sqs, "ReceiveMessage", "MessageAttributeNames")
+    assert not probe._supports(sqs, "ReceiveMessage", "NoSuchParameter")
+    assert not probe._supports(object(), "ReceiveMessage", "MessageAttributeNames")
+
+
+def test_an_sdk_without_message_system_attribute_names_still_gets_system_attributes(
+    sqs, queue, monkeypatch
+):
+    # An older boto3 bundled with the Lambda runtime does not know MessageSystemAttributeNames:
+    # the probe then asks with AttributeNames only, which every SDK release understands.
+    monkeypatch.setattr(probe, "_supports", lambda *args: False)
+    sqs.send_message(QueueUrl=queue["url"], MessageBody="old-sdk")
+    lam = FakeLambda()
+    result = run(queue, sqs, lam)
+    assert result["outcome"] == "healthy"
+    record = lam.events[0]["Records"][0]
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
