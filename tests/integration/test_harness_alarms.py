@@ -217,14 +217,17 @@ def test_minimum_invocations_guard_decides_a_single_failure(
     lam, cw = aws("lambda"), aws("cloudwatch")
     create_function(lam, name, {"app.py": FAILING})
     cleanup(lambda: lam.delete_function(FunctionName=name))
-    invoke(lam, name, {"fail": True})  # 1 failure out of 1 call, before the alarm exists
-
-    error_rate_alarm(cw, name, expression)  # evaluated at once, then every period
+    error_rate_alarm(cw, name, expression)  # evaluated at once, then every 10 s period
     cleanup(lambda: cw.delete_alarms(AlarmNames=[name]))
+    wait_until(lambda: alarm_state(cw, name) == "OK", timeout=30, what="first evaluation")
 
-    wait_until(lambda: alarm_state(cw, name) == expected, timeout=40, what=expected)
-    time.sleep(11)  # one more evaluation period with the datapoint still in the window
-    assert alarm_state(cw, name) == expected
+    invoke(lam, name, {"fail": True})  # 1 failure out of 1 call
+
+    if expected == "ALARM":
+        wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=30, what="ALARM")
+    else:
+        time.sleep(21)  # two evaluations with the datapoint in the window
+        assert alarm_state(cw, name) == "OK"
     history = cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate")
     states = [
         json.loads(h["HistoryData"])["newState"]["stateValue"] for h in history["AlarmHistoryItems"]
