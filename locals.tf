@@ -17,6 +17,7 @@ locals {
     rejitter      = "${var.name}-cb-rejitter"
     events_role   = "${var.name}-cb-events"
     rule          = "${var.name}-cb-alarm"
+    status_rule   = "${var.name}-cb-status"
     alarm         = "${var.name}-cb-error-rate"
     topic         = "${var.name}-circuit-breaker"
   }
@@ -40,9 +41,14 @@ locals {
   # Computed from the name so that it is known at plan time (IAM policy, event pattern).
   alarm_arn = local.create_alarm ? "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.names.alarm}" : var.existing_alarm.arn
 
-  # A created topic's ARN is computed from its name so that it is known at plan time.
-  notifications_enabled = var.create_sns_topic || var.sns_topic_arn != null
-  sns_topic_arn         = var.create_sns_topic ? "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.names.topic}" : var.sns_topic_arn
+  # Notifications are on by default: a topic is created unless one is given (sns_topic_arn wins) or
+  # create_sns_topic = false. A created topic's ARN is computed from its name (known at plan time).
+  create_topic          = var.create_sns_topic && var.sns_topic_arn == null
+  notifications_enabled = local.create_topic || var.sns_topic_arn != null
+  sns_topic_arn         = local.create_topic ? "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.names.topic}" : var.sns_topic_arn
+
+  # The execution-status rule (modules/trigger), named in the created topic's policy.
+  status_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.names.status_rule}"
 
   queue_kms_statements = var.queue_kms_key_arn == null ? [] : [{
     sid        = "UseQueueKey"

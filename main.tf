@@ -22,8 +22,8 @@ resource "terraform_data" "input_checks" {
       error_message = "probe_mode = \"synthetic\" requires probe_synthetic_body."
     }
     precondition {
-      condition     = !(var.create_sns_topic && var.sns_topic_arn != null)
-      error_message = "Set either create_sns_topic or sns_topic_arn, not both."
+      condition     = var.give_up_action == "close" || local.notifications_enabled
+      error_message = "give_up_action = stay_open needs notifications (create_sns_topic or sns_topic_arn): otherwise an open circuit would be silent."
     }
     precondition {
       condition     = var.alarm_datapoints_to_alarm == null || coalesce(var.alarm_datapoints_to_alarm, 1) <= var.alarm_evaluation_periods
@@ -34,19 +34,74 @@ resource "terraform_data" "input_checks" {
       error_message = "backoff_max_seconds must be >= backoff_initial_seconds."
     }
     precondition {
+      # A message that failed a probe is hidden for the next wait + the margin (standard queues).
+      condition     = local.queue_is_fifo || var.backoff_max_seconds + var.probe_failure_visibility_margin_seconds <= 43200
+      error_message = "backoff_max_seconds + probe_failure_visibility_margin_seconds must not exceed 43200 (SQS's maximum visibility timeout, 12 hours): a message that failed a probe is hidden for the next wait plus that margin."
+    }
+    precondition {
       condition     = split(":", var.queue_arn)[5] == element(split("/", var.queue_url), length(split("/", var.queue_url)) - 1)
       error_message = "queue_url and queue_arn must name the same queue."
     }
   }
 }
 
-# ---- Notifications (optional) -----------------------------------------------------------------
+# ---- Notifications (on by default; a given sns_topic_arn takes precedence) ----------------------
 resource "aws_sns_topic" "this" {
-  count = var.create_sns_topic ? 1 : 0
+  count = local.create_topic ? 1 : 0
 
   name              = local.names.topic
   kms_master_key_id = var.sns_kms_key_arn
   tags              = var.tags
+}
+
+# The default topic policy (the account may manage and use its topic), plus EventBridge, which
+# publishes the execution-status notifications (execution aborted, timed out or failed).
+data "aws_iam_policy_document" "topic" {
+  count = local.create_topic ? 1 : 0
+
+  statement {
+    sid = "AccountOwner"
+    actions = [
+      "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission",
+      "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic", "sns:Publish",
+    ]
+    resources = [local.sns_topic_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceOwner"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "ExecutionStatusRulePublishes"
+    actions   = ["sns:Publish"]
+    resources = [local.sns_topic_arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [local.status_rule_arn]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  count = local.create_topic ? 1 : 0
+
+  arn    = aws_sns_topic.this[0].arn
+  policy = data.aws_iam_policy_document.topic[0].json
 }
 
 # ---- Alarm (unless the caller brings one) -----------------------------------------------------
@@ -173,10 +228,10 @@ module "state_machine" {
   region             = local.region
   account_id         = local.account_id
 
-  mapping_uuid    = var.event_source_mapping_uuid
-  queue_url       = var.queue_url
-  queue_arn       = var.queue_arn
-  target_function = var.function_name
+  mapping_uuid        = var.event_source_mapping_uuid
+  queue_url           = var.queue_url
+  queue_arn           = var.queue_arn
+  target_function_arn = local.target_function_arn
 
   # Computed from the name (known at plan time); the function is created in the same apply.
   probe_function_arn                = local.probe_function_arn
@@ -225,4 +280,14 @@ module "trigger" {
   alarm_arn         = local.alarm_arn
   state_machine_arn = module.state_machine.state_machine_arn
   tags              = var.tags
+
+  # Execution aborted / timed out / failed (StopExecution, TIMED_OUT and States.Runtime cannot be
+  # caught inside the state machine): EventBridge notifies the topic directly.
+  status_notifications_enabled = local.notifications_enabled
+  status_rule_name             = local.names.status_rule
+  watched_state_machine_arn    = module.state_machine.computed_state_machine_arn
+  sns_topic_arn                = local.sns_topic_arn
+  mapping_uuid                 = var.event_source_mapping_uuid
+
+  depends_on = [aws_sns_topic_policy.this]
 }

@@ -53,6 +53,11 @@ output "event_rule_role_arn" {
   value       = module.trigger.role_arn
 }
 
+output "execution_status_rule_arn" {
+  description = "ARN of the EventBridge rule that notifies the topic when an execution ends ABORTED, TIMED_OUT or FAILED (null when notifications are off)."
+  value       = module.trigger.status_rule_arn
+}
+
 output "probe_function_arn" {
   description = "ARN of the probe Lambda function."
   value       = module.probe.function_arn

@@ -52,13 +52,13 @@ variable "queue_url" {
 }
 
 variable "queue_kms_key_arn" {
-  description = "ARN of the KMS key encrypting the queue (SSE-KMS), or null. Grants the probe kms:Decrypt and the rejitter kms:Decrypt/GenerateDataKey on it."
+  description = "ARN of the KMS key encrypting the queue (SSE-KMS), or null: a key ARN (arn:...:key/<id>), not an alias (a grant on an alias ARN does not authorize the key). Grants the probe kms:Decrypt and the rejitter kms:Decrypt/GenerateDataKey on it."
   type        = string
   default     = null
 
   validation {
-    condition     = var.queue_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.queue_kms_key_arn))
-    error_message = "queue_kms_key_arn must be a KMS key ARN or null."
+    condition     = var.queue_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.queue_kms_key_arn))
+    error_message = "queue_kms_key_arn must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias, or null."
   }
 }
 
@@ -80,6 +80,12 @@ variable "existing_alarm" {
   validation {
     condition     = var.existing_alarm == null ? true : can(regex("^arn:[a-z-]+:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:.+$", var.existing_alarm.arn)) && length(var.existing_alarm.name) > 0
     error_message = "existing_alarm.arn must be a CloudWatch alarm ARN and existing_alarm.name its (non-empty) name."
+  }
+
+  # The rule listens to the ARN and the state machine resets the name: they must be the same alarm.
+  validation {
+    condition     = var.existing_alarm == null ? true : endswith(var.existing_alarm.arn, ":alarm:${var.existing_alarm.name}")
+    error_message = "existing_alarm.arn must end with \":alarm:<existing_alarm.name>\": the ARN (which opens the circuit) and the name (reset to OK on close) must designate the same alarm."
   }
 }
 
@@ -173,7 +179,7 @@ variable "backoff_rate" {
 }
 
 variable "backoff_max_seconds" {
-  description = "Cap of a single backoff wait (>= backoff_initial_seconds)."
+  description = "Cap of a single backoff wait (>= backoff_initial_seconds; on standard queues, backoff_max_seconds + probe_failure_visibility_margin_seconds <= 43200, SQS's maximum visibility timeout). With give_up_action = stay_open, the interval of the probes after the give-up."
   type        = number
   default     = 900
 
@@ -229,7 +235,7 @@ variable "probe_wait_time_seconds" {
 }
 
 variable "probe_failure_visibility_margin_seconds" {
-  description = "A message that failed a probe is hidden for the next backoff wait plus this margin, so that the next probe takes another message (a poison message cannot keep a healthy function's circuit open)."
+  description = "A message that failed a probe is hidden for the next backoff wait plus this margin, so that the next probe takes another message (a poison message cannot keep a healthy function's circuit open). Not on FIFO queues: there the failed message stays visible (hiding it would block its message group) and the next probe retries it."
   type        = number
   default     = 30
 
@@ -262,7 +268,7 @@ variable "retention_margin_seconds" {
 }
 
 variable "give_up_action" {
-  description = "After probe_max_attempts unhealthy probes: \"stay_open\" (notify and leave the mapping disabled) or \"close\" (notify and re-enable it)."
+  description = "After probe_max_attempts unhealthy probes: \"stay_open\" (notify once, leave the mapping disabled and keep probing at the last backoff wait, at most backoff_max_seconds: the circuit closes by itself after a healthy probe, and at the latest before the backlog could outlive the queue retention; needs notifications) or \"close\" (notify and re-enable it)."
   type        = string
   default     = "stay_open"
 
@@ -348,13 +354,13 @@ variable "rejitter_batch_size" {
 
 # ---- Notifications and metric -----------------------------------------------------------------
 variable "create_sns_topic" {
-  description = "Create an SNS topic for the circuit's notifications (subscribe to it yourself). Mutually exclusive with sns_topic_arn."
+  description = "Create an SNS topic for the circuit's notifications (subscribe to it yourself). Ignored when sns_topic_arn is set. false and no sns_topic_arn: no notifications (then give_up_action must be \"close\")."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "sns_topic_arn" {
-  description = "Existing SNS topic for notifications, or null. No topic at all: no notifications."
+  description = "Existing SNS topic for notifications, or null (takes precedence over create_sns_topic). Its topic policy must allow events.amazonaws.com to sns:Publish (the execution-status rule <name>-cb-status), and its KMS key, if any, must allow the state machine's role and EventBridge."
   type        = string
   default     = null
 
@@ -365,13 +371,13 @@ variable "sns_topic_arn" {
 }
 
 variable "sns_kms_key_arn" {
-  description = "KMS key ARN encrypting the topic (used for the created topic, and granted to the state machine), or null."
+  description = "KMS key ARN (arn:...:key/<id>, not an alias) encrypting the topic (used for the created topic, and granted to the state machine), or null. Its key policy must let events.amazonaws.com use it (kms:GenerateDataKey, kms:Decrypt) for the execution-status notifications."
   type        = string
   default     = null
 
   validation {
-    condition     = var.sns_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.sns_kms_key_arn))
-    error_message = "sns_kms_key_arn must be a KMS key ARN or null."
+    condition     = var.sns_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.sns_kms_key_arn))
+    error_message = "sns_kms_key_arn must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias, or null."
   }
 }
 
@@ -416,13 +422,13 @@ variable "log_include_execution_data" {
 }
 
 variable "log_kms_key_arn" {
-  description = "KMS key ARN encrypting the log groups, or null. Its key policy must allow CloudWatch Logs."
+  description = "KMS key ARN (arn:...:key/<id>, not an alias) encrypting the log groups, or null. Its key policy must allow CloudWatch Logs."
   type        = string
   default     = null
 
   validation {
-    condition     = var.log_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:", var.log_kms_key_arn))
-    error_message = "log_kms_key_arn must be a KMS key ARN or null."
+    condition     = var.log_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.log_kms_key_arn))
+    error_message = "log_kms_key_arn must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias, or null."
   }
 }
 

@@ -4,6 +4,13 @@ locals {
   notifications_enabled = var.notifications_enabled
   rejitter_enabled      = var.rejitter_enabled
   half_open_enabled     = var.half_open_max_concurrency != null
+  queue_is_fifo         = endswith(var.queue_arn, ".fifo")
+
+  # give_up_action = stay_open keeps probing at the capped interval until a probe is healthy or the
+  # retention guard closes. Each probe loop adds about 25 events to the execution history (limit
+  # 25,000; exceeding it fails the execution uncatchably, leaving the circuit open): past this many
+  # unhealthy probes the episode closes (GiveUpHistoryLimit) instead.
+  history_limit_probes = 800
 
   # Exponential backoff without multiplication in ASL: the schedule is computed here.
   #   waits[i]      = min(cap, initial * rate^i), whole seconds, i = 0 .. max_attempts-1
@@ -12,10 +19,13 @@ locals {
   #                   MathRandom's end is inclusive (LocalStack) or exclusive, and never an empty range
   #   visibility[i] = waits[i] + margin (<= 43200): a message that failed probe i stays hidden until
   #                   the next probe has run, which therefore takes another message.
+  #                   FIFO queues: 0. A hidden message would block its message group, so the next
+  #                   probe would find the queue "empty" and close the circuit on a lie; on FIFO the
+  #                   failed message is visible again at once and the next probe retries it.
   waits      = [for i in range(var.max_attempts) : max(1, floor(min(var.backoff_max_seconds, var.backoff_initial_seconds * pow(var.backoff_rate, i))))]
   base       = [for w in local.waits : floor(w / 2)]
   spread     = [for i, w in local.waits : max(1, w - local.base[i])]
-  visibility = [for w in local.waits : min(43200, w + var.failure_visibility_margin_seconds)]
+  visibility = [for w in local.waits : local.queue_is_fifo ? 0 : min(43200, w + var.failure_visibility_margin_seconds)]
 
   schedule = {
     waits      = local.waits
@@ -103,11 +113,13 @@ locals {
       text = join(" ", [
         "Circuit ${var.circuit_name}: giving up after {} unhealthy probes (last probe: {}).",
         local.stay_open
-        ? "The circuit STAYS OPEN: once the function is fixed, start a new execution of the state machine (it probes and closes) or re-enable mapping ${var.mapping_uuid} by hand."
-        : "The circuit is being CLOSED (give_up_action = close).",
+        ? "The circuit STAYS OPEN (give_up_action = stay_open): event source mapping ${var.mapping_uuid} stays disabled while this execution keeps probing every ${local.waits[length(local.waits) - 1]} s or so. It closes by itself after a healthy probe, and at the latest before the backlog could outlive the queue retention period. To close earlier, fix the function (the next probe closes) or re-enable the mapping by hand. Execution: {}"
+        : "The circuit is being CLOSED (give_up_action = close). Execution: {}",
       ])
-      args = ["$.episode.attempt", "States.JsonToString($.probe.result)"]
+      args = ["$.episode.attempt", "States.JsonToString($.probe.result)", "$.singleFlight.self"]
       next = local.stay_open ? "StayOpen" : "CloseCircuit"
+      # Nobody was told that the circuit stays open: it must not (close instead).
+      catch_next = local.stay_open ? "GaveUpNotificationFailed" : "CloseCircuit"
     }
     NotifyRetentionGiveUp = {
       subject = "GAVE UP (RETENTION), CLOSING"
@@ -117,9 +129,9 @@ locals {
     }
     NotifyClosed = {
       subject = "CLOSED"
-      text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings and the alarm was reset to OK. Execution: {}"
+      text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings; the alarm is reset to OK next. Execution: {}"
       args    = ["$.closeReason.reason", "$.singleFlight.self"]
-      next    = "Closed"
+      next    = "ResetAlarm"
     }
     NotifyFailure = {
       subject = "ERROR, CLOSING"
@@ -131,7 +143,7 @@ locals {
       subject = "CLOSED AFTER ERROR"
       text    = "Circuit ${var.circuit_name} was CLOSED after an unexpected error: {}. Execution: {}"
       args    = ["States.JsonToString($.error)", "$.singleFlight.self"]
-      next    = "ClosedAfterFailure"
+      next    = "FailureResetAlarm"
     }
     NotifyManualActionRequired = {
       subject = "STAYS OPEN, MANUAL ACTION REQUIRED"
@@ -141,15 +153,25 @@ locals {
     }
     NotifyFailedBeforeOpen = {
       subject = "ERROR, NOT OPENED"
-      text    = "Circuit ${var.circuit_name} could not be opened: {}. The event source mapping was not changed."
+      text    = "Circuit ${var.circuit_name} could not be opened: {}. The event source mapping ${var.mapping_uuid} was not changed."
       args    = ["States.JsonToString($.error)"]
       next    = "FailedBeforeOpen"
     }
   }
 
+  # Only with give_up_action = stay_open (the states they lead to exist only then).
+  notifications_stay_open = local.stay_open ? {
+    NotifyHistoryLimitGiveUp = {
+      subject = "GAVE UP (HISTORY LIMIT), CLOSING"
+      text    = "Circuit ${var.circuit_name}: still unhealthy after {} probes; the execution is closing the circuit before it reaches the Step Functions execution history limit (which would end it with the circuit open). The circuit is being CLOSED: if the function still fails, the alarm opens it again. Execution: {}"
+      args    = ["$.episode.attempt", "$.singleFlight.self"]
+      next    = "CloseCircuit"
+    }
+  } : {}
+
   # Each value is the state's JSON text (the Task and Pass shapes differ).
   notify_states = {
-    for state_name, n in local.notifications : state_name => (
+    for state_name, n in merge(local.notifications, local.notifications_stay_open) : state_name => (
       local.notifications_enabled ? jsonencode({
         Type     = "Task"
         Resource = "arn:aws:states:::sns:publish"
@@ -161,7 +183,7 @@ locals {
         ResultPath     = null
         TimeoutSeconds = var.sdk_timeout_seconds
         Retry          = local.retry_notify
-        Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.notificationError", Next = n.next }]
+        Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.notificationError", Next = lookup(n, "catch_next", n.next) }]
         Next           = n.next
         }) : jsonencode({
         Type       = "Pass"
@@ -178,7 +200,7 @@ locals {
     mapping_uuid               = var.mapping_uuid
     queue_url                  = var.queue_url
     queue_arn                  = var.queue_arn
-    target_function            = var.target_function
+    target_function_arn        = var.target_function_arn
     probe_function_arn         = var.probe_function_arn
     probe_mode                 = var.probe_mode
     synthetic_body             = var.synthetic_body
@@ -189,8 +211,10 @@ locals {
     schedule                   = local.schedule
     jitter                     = var.backoff_jitter
     max_attempts               = var.max_attempts
+    history_limit_probes       = local.history_limit_probes
     retention_margin_seconds   = var.retention_margin_seconds
     give_up_action             = var.give_up_action
+    notifications_enabled      = local.notifications_enabled
     half_open_enabled          = local.half_open_enabled
     half_open_max_concurrency  = local.half_open_enabled ? var.half_open_max_concurrency : 0
     half_open_seconds          = var.half_open_seconds

@@ -43,8 +43,8 @@ variable "queue_arn" {
   type        = string
 }
 
-variable "target_function" {
-  description = "Name or ARN of the protected function (passed to the probe)."
+variable "target_function_arn" {
+  description = "Unqualified ARN of the protected function. The probe invokes the mapping's own FunctionArn (read when the circuit opens); the episode refuses to open when that is not this function or one of its versions or aliases."
   type        = string
 }
 

@@ -60,3 +60,62 @@ resource "aws_iam_role_policy" "this" {
   role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.this.json
 }
+
+# ---- Execution status: what the state machine cannot catch itself -----------------------------
+# StopExecution (ABORTED), the execution timing out (TIMED_OUT) and uncatchable errors such as
+# States.Runtime (FAILED) end an execution without running its failure handler, maybe with the
+# mapping still disabled. The defined Fail states (ClosedAfterFailure, OpenManualActionRequired,
+# FailedBeforeOpen) end FAILED too, after their own notification.
+locals {
+  status_rule_enabled = var.status_notifications_enabled
+}
+
+resource "aws_cloudwatch_event_rule" "status" {
+  count = local.status_rule_enabled ? 1 : 0
+
+  name        = var.status_rule_name
+  description = "Circuit breaker ${var.circuit_name}: notify when an execution of the state machine ends ABORTED, TIMED_OUT or FAILED."
+  state       = "ENABLED"
+
+  event_pattern = jsonencode({
+    source        = ["aws.states"]
+    "detail-type" = ["Step Functions Execution Status Change"]
+    detail = {
+      stateMachineArn = [var.watched_state_machine_arn]
+      status          = ["ABORTED", "TIMED_OUT", "FAILED"]
+    }
+  })
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.sns_topic_arn != null && var.watched_state_machine_arn != null && var.status_rule_name != null && var.mapping_uuid != null
+      error_message = "The execution-status rule needs sns_topic_arn, watched_state_machine_arn, status_rule_name and mapping_uuid."
+    }
+  }
+}
+
+locals {
+  # A JSON string template: SNS receives the plain text.
+  status_input_template = jsonencode(join("", [
+    "Circuit ${var.circuit_name}: execution <execution> ended <status>; the event source mapping ",
+    "${coalesce(var.mapping_uuid, "-")} may still be DISABLED: check it and re-enable it by hand if so.",
+  ]))
+}
+
+resource "aws_cloudwatch_event_target" "status" {
+  count = local.status_rule_enabled ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.status[0].name
+  target_id = "notify"
+  arn       = var.sns_topic_arn
+
+  input_transformer {
+    input_paths = {
+      execution = "$.detail.executionArn"
+      status    = "$.detail.status"
+    }
+    input_template = local.status_input_template
+  }
+}

@@ -27,3 +27,23 @@ output "event_pattern" {
   description = "The rule's event pattern (JSON)."
   value       = aws_cloudwatch_event_rule.this.event_pattern
 }
+
+output "status_rule_arn" {
+  description = "ARN of the execution-status rule (null without notifications)."
+  value       = local.status_rule_enabled ? aws_cloudwatch_event_rule.status[0].arn : null
+}
+
+output "status_rule_name" {
+  description = "Name of the execution-status rule (null without notifications)."
+  value       = local.status_rule_enabled ? aws_cloudwatch_event_rule.status[0].name : null
+}
+
+output "status_event_pattern" {
+  description = "The execution-status rule's event pattern (JSON; null without notifications)."
+  value       = local.status_rule_enabled ? aws_cloudwatch_event_rule.status[0].event_pattern : null
+}
+
+output "status_input_template" {
+  description = "The input template of the execution-status rule's SNS target (null without notifications)."
+  value       = local.status_rule_enabled ? aws_cloudwatch_event_target.status[0].input_transformer[0].input_template : null
+}

@@ -28,3 +28,33 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "status_notifications_enabled" {
+  description = "Create the execution-status rule: it notifies sns_topic_arn when an execution of the state machine ends ABORTED, TIMED_OUT or FAILED (known at plan time, unlike a created topic's ARN)."
+  type        = bool
+  default     = false
+}
+
+variable "status_rule_name" {
+  description = "Name of the execution-status rule."
+  type        = string
+  default     = null
+}
+
+variable "watched_state_machine_arn" {
+  description = "ARN of the state machine whose execution status changes are watched (computed from its name, known at plan time)."
+  type        = string
+  default     = null
+}
+
+variable "sns_topic_arn" {
+  description = "Topic the execution-status rule publishes to (its policy must allow events.amazonaws.com to publish)."
+  type        = string
+  default     = null
+}
+
+variable "mapping_uuid" {
+  description = "UUID of the protected event source mapping (named in the execution-status message)."
+  type        = string
+  default     = null
+}

@@ -23,16 +23,20 @@ run "defaults_have_no_optional_features" {
     error_message = "without rejitter and ramp, a healthy probe goes straight to CloseCircuit"
   }
   assert {
-    condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : s.Type == "Pass" if startswith(k, "Notify")])
-    error_message = "without a topic every Notify* state is a Pass state"
+    condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : s.Type == "Task" && s.Parameters.TopicArn == "arn:aws:sns:eu-west-1:123456789012:orders-circuit-breaker" if startswith(k, "Notify")])
+    error_message = "notifications are on by default: every Notify* state publishes to the created topic"
   }
   assert {
     condition     = output.rejitter_function_arn == null && output.rejitter_event_source_mapping_uuid == null && length(module.rejitter) == 0
     error_message = "no rejitter resources by default"
   }
   assert {
-    condition     = length(aws_lambda_event_source_mapping.rejitter) == 0 && length(aws_sns_topic.this) == 0 && output.sns_topic_arn == null
-    error_message = "no rejitter mapping and no topic by default"
+    condition     = length(aws_lambda_event_source_mapping.rejitter) == 0
+    error_message = "no rejitter mapping by default"
+  }
+  assert {
+    condition     = length(aws_sns_topic.this) == 1 && length(aws_sns_topic_policy.this) == 1 && output.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:orders-circuit-breaker"
+    error_message = "a topic (with its policy) is created by default"
   }
   assert {
     condition     = length(module.alarm) == 1 && output.alarm_name == "orders-cb-error-rate"
@@ -227,6 +231,102 @@ run "existing_topic" {
     condition     = jsondecode(output.state_machine_definition).States.NotifyOpened.Parameters.TopicArn == "arn:aws:sns:eu-west-1:123456789012:ops"
     error_message = "notifications go to the existing topic"
   }
+  assert {
+    condition     = length(aws_sns_topic_policy.this) == 0 && output.execution_status_rule_arn != null
+    error_message = "a given topic's policy is the caller's; the execution-status rule still notifies it"
+  }
+}
+
+run "given_topic_wins_over_create" {
+  command = apply
+
+  variables {
+    create_sns_topic = true
+    sns_topic_arn    = "arn:aws:sns:eu-west-1:123456789012:ops"
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.this) == 0 && output.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:ops"
+    error_message = "a given sns_topic_arn takes precedence: no topic is created"
+  }
+}
+
+run "notifications_off_with_close" {
+  command = apply
+
+  variables {
+    create_sns_topic = false
+    give_up_action   = "close"
+  }
+
+  assert {
+    condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : s.Type == "Pass" if startswith(k, "Notify")])
+    error_message = "without a topic every Notify* state is a Pass state"
+  }
+  assert {
+    condition     = length(aws_sns_topic.this) == 0 && output.sns_topic_arn == null && output.execution_status_rule_arn == null && module.trigger.status_event_pattern == null
+    error_message = "no topic, no execution-status rule"
+  }
+}
+
+run "execution_status_rule" {
+  command = apply
+
+  assert {
+    condition = jsondecode(module.trigger.status_event_pattern) == {
+      source        = ["aws.states"]
+      "detail-type" = ["Step Functions Execution Status Change"]
+      detail = {
+        stateMachineArn = ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker"]
+        status          = ["ABORTED", "TIMED_OUT", "FAILED"]
+      }
+    }
+    error_message = "execution-status pattern: this state machine's executions ending ABORTED, TIMED_OUT or FAILED"
+  }
+  assert {
+    condition     = module.trigger.status_rule_name == "orders-cb-status"
+    error_message = "status rule name"
+  }
+  assert {
+    condition     = jsondecode(module.trigger.status_input_template) == "Circuit orders: execution <execution> ended <status>; the event source mapping 0f6e1d2c-3b4a-4958-8a7b-6c5d4e3f2a1b may still be DISABLED: check it and re-enable it by hand if so."
+    error_message = "the status message names the execution, its status and the mapping"
+  }
+  assert {
+    condition = anytrue([for st in data.aws_iam_policy_document.topic[0].statement :
+      strcontains(jsonencode(st.actions), "sns:Publish") && strcontains(jsonencode(st.principals), "events.amazonaws.com")
+      && strcontains(jsonencode(st.condition), "arn:aws:events:eu-west-1:123456789012:rule/orders-cb-status")
+    ])
+    error_message = "the created topic's policy lets EventBridge (this rule) publish"
+  }
+  assert {
+    condition     = aws_sns_topic_policy.this[0].arn == aws_sns_topic.this[0].arn
+    error_message = "the policy is attached to the created topic"
+  }
+}
+
+run "close_path_resets_the_alarm_last" {
+  command = apply
+
+  assert {
+    condition = [for n in ["CloseCircuit", "PublishClosedMetric", "NotifyClosed", "ResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "PublishClosedMetric", "NotifyClosed", "ResetAlarm", "Closed",
+    ]
+    error_message = "close path: CloseCircuit, PublishClosedMetric, NotifyClosed, ResetAlarm, Closed"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyClosed.Catch[0].Next == "ResetAlarm" && jsondecode(output.state_machine_definition).States.PublishClosedMetric.Catch[0].Next == "NotifyClosed"
+    error_message = "a failed notification or metric still resets the alarm last"
+  }
+  assert {
+    condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm", "ClosedAfterFailure",
+    ]
+    error_message = "failure path: FailureCloseCircuit, FailurePublishClosedMetric, NotifyClosedAfterFailure, FailureResetAlarm, ClosedAfterFailure"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.FailureResetAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.NotifyClosedAfterFailure.Catch[0].Next == "FailureResetAlarm"
+    error_message = "failure path catches keep the order"
+  }
 }
 
 run "give_up_close" {
@@ -239,6 +339,69 @@ run "give_up_close" {
   assert {
     condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "CloseCircuit" && !contains(keys(jsondecode(output.state_machine_definition).States), "StayOpen")
     error_message = "give_up_action = close closes"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "CloseCircuit" && length(jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices) == 1
+    error_message = "give_up_action = close: no stay-open loop"
+  }
+}
+
+run "stay_open_keeps_probing" {
+  command = apply
+
+  variables {
+    give_up_action     = "stay_open"
+    probe_max_attempts = 3
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.StayOpen.Type == "Pass" && jsondecode(output.state_machine_definition).States.StayOpen.Next == "CheckRetention"
+    error_message = "StayOpen routes back into the probe loop, through the retention guard"
+  }
+  assert {
+    condition     = [for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed"] == ["Closed", "DuplicateEpisode"]
+    error_message = "the only Succeed states are Closed and DuplicateEpisode: staying open never ends the episode"
+  }
+  assert {
+    condition = jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices == [
+      { Variable = "$.episode.attempt", NumericGreaterThanEquals = 800, Next = "GiveUpHistoryLimit" },
+      { Variable = "$.episode.stayingOpen", BooleanEquals = true, Next = "StayOpen" },
+      { Variable = "$.episode.attempt", NumericGreaterThanEquals = 3, Next = "GiveUpMaxAttempts" },
+    ]
+    error_message = "after the give-up, unhealthy probes loop through StayOpen (NotifyGaveUp once), up to the history limit"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.StayOpen.ResultPath == "$.episode.stayingOpen" && jsondecode(output.state_machine_definition).States.StayOpen.Result == true && jsondecode(output.state_machine_definition).States.InitEpisode.Result.stayingOpen == false
+    error_message = "StayOpen marks the episode as staying open"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "CloseCircuit"
+    error_message = "a stay-open nobody was told about must not happen: a failed NotifyGaveUp closes"
+  }
+  assert {
+    condition     = strcontains(jsondecode(output.state_machine_definition).States.NotifyGaveUp.Parameters["Message.$"], "giving up after {} unhealthy probes") && strcontains(jsondecode(output.state_machine_definition).States.NotifyGaveUp.Parameters["Message.$"], "STAYS OPEN")
+    error_message = "give-up message texts"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.GiveUpHistoryLimit.Next == "NotifyHistoryLimitGiveUp" && jsondecode(output.state_machine_definition).States.NotifyHistoryLimitGiveUp.Next == "CloseCircuit"
+    error_message = "the history limit closes"
+  }
+  # The schedule index is clamped: never the unbounded attempt counter.
+  assert {
+    condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : !strcontains(jsonencode(s), "$.schedule.waits, $.episode.attempt") && !strcontains(jsonencode(s), "$.schedule.base, $.episode.attempt") && !strcontains(jsonencode(s), "$.schedule.spread, $.episode.attempt") && !strcontains(jsonencode(s), "$.schedule.visibility, $.episode.attempt")])
+    error_message = "no schedule lookup uses $.episode.attempt (it grows past the end of the arrays while staying open)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.PrepareProbe.Parameters["failureVisibilityTimeout.$"] == "States.ArrayGetItem($.schedule.visibility, $.episode.scheduleIndex)"
+    error_message = "the probe's visibility uses the clamped index"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.AttemptsLeft.Default == "AdvanceSchedule" && jsondecode(output.state_machine_definition).States.AdvanceSchedule.InputPath == "$.episode.attempt" && jsondecode(output.state_machine_definition).States.AdvanceSchedule.ResultPath == "$.episode.scheduleIndex" && jsondecode(output.state_machine_definition).States.AdvanceSchedule.Next == "CheckRetention"
+    error_message = "the index advances only while attempt < max_attempts"
+  }
+  assert {
+    condition     = alltrue([for k in ["attempt.$", "scheduleIndex.$", "stayingOpen.$", "elapsedSeconds.$"] : contains(keys(jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters), k) && contains(keys(jsondecode(output.state_machine_definition).States.PrepareProbe.Parameters), k)])
+    error_message = "the episode's bookkeeping survives CountFailedProbe and PrepareProbe"
   }
 }
 
@@ -284,7 +447,7 @@ run "backoff_schedule" {
     error_message = "visibility = wait + margin"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices[0].NumericGreaterThanEquals == 5
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices : c.NumericGreaterThanEquals if c.Next == "GiveUpMaxAttempts"]) == 5
     error_message = "max attempts rendered"
   }
   assert {
@@ -297,6 +460,26 @@ run "backoff_schedule" {
   }
 }
 
+run "fifo_never_hides_a_failed_message" {
+  command = apply
+
+  variables {
+    queue_arn                               = "arn:aws:sqs:eu-west-1:123456789012:orders.fifo"
+    queue_url                               = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo"
+    probe_max_attempts                      = 4
+    probe_failure_visibility_margin_seconds = 30
+  }
+
+  assert {
+    condition     = output.backoff_schedule.visibility == [0, 0, 0, 0]
+    error_message = "FIFO: a failed probe message stays visible (hiding it would block its group and the next probe would close on a lie)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.InitSchedule.Result.visibility == [0, 0, 0, 0]
+    error_message = "FIFO: the rendered schedule hides nothing"
+  }
+}
+
 run "no_jitter" {
   command = apply
 
@@ -305,7 +488,7 @@ run "no_jitter" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters["nextWaitSeconds.$"] == "States.ArrayGetItem($.schedule.waits, $.episode.attempt)"
+    condition     = jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters["nextWaitSeconds.$"] == "States.ArrayGetItem($.schedule.waits, $.episode.scheduleIndex)"
     error_message = "without jitter the wait is the schedule's"
   }
 }
@@ -356,7 +539,58 @@ run "function_arn_input" {
     error_message = "the probe may invoke the function and its qualifiers"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.functionName == var.function_name
-    error_message = "the probe invokes the qualified ARN given"
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload["functionName.$"] == "$.original.mapping.FunctionArn" && !contains(keys(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload), "functionName")
+    error_message = "the probe invokes the mapping's own FunctionArn (remembered at open), not var.function_name"
+  }
+  assert {
+    condition = jsondecode(output.state_machine_definition).States.CheckMapping.Choices[3] == {
+      Variable     = "$.original.mapping.FunctionArn"
+      StringEquals = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer"
+      Next         = "HasScalingConfig"
+      } && jsondecode(output.state_machine_definition).States.CheckMapping.Choices[4] == {
+      Variable      = "$.original.mapping.FunctionArn"
+      StringMatches = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:*"
+      Next          = "HasScalingConfig"
+    }
+    error_message = "the mapping may target the function or any version or alias of it"
+  }
+}
+
+run "mapping_is_checked_before_opening" {
+  command = apply
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.GetMappingSettings.Next == "CheckMapping"
+    error_message = "the mapping is checked right after GetMappingSettings"
+  }
+  assert {
+    condition = contains(jsondecode(output.state_machine_definition).States.CheckMapping.Choices, {
+      Not  = { Variable = "$.original.mapping.EventSourceArn", StringEquals = "arn:aws:sqs:eu-west-1:123456789012:orders" }
+      Next = "MappingInconsistent"
+    })
+    error_message = "a mapping reading another queue than queue_arn is refused"
+  }
+  assert {
+    condition = slice(jsondecode(output.state_machine_definition).States.CheckMapping.Choices, 0, 2) == [
+      { Not = { Variable = "$.original.mapping.EventSourceArn", IsPresent = true }, Next = "MappingInconsistent" },
+      { Not = { Variable = "$.original.mapping.FunctionArn", IsPresent = true }, Next = "MappingInconsistent" },
+    ]
+    error_message = "presence is tested before any comparison (a missing path is an uncatchable runtime error)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.CheckMapping.Default == "MappingInconsistent"
+    error_message = "anything else is inconsistent"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.MappingInconsistent.Next == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.MappingInconsistent.ResultPath == "$.error"
+    error_message = "an inconsistent mapping takes the failed-before-open path, disabling nothing"
+  }
+  assert {
+    condition     = strcontains(jsondecode(output.state_machine_definition).States.MappingInconsistent.Parameters.Cause, "inconsistent")
+    error_message = "the notification says why"
+  }
+  assert {
+    condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "InvokeProtectedFunction"])) == jsonencode(["arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer", "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:*"])
+    error_message = "the probe may invoke the function and every qualifier of it"
   }
 }

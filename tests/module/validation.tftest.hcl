@@ -427,15 +427,110 @@ run "queue_url_and_arn_mismatch" {
   expect_failures = [terraform_data.input_checks]
 }
 
-run "topic_created_and_given" {
+run "stay_open_without_notifications" {
   command = plan
 
   variables {
-    create_sns_topic = true
-    sns_topic_arn    = "arn:aws:sns:eu-west-1:123456789012:ops"
+    create_sns_topic = false
+    give_up_action   = "stay_open"
   }
 
   expect_failures = [terraform_data.input_checks]
+}
+
+run "close_without_notifications_is_fine" {
+  command = plan
+
+  variables {
+    create_sns_topic = false
+    give_up_action   = "close"
+  }
+}
+
+run "queue_kms_alias_arn" {
+  command = plan
+
+  variables {
+    queue_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:alias/queue"
+  }
+
+  expect_failures = [var.queue_kms_key_arn]
+}
+
+run "sns_kms_alias_arn" {
+  command = plan
+
+  variables {
+    sns_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:alias/topic"
+  }
+
+  expect_failures = [var.sns_kms_key_arn]
+}
+
+run "log_kms_alias_arn" {
+  command = plan
+
+  variables {
+    log_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:alias/logs"
+  }
+
+  expect_failures = [var.log_kms_key_arn]
+}
+
+run "existing_alarm_arn_and_name_differ" {
+  command = plan
+
+  variables {
+    existing_alarm = {
+      arn  = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"
+      name = "other"
+    }
+  }
+
+  expect_failures = [var.existing_alarm]
+}
+
+run "existing_alarm_name_is_only_a_suffix" {
+  command = plan
+
+  variables {
+    existing_alarm = {
+      arn  = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:not-mine"
+      name = "mine"
+    }
+  }
+
+  expect_failures = [var.existing_alarm]
+}
+
+run "backoff_cap_plus_margin_over_sqs_visibility_max" {
+  command = plan
+
+  variables {
+    backoff_max_seconds                     = 43200
+    probe_failure_visibility_margin_seconds = 1
+  }
+
+  expect_failures = [terraform_data.input_checks]
+}
+
+run "backoff_cap_plus_margin_at_sqs_visibility_max_is_fine" {
+  command = plan
+
+  variables {
+    backoff_max_seconds                     = 43170
+    probe_failure_visibility_margin_seconds = 30
+  }
+}
+
+run "backoff_cap_over_visibility_max_is_fine_on_fifo" {
+  command = plan
+
+  variables {
+    queue_arn           = "arn:aws:sqs:eu-west-1:123456789012:orders.fifo"
+    queue_url           = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo"
+    backoff_max_seconds = 86400
+  }
 }
 
 run "sns_topic_arn_bad" {
@@ -529,5 +624,7 @@ run "edge_values_are_accepted" {
     probe_mode                = "synthetic"
     probe_synthetic_body      = "{}"
     function_name             = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer"
+    queue_kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    sns_kms_key_arn           = "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
   }
 }
