@@ -98,7 +98,7 @@ test-integration: venv ## Integration tests against LocalStack (started here unl
 
 # ---- Demo -------------------------------------------------------------------------------------
 .PHONY: demo demo-down
-demo: venv tf-init ## Apply examples/complete on the local emulator and play a failure episode live
+demo: venv ## Apply examples/complete on the local emulator and play a failure episode live
 	$(PY) scripts/demo.py
 demo-down: venv ## Destroy the demo stack (the emulator keeps running: make localstack-down)
 	$(PY) scripts/demo.py --down

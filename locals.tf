@@ -41,10 +41,12 @@ locals {
   # Computed from the name so that it is known at plan time (IAM policy, event pattern).
   alarm_arn = local.create_alarm ? "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.names.alarm}" : var.existing_alarm.arn
 
-  # Notifications are on by default: a topic is created unless one is given (sns_topic_arn wins) or
-  # create_sns_topic = false. A created topic's ARN is computed from its name (known at plan time).
-  create_topic          = var.create_sns_topic && var.sns_topic_arn == null
-  notifications_enabled = local.create_topic || var.sns_topic_arn != null
+  # Notifications are on by default: a topic is created unless create_sns_topic = false (then
+  # sns_topic_arn, if set, is used). create_topic only reads a boolean input, so counts stay known
+  # at plan time even when sns_topic_arn comes from a resource of the same configuration. A
+  # created topic's ARN is computed from its name (known at plan time).
+  create_topic          = var.create_sns_topic
+  notifications_enabled = var.create_sns_topic || var.sns_topic_arn != null
   sns_topic_arn         = local.create_topic ? "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.names.topic}" : var.sns_topic_arn
 
   # The execution-status rule (modules/trigger), named in the created topic's policy.

@@ -22,6 +22,10 @@ resource "terraform_data" "input_checks" {
       error_message = "probe_mode = \"synthetic\" requires probe_synthetic_body."
     }
     precondition {
+      condition     = !(var.create_sns_topic && var.sns_topic_arn != null)
+      error_message = "sns_topic_arn is set: also set create_sns_topic = false (a topic is created by default)."
+    }
+    precondition {
       condition     = var.give_up_action == "close" || local.notifications_enabled
       error_message = "give_up_action = stay_open needs notifications (create_sns_topic or sns_topic_arn): otherwise an open circuit would be silent."
     }
@@ -45,7 +49,7 @@ resource "terraform_data" "input_checks" {
   }
 }
 
-# ---- Notifications (on by default; a given sns_topic_arn takes precedence) ----------------------
+# ---- Notifications (on by default; create_sns_topic = false to use sns_topic_arn) ---------------
 resource "aws_sns_topic" "this" {
   count = local.create_topic ? 1 : 0
 

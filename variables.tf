@@ -354,13 +354,13 @@ variable "rejitter_batch_size" {
 
 # ---- Notifications and metric -----------------------------------------------------------------
 variable "create_sns_topic" {
-  description = "Create an SNS topic for the circuit's notifications (subscribe to it yourself). Ignored when sns_topic_arn is set. false and no sns_topic_arn: no notifications (then give_up_action must be \"close\")."
+  description = "Create an SNS topic for the circuit's notifications (subscribe to it yourself; its ARN is the sns_topic_arn output, known at plan time). Set false to use sns_topic_arn instead; false and no sns_topic_arn: no notifications (then give_up_action must be \"close\")."
   type        = bool
   default     = true
 }
 
 variable "sns_topic_arn" {
-  description = "Existing SNS topic for notifications, or null (takes precedence over create_sns_topic). Its topic policy must allow events.amazonaws.com to sns:Publish (the execution-status rule <name>-cb-status), and its KMS key, if any, must allow the state machine's role and EventBridge."
+  description = "Existing SNS topic for notifications (with create_sns_topic = false), or null. The module's counts depend only on create_sns_topic, so this may come from a resource of the same configuration. Its topic policy must allow events.amazonaws.com to sns:Publish (the execution-status rule <name>-cb-status), and its KMS key, if any, must allow the state machine's role and EventBridge."
   type        = string
   default     = null
 

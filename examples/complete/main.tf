@@ -122,12 +122,8 @@ resource "aws_lambda_event_source_mapping" "work" {
 }
 
 # ---- Notifications ----------------------------------------------------------------------------
-resource "aws_sns_topic" "notifications" {
-  name = "${var.name}-notifications"
-  tags = local.tags
-}
-
-# A queue subscribed to the topic, so notifications can be read back (demo, tests, chat bots).
+# The module creates the circuit's topic (its ARN is known at plan time); a queue subscribed to it
+# lets the notifications be read back (demo, tests, chat bots).
 resource "aws_sqs_queue" "notifications" {
   name = "${var.name}-notifications"
   tags = local.tags
@@ -144,7 +140,7 @@ data "aws_iam_policy_document" "notifications_queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_sns_topic.notifications.arn]
+      values   = [module.circuit_breaker.sns_topic_arn]
     }
   }
 }
@@ -155,10 +151,13 @@ resource "aws_sqs_queue_policy" "notifications" {
 }
 
 resource "aws_sns_topic_subscription" "notifications" {
-  topic_arn            = aws_sns_topic.notifications.arn
+  topic_arn            = module.circuit_breaker.sns_topic_arn
   protocol             = "sqs"
   endpoint             = aws_sqs_queue.notifications.arn
   raw_message_delivery = true
+
+  # the topic ARN is known at plan time (computed from the circuit's name): wait for the topic
+  depends_on = [module.circuit_breaker]
 }
 
 # ---- The circuit breaker ----------------------------------------------------------------------
@@ -170,7 +169,6 @@ module "circuit_breaker" {
   event_source_mapping_uuid = aws_lambda_event_source_mapping.work.uuid
   queue_arn                 = aws_sqs_queue.work.arn
   queue_url                 = aws_sqs_queue.work.url
-  sns_topic_arn             = aws_sns_topic.notifications.arn
 
   alarm_threshold_percent  = var.alarm_threshold_percent
   alarm_min_invocations    = var.alarm_min_invocations

@@ -220,7 +220,8 @@ run "existing_topic" {
   command = apply
 
   variables {
-    sns_topic_arn = "arn:aws:sns:eu-west-1:123456789012:ops"
+    create_sns_topic = false
+    sns_topic_arn    = "arn:aws:sns:eu-west-1:123456789012:ops"
   }
 
   assert {
@@ -237,18 +238,15 @@ run "existing_topic" {
   }
 }
 
-run "given_topic_wins_over_create" {
-  command = apply
+run "given_topic_needs_create_off" {
+  command = plan
 
   variables {
     create_sns_topic = true
     sns_topic_arn    = "arn:aws:sns:eu-west-1:123456789012:ops"
   }
 
-  assert {
-    condition     = length(aws_sns_topic.this) == 0 && output.sns_topic_arn == "arn:aws:sns:eu-west-1:123456789012:ops"
-    error_message = "a given sns_topic_arn takes precedence: no topic is created"
-  }
+  expect_failures = [terraform_data.input_checks]
 }
 
 run "notifications_off_with_close" {
