@@ -90,11 +90,11 @@ test-unit: venv ## Unit tests (pytest + moto, hermetic) with branch coverage of 
 
 .PHONY: test-module
 test-module: tf-init ## terraform test with mock_provider (offline)
-	terraform test -test-directory=tests/module
+	terraform test -no-color -test-directory=tests/module
 
 .PHONY: test-integration
 test-integration: venv ## Integration tests against LocalStack (started here unless LOCALSTACK_ENDPOINT is set)
-	$(call pytest_ok,tests/integration)
+	$(call pytest_ok,tests/integration --durations=12)
 
 # ---- Demo -------------------------------------------------------------------------------------
 .PHONY: demo demo-down
