@@ -105,7 +105,7 @@ demo-down: venv ## Destroy the demo stack (the emulator keeps running: make loca
 
 # ---- Build ------------------------------------------------------------------------------------
 .PHONY: package
-package: venv ## Build dist/probe.zip and dist/rejitter.zip (deterministic; commit them)
+package: venv ## Build dist/*.zip and examples/complete/dist/protected.zip (deterministic; commit them)
 	$(PY) scripts/package_lambdas.py
 
 # ---- LocalStack -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Applies examples/complete (time-scaled: seconds where AWS uses minutes), then plays a failure
 episode: the function starts failing, messages flow, the alarm fires, the circuit opens, probes
-back off, the function is fixed, the circuit half-opens, the backlog is rejittered, the circuit
+back off, the function is fixed, the backlog is rejittered, the circuit half-opens, then
 closes. A one-line live status, a timeline, and a summary that counts every message by id.
 
     python scripts/demo.py [--messages N] [--down]

@@ -1,6 +1,7 @@
 # The smallest real use of the module: a circuit breaker in front of a function, mapping and
 # queue that already exist. Everything else takes the module's defaults (an error-rate alarm of
-# 50 % over 1 minute, probes backing off from 1 to 15 minutes, up to 10 attempts).
+# 50 % in 2 consecutive 1-minute periods, probes backing off from 1 to 15 minutes; after 10 failed
+# probes it notifies and stays open, probing about every 15 minutes, within the retention guard).
 provider "aws" {
   region = var.region
 }

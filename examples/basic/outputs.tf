@@ -7,3 +7,8 @@ output "alarm_name" {
   description = "Name of the error-rate alarm that opens the circuit."
   value       = module.circuit_breaker.alarm_name
 }
+
+output "sns_topic_arn" {
+  description = "Topic of the circuit's notifications (open, close, give-up, errors): subscribe to it."
+  value       = module.circuit_breaker.sns_topic_arn
+}

@@ -450,12 +450,14 @@ def _result(
     reason: str,
     *,
     duration_ms: int,
+    message_age_seconds: int = 0,
 ) -> dict[str, Any]:
     return {
         "outcome": outcome,
         "source": source,
         "messageId": message_id,
         "receiveCount": receive_count,
+        "messageAgeSeconds": max(0, message_age_seconds),
         "reason": reason,
         "durationMs": max(0, duration_ms),
     }
@@ -537,7 +539,25 @@ def run_probe(
         receiveCount=receive_count,
         reason=reason,
     )
-    return _result(outcome, "message", message_id, receive_count, reason, duration_ms=elapsed_ms())
+    return _result(
+        outcome,
+        "message",
+        message_id,
+        receive_count,
+        reason,
+        duration_ms=elapsed_ms(),
+        message_age_seconds=message_age_seconds(record["attributes"], now_ms()),
+    )
+
+
+def message_age_seconds(attributes: Mapping[str, str], now_ms: int) -> int:
+    """Seconds since the message was first sent (its SentTimestamp): what SQS retention counts
+    from. 0 when unknown. The state machine's retention guard counts from the older of this and
+    the episode's start."""
+    try:
+        return max(0, (now_ms - int(attributes["SentTimestamp"])) // 1000)
+    except (KeyError, ValueError):
+        return 0
 
 
 def _receive_count(attributes: Mapping[str, str]) -> int | None:

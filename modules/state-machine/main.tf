@@ -123,7 +123,7 @@ locals {
     }
     NotifyRetentionGiveUp = {
       subject = "GAVE UP (RETENTION), CLOSING"
-      text    = "Circuit ${var.circuit_name}: giving up after {} s so that the backlog does not outlive the queue retention period of {} s (safety margin ${var.retention_margin_seconds} s). The circuit is being CLOSED."
+      text    = "Circuit ${var.circuit_name}: giving up after {} s (episode time, or the age of the last message that failed a probe) so that the backlog does not outlive the queue retention period of {} s (safety margin ${var.retention_margin_seconds} s). The circuit is being CLOSED."
       args    = ["$.episode.elapsedSeconds", "$.queue.retentionSeconds"]
       next    = "CloseCircuit"
     }

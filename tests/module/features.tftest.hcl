@@ -401,6 +401,16 @@ run "stay_open_keeps_probing" {
     condition     = alltrue([for k in ["attempt.$", "scheduleIndex.$", "stayingOpen.$", "elapsedSeconds.$"] : contains(keys(jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters), k) && contains(keys(jsondecode(output.state_machine_definition).States.PrepareProbe.Parameters), k)])
     error_message = "the episode's bookkeeping survives CountFailedProbe and PrepareProbe"
   }
+  assert {
+    condition = (
+      jsondecode(output.state_machine_definition).States.ProbeOutcome.Choices[1].Next == "TrackMessageAge" &&
+      jsondecode(output.state_machine_definition).States.TrackMessageAge.Choices[0].Next == "UseMessageAge" &&
+      jsondecode(output.state_machine_definition).States.TrackMessageAge.Choices[0].And[2].NumericGreaterThanPath == "$.episode.elapsedSeconds" &&
+      jsondecode(output.state_machine_definition).States.UseMessageAge.InputPath == "$.probe.result.messageAgeSeconds" &&
+      jsondecode(output.state_machine_definition).States.UseMessageAge.ResultPath == "$.episode.elapsedSeconds"
+    )
+    error_message = "after an unhealthy probe the retention guard counts from the probed message's age when it is older"
+  }
 }
 
 run "retention_guard_always_closes" {

@@ -447,6 +447,7 @@ def test_empty_queue_without_synthetic_body_is_empty_and_invokes_nothing(sqs, qu
         "source": None,
         "messageId": None,
         "receiveCount": None,
+        "messageAgeSeconds": 0,
         "reason": "queue is empty",
         "durationMs": result["durationMs"],
     }
@@ -682,3 +683,42 @@ def test_an_sdk_without_message_system_attribute_names_still_gets_system_attribu
     assert result["outcome"] == "healthy"
     record = lam.events[0]["Records"][0]
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
+
+
+def test_result_reports_the_probed_message_age_for_the_retention_guard(sqs, queue):
+    sqs.send_message(QueueUrl=queue["url"], MessageBody="old")
+    sent_ms = int(receive_all_peek(sqs, queue["url"])["Attributes"]["SentTimestamp"])
+    request = probe.parse_event(probe_event(queue))
+    result = probe.run_probe(
+        request,
+        sqs=sqs,
+        lambda_client=FakeLambda(lambda event: {"function_error": "Unhandled"}),
+        now_ms=lambda: sent_ms + 3_600_500,
+    )
+    assert result["outcome"] == "unhealthy"
+    assert result["messageAgeSeconds"] == 3600
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"SentTimestamp": "1000"}, 4),
+        ({}, 0),
+        ({"SentTimestamp": "x"}, 0),
+        ({"SentTimestamp": "9000"}, 0),
+    ],
+)
+def test_message_age_seconds(attributes, expected):
+    assert probe.message_age_seconds(attributes, now_ms=5_999) == expected
+
+
+def test_empty_and_synthetic_results_report_age_zero(sqs, queue):
+    assert run(queue, sqs, FakeLambda())["messageAgeSeconds"] == 0
+    assert run(queue, sqs, FakeLambda(), syntheticBody="s")["messageAgeSeconds"] == 0
+
+
+def receive_all_peek(sqs: Any, url: str) -> dict[str, Any]:
+    (message,) = sqs.receive_message(
+        QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=0, WaitTimeSeconds=0
+    )["Messages"]
+    return message
