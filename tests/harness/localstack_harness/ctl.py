@@ -271,8 +271,12 @@ def up() -> str:
     raise HarnessError(f"LocalStack not healthy after {START_TIMEOUT:.0f} s; see {p.log}")
 
 
-def down(timeout: float = 30.0) -> bool:
-    """Stop the LocalStack that `up` started (and its handler processes). True if one ran."""
+def down(timeout: float = 10.0) -> bool:
+    """Stop the LocalStack that `up` started (and its handler processes). True if one ran.
+
+    SIGTERM first; LocalStack's "Stopping all services" sometimes never finishes (seen after a
+    test deletes a function while its mapping is still Deleting), so the whole process group gets
+    SIGKILL after `timeout` seconds. Nothing is persisted (PERSISTENCE=0), so nothing is lost."""
     p = paths()
     pid = _pid(p)
     if pid is None:
