@@ -97,11 +97,13 @@ resource "aws_cloudwatch_event_rule" "status" {
 }
 
 locals {
-  # A JSON string template: SNS receives the plain text.
-  status_input_template = jsonencode(join("", [
-    "Circuit ${var.circuit_name}: execution <execution> ended <status>; the event source mapping ",
-    "${coalesce(var.mapping_uuid, "-")} may still be DISABLED: check it and re-enable it by hand if so.",
-  ]))
+  # A JSON string template (SNS receives the plain text), written by hand: jsonencode() would escape < and > as \u003c and
+  # \u003e, and EventBridge would then not see the <execution> and <status> placeholders. The
+  # circuit name and the mapping UUID are validated to [A-Za-z0-9_-], so nothing needs escaping.
+  status_input_template = join("", [
+    "\"Circuit ${var.circuit_name}: execution <execution> ended <status>; the event source mapping ",
+    "${coalesce(var.mapping_uuid, "-")} may still be DISABLED: check it and re-enable it by hand if so.\"",
+  ])
 }
 
 resource "aws_cloudwatch_event_target" "status" {

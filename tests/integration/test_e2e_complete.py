@@ -269,6 +269,28 @@ def test_apply_while_open_does_not_reenable_the_mapping(closed: Circuit, stack: 
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="processed")
 
 
+# ---- the breaker itself is stopped mid-episode ---------------------------------------------------
+def test_an_aborted_episode_is_notified_with_what_to_check(closed: Circuit):
+    # StopExecution cannot be caught inside the state machine: the module's execution-status rule
+    # tells the operators that the mapping may still be disabled (promise 2).
+    c = closed
+    before = {e["executionArn"] for e in c.executions()}
+    c.set_failing(True)
+    c.send(2, "abort")
+    execution = c.wait_opened(before)
+
+    c.sfn.stop_execution(executionArn=execution["executionArn"], cause="operator")
+
+    def notified() -> list[str]:
+        c.collect()
+        return [t for t in c.notifications if "ended ABORTED" in t]
+
+    (text,) = wait_until(notified, timeout=30, what="the ABORTED notification")
+    assert execution["executionArn"] in text
+    assert f"{c.uuid} may still be DISABLED" in text
+    assert c.mapping() == "Disabled"  # what the notification warns about; reset() re-enables it
+
+
 # ---- 9: plan-time refusal of bad inputs -------------------------------------------------------
 BAD_INPUTS = {
     "alarm_period_seconds": (45, "10, 30 or a multiple of 60"),

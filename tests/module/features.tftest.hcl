@@ -290,6 +290,11 @@ run "execution_status_rule" {
     error_message = "the status message names the execution, its status and the mapping"
   }
   assert {
+    condition     = strcontains(module.trigger.status_input_template, "<execution>") && strcontains(module.trigger.status_input_template, "<status>") && !strcontains(module.trigger.status_input_template, "u003c")
+    error_message = "the placeholders stand as <execution> and <status>: EventBridge does not read \\u003c escapes"
+  }
+
+  assert {
     condition = anytrue([for st in data.aws_iam_policy_document.topic[0].statement :
       strcontains(jsonencode(st.actions), "sns:Publish") && strcontains(jsonencode(st.principals), "events.amazonaws.com")
       && strcontains(jsonencode(st.condition), "arn:aws:events:eu-west-1:123456789012:rule/orders-cb-status")
