@@ -84,29 +84,22 @@ class Stack:
             raise TerraformError(command, proc.stdout + proc.stderr)
         return proc
 
-    def _var_args(self, variables: dict) -> list[str]:
-        path = self.dir / "test.auto.tfvars.json"
-        path.write_text(json.dumps(variables, indent=2))
-        return []
-
-    def init(self) -> None:
+    def _prepare(self, variables: dict) -> None:
+        """Fresh copy of the example with these variables; `terraform init` the first time."""
+        self.copy()
+        (self.dir / "test.auto.tfvars.json").write_text(json.dumps(variables, indent=2))
         if not self.initialised:
-            self.copy()
             self.run("init", "-input=false", "-no-color")
             self.initialised = True
 
     def apply(self, variables: dict) -> dict:
-        self.init()
-        self.copy()
-        self._var_args(variables)
+        self._prepare(variables)
         self.run("apply", "-auto-approve", "-input=false", "-no-color")
         return self.outputs()
 
     def plan(self, variables: dict) -> subprocess.CompletedProcess:
         """A plan that may fail (validations); returns the finished process."""
-        self.init()
-        self.copy()
-        self._var_args(variables)
+        self._prepare(variables)
         return self.run("plan", "-input=false", "-no-color", check=False)
 
     def outputs(self) -> dict:
