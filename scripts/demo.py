@@ -105,8 +105,9 @@ def play(c: Circuit, messages: int) -> dict:
             if new:
                 execution = new[0]["executionArn"]
                 show.event("alarm fired: state machine started")
-        outcomes = c.probe_outcomes(execution) if execution else []
-        states = c.entered_states(execution) if execution else []
+        events = c.history(execution) if execution else []
+        outcomes = c.probe_outcomes(execution, events)
+        states = c.entered_states(execution, events)
         for state, text in (
             ("DisableMapping", "circuit OPEN: event source mapping disabled"),
             ("EnableRejitter", "rejitter: backlog re-sent with random delays"),

@@ -72,16 +72,18 @@ class Circuit:
     def history(self, execution_arn: str) -> list[dict]:
         return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
 
-    def entered_states(self, execution_arn: str) -> list[str]:
+    def entered_states(self, execution_arn: str, events: list[dict] | None = None) -> list[str]:
+        """State names in the order entered; pass `events` to reuse a history already read."""
         return [
             e["stateEnteredEventDetails"]["name"]
-            for e in self.history(execution_arn)
+            for e in (events if events is not None else self.history(execution_arn))
             if "stateEnteredEventDetails" in e
         ]
 
-    def probe_outcomes(self, execution_arn: str) -> list[str]:
+    def probe_outcomes(self, execution_arn: str, events: list[dict] | None = None) -> list[str]:
+        """Outcomes of the probe Lambda, in order; pass `events` to reuse a history."""
         outcomes = []
-        for event in self.history(execution_arn):
+        for event in events if events is not None else self.history(execution_arn):
             details = event.get("taskSucceededEventDetails")
             if details and details.get("resourceType") == "lambda":
                 payload = json.loads(details["output"]).get("Payload", {})
