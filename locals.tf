@@ -11,15 +11,18 @@ locals {
   # truncation (longest: "<name>-cb-rejitter", 52 <= 64 for functions and roles; state machine
   # "<name>-circuit-breaker", 56 <= 80): distinct circuits never collide under for_each.
   names = {
-    state_machine = "${var.name}-circuit-breaker"
-    sfn_role      = "${var.name}-cb-sfn"
-    probe         = "${var.name}-cb-probe"
-    rejitter      = "${var.name}-cb-rejitter"
-    events_role   = "${var.name}-cb-events"
-    rule          = "${var.name}-cb-alarm"
-    status_rule   = "${var.name}-cb-status"
-    alarm         = "${var.name}-cb-error-rate"
-    topic         = "${var.name}-circuit-breaker"
+    state_machine  = "${var.name}-circuit-breaker"
+    sfn_role       = "${var.name}-cb-sfn"
+    cleanup_role   = "${var.name}-cb-cleanup"
+    delivery_dlq   = "${var.name}-cb-delivery-dlq"
+    delivery_alarm = "${var.name}-cb-delivery-failed"
+    probe          = "${var.name}-cb-probe"
+    rejitter       = "${var.name}-cb-rejitter"
+    events_role    = "${var.name}-cb-events"
+    rule           = "${var.name}-cb-alarm"
+    status_rule    = "${var.name}-cb-status"
+    alarm          = "${var.name}-cb-error-rate"
+    topic          = "${var.name}-circuit-breaker"
   }
 
   # The protected function, given by name or by (qualified) ARN.
@@ -40,6 +43,11 @@ locals {
   alarm_name   = local.create_alarm ? local.names.alarm : var.existing_alarm.name
   # Computed from the name so that it is known at plan time (IAM policy, event pattern).
   alarm_arn = local.create_alarm ? "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.names.alarm}" : var.existing_alarm.arn
+
+  # The alarm's window sizes the watch after a close (see alarm_watch_seconds).
+  alarm_period             = local.create_alarm ? var.alarm_period_seconds : var.existing_alarm.period_seconds
+  alarm_evaluation_periods = local.create_alarm ? var.alarm_evaluation_periods : var.existing_alarm.evaluation_periods
+  watch_seconds            = coalesce(var.alarm_watch_seconds, (local.alarm_evaluation_periods + 1) * local.alarm_period + 60)
 
   # Notifications are on by default: a topic is created unless create_sns_topic = false (then
   # sns_topic_arn, if set, is used). create_topic only reads a boolean input, so counts stay known

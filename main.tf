@@ -39,8 +39,10 @@ resource "terraform_data" "input_checks" {
     }
     precondition {
       # A message that failed a probe is hidden for the next wait + the margin (standard queues).
-      condition     = local.queue_is_fifo || var.backoff_max_seconds + var.probe_failure_visibility_margin_seconds <= 43200
-      error_message = "backoff_max_seconds + probe_failure_visibility_margin_seconds must not exceed 43200 (SQS's maximum visibility timeout, 12 hours): a message that failed a probe is hidden for the next wait plus that margin."
+      # SQS counts the 12-hour maximum from the receive, and the probe changes the visibility up
+      # to its own timeout plus 60 s after it received the message.
+      condition     = local.queue_is_fifo || var.backoff_max_seconds + var.probe_failure_visibility_margin_seconds + var.probe_timeout_seconds + 60 <= 43200
+      error_message = "backoff_max_seconds + probe_failure_visibility_margin_seconds + probe_timeout_seconds + 60 must not exceed 43200: SQS's maximum visibility timeout (12 hours) counts from the receive, and a message that failed a probe is hidden for the next wait plus the margin up to probe_timeout_seconds + 60 s after the probe received it."
     }
     precondition {
       condition     = split(":", var.queue_arn)[5] == element(split("/", var.queue_url), length(split("/", var.queue_url)) - 1)
@@ -176,7 +178,7 @@ module "rejitter" {
   description        = "Circuit breaker ${var.name}: re-sends the backlog of ${local.queue_name} with random delays."
   filename           = "${path.module}/dist/rejitter.zip"
   handler            = "rejitter.handler"
-  timeout_seconds    = 60
+  timeout_seconds    = var.rejitter_timeout_seconds
   architecture       = var.lambda_architecture
   log_retention_days = var.log_retention_days
   log_kms_key_arn    = var.log_kms_key_arn
@@ -189,6 +191,7 @@ module "rejitter" {
     QUEUE_URL         = var.queue_url
     MIN_DELAY_SECONDS = tostring(var.rejitter_min_delay_seconds)
     MAX_DELAY_SECONDS = tostring(var.rejitter_max_delay_seconds)
+    WINDOW_SECONDS    = tostring(var.rejitter_window_seconds)
   }
 
   policy_statements = concat(
@@ -199,6 +202,14 @@ module "rejitter" {
         "sqs:ChangeMessageVisibility", "sqs:SendMessage",
       ]
       resources  = [var.queue_arn]
+      conditions = []
+    }],
+    var.dead_letter_queue_arn == null ? [] : [{
+      # A re-sent copy starts a new receive count: the rejitter moves a message that has used up
+      # maxReceiveCount deliveries to the DLQ itself, as SQS would.
+      sid        = "MoveExhaustedToDeadLetterQueue"
+      actions    = ["sqs:SendMessage"]
+      resources  = [var.dead_letter_queue_arn]
       conditions = []
     }],
     local.queue_kms_statements,
@@ -215,6 +226,10 @@ resource "aws_lambda_event_source_mapping" "rejitter" {
   batch_size              = var.rejitter_batch_size
   function_response_types = ["ReportBatchItemFailures"]
 
+  scaling_config {
+    maximum_concurrency = var.rejitter_max_concurrency
+  }
+
   lifecycle {
     # The state machine toggles it; Terraform must not undo that.
     ignore_changes = [enabled]
@@ -228,6 +243,7 @@ module "state_machine" {
   circuit_name       = var.name
   state_machine_name = local.names.state_machine
   role_name          = local.names.sfn_role
+  cleanup_role_name  = local.names.cleanup_role
   partition          = local.partition
   region             = local.region
   account_id         = local.account_id
@@ -264,6 +280,8 @@ module "state_machine" {
   metric_namespace      = var.metric_namespace
   alarm_name            = local.alarm_name
   alarm_arn             = local.alarm_arn
+  watch_seconds         = local.watch_seconds
+  alarm_period_seconds  = local.alarm_period
 
   log_retention_days         = var.log_retention_days
   log_level                  = var.log_level
@@ -281,6 +299,9 @@ module "trigger" {
   circuit_name      = var.name
   rule_name         = local.names.rule
   role_name         = local.names.events_role
+  partition         = local.partition
+  region            = local.region
+  account_id        = local.account_id
   alarm_arn         = local.alarm_arn
   state_machine_arn = module.state_machine.state_machine_arn
   tags              = var.tags
@@ -292,6 +313,16 @@ module "trigger" {
   watched_state_machine_arn    = module.state_machine.computed_state_machine_arn
   sns_topic_arn                = local.sns_topic_arn
   mapping_uuid                 = var.event_source_mapping_uuid
+
+  # A failed delivery (alarm -> state machine, status -> topic or cleanup) lands in a DLQ whose
+  # alarm notifies the topic.
+  delivery_dlq_name   = local.names.delivery_dlq
+  delivery_alarm_name = local.names.delivery_alarm
+
+  # With the rejitter: an execution that ends without closing (stopped, timed out, failed) must
+  # not leave the rejitter's mapping on.
+  cleanup_enabled           = var.rejitter_enabled
+  cleanup_state_machine_arn = module.state_machine.cleanup_state_machine_arn
 
   depends_on = [aws_sns_topic_policy.this]
 }

@@ -112,8 +112,28 @@ output "iam_policy_statements" {
     events = [{
       sid        = "StartThisStateMachine"
       actions    = ["states:StartExecution"]
-      resources  = [module.state_machine.computed_state_machine_arn]
+      resources  = compact([module.state_machine.computed_state_machine_arn, module.state_machine.cleanup_state_machine_arn])
       conditions = []
     }]
   }
+}
+
+output "delivery_dead_letter_queue_arn" {
+  description = "ARN of the queue that receives the events EventBridge could not deliver (alarm -> state machine, execution status -> topic or cleanup); its alarm notifies the topic."
+  value       = module.trigger.delivery_dlq_arn
+}
+
+output "delivery_failed_alarm_name" {
+  description = "Name of the alarm on that queue (ALARM: an event was not delivered; the circuit may not have opened)."
+  value       = module.trigger.delivery_alarm_name
+}
+
+output "cleanup_state_machine_arn" {
+  description = "ARN of the state machine that turns the rejitter off when an execution ends stopped, timed out or failed (null without the rejitter)."
+  value       = module.state_machine.cleanup_state_machine_arn
+}
+
+output "alarm_watch_seconds" {
+  description = "How long an execution watches the alarm after a healthy close (see alarm_watch_seconds)."
+  value       = local.watch_seconds
 }

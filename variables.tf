@@ -70,16 +70,23 @@ variable "tags" {
 
 # ---- Alarm ------------------------------------------------------------------------------------
 variable "existing_alarm" {
-  description = "Bring your own alarm: { arn, name } of an existing CloudWatch alarm whose ALARM state opens the circuit. null (default) creates the error-rate alarm."
+  description = "Bring your own alarm: { arn, name, period_seconds, evaluation_periods } of an existing CloudWatch alarm (metric or composite) whose ALARM state opens the circuit. period_seconds (default 60) and evaluation_periods (default 5: set them, the default is cautious) size the watch after a close; for a composite alarm give the longest window of its children. null (default) creates the error-rate alarm."
   type = object({
-    arn  = string
-    name = string
+    arn                = string
+    name               = string
+    period_seconds     = optional(number, 60)
+    evaluation_periods = optional(number, 5)
   })
   default = null
 
   validation {
     condition     = var.existing_alarm == null ? true : can(regex("^arn:[a-z-]+:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:.+$", var.existing_alarm.arn)) && length(var.existing_alarm.name) > 0
     error_message = "existing_alarm.arn must be a CloudWatch alarm ARN and existing_alarm.name its (non-empty) name."
+  }
+
+  validation {
+    condition     = var.existing_alarm == null ? true : (var.existing_alarm.period_seconds >= 10 && var.existing_alarm.evaluation_periods >= 1 && var.existing_alarm.period_seconds * var.existing_alarm.evaluation_periods <= 86400)
+    error_message = "existing_alarm.period_seconds must be >= 10 and evaluation_periods >= 1 (their product at most 86400, CloudWatch's limit)."
   }
 
   # The rule listens to the ARN and the state machine resets the name: they must be the same alarm.
@@ -112,13 +119,13 @@ variable "alarm_min_invocations" {
 }
 
 variable "alarm_period_seconds" {
-  description = "Alarm period in seconds: 10, 30 or a multiple of 60 (Lambda metrics have 60-second granularity, so 60 is the useful minimum)."
+  description = "Period of the created alarm in seconds: a multiple of 60. AWS/Lambda metrics have 1-minute resolution: a 10 or 30 s period sees no data at most evaluation points (and is billed as a high-resolution alarm). For a faster alarm, bring your own on a high-resolution metric (existing_alarm)."
   type        = number
   default     = 60
 
   validation {
-    condition     = contains([10, 30], var.alarm_period_seconds) || (var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0)
-    error_message = "alarm_period_seconds must be 10, 30 or a multiple of 60."
+    condition     = var.alarm_period_seconds >= 60 && var.alarm_period_seconds % 60 == 0
+    error_message = "alarm_period_seconds must be a multiple of 60 (AWS/Lambda metrics have 1-minute resolution: a shorter period never alarms reliably; use existing_alarm on a high-resolution metric for a faster alarm)."
   }
 }
 
@@ -314,8 +321,8 @@ variable "rejitter_window_seconds" {
   default     = 300
 
   validation {
-    condition     = var.rejitter_window_seconds >= 1 && var.rejitter_window_seconds <= 86400 && floor(var.rejitter_window_seconds) == var.rejitter_window_seconds
-    error_message = "rejitter_window_seconds must be a whole number of seconds from 1 to 86400."
+    condition     = var.rejitter_window_seconds >= 1 && var.rejitter_window_seconds <= 43200 && floor(var.rejitter_window_seconds) == var.rejitter_window_seconds
+    error_message = "rejitter_window_seconds must be a whole number of seconds from 1 to 43200."
   }
 }
 
@@ -349,6 +356,51 @@ variable "rejitter_batch_size" {
   validation {
     condition     = var.rejitter_batch_size >= 1 && var.rejitter_batch_size <= 10 && floor(var.rejitter_batch_size) == var.rejitter_batch_size
     error_message = "rejitter_batch_size must be a whole number from 1 to 10."
+  }
+}
+
+variable "rejitter_timeout_seconds" {
+  description = "Timeout of the rejitter function (3-900 s). Lambda refuses to create its event source mapping when the queue's visibility timeout is shorter than this: keep it <= the queue's VisibilityTimeout (the SQS default is 30 s)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.rejitter_timeout_seconds >= 3 && var.rejitter_timeout_seconds <= 900 && floor(var.rejitter_timeout_seconds) == var.rejitter_timeout_seconds
+    error_message = "rejitter_timeout_seconds must be a whole number from 3 to 900 (and at most the queue's visibility timeout)."
+  }
+}
+
+variable "rejitter_max_concurrency" {
+  description = "ScalingConfig.MaximumConcurrency of the rejitter's event source mapping (2-1000): an SQS mapping otherwise scales to about 1,250 concurrent invocations and can starve the account's other functions."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.rejitter_max_concurrency >= 2 && var.rejitter_max_concurrency <= 1000 && floor(var.rejitter_max_concurrency) == var.rejitter_max_concurrency
+    error_message = "rejitter_max_concurrency must be a whole number from 2 to 1000."
+  }
+}
+
+variable "dead_letter_queue_arn" {
+  description = "ARN of the dead-letter queue of the protected queue's redrive policy, or null. With rejitter_enabled it is required when the queue has a redrive policy: the rejitter moves a message that has used up maxReceiveCount deliveries there itself (a re-sent copy starts a new receive count), so it needs sqs:SendMessage on it. Without it such a message is left in the queue."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dead_letter_queue_arn == null || can(regex("^arn:[a-z-]+:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.dead_letter_queue_arn))
+    error_message = "dead_letter_queue_arn must be an SQS queue ARN or null."
+  }
+}
+
+# ---- Watch after the close ----------------------------------------------------------------------
+variable "alarm_watch_seconds" {
+  description = "After a healthy close the execution watches the alarm this long, then looks at it: still (or again) ALARM on data from after the close re-opens the circuit; a stale ALARM is re-armed. null: derived from the alarm, (evaluation_periods + 1) x period + 60 (Lambda publishes its metrics up to a minute late). Shorter re-arms the alarm while the failures from before the open are still in its window (it trips again: a flap)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.alarm_watch_seconds == null || (coalesce(var.alarm_watch_seconds, 1) >= 1 && coalesce(var.alarm_watch_seconds, 1) <= 86400 && floor(coalesce(var.alarm_watch_seconds, 1)) == coalesce(var.alarm_watch_seconds, 1))
+    error_message = "alarm_watch_seconds must be null or a whole number of seconds from 1 to 86400."
   }
 }
 

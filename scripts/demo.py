@@ -28,7 +28,10 @@ DEMO_VARS = {
     "record_processed": True,
     "function_timeout_seconds": 3,
     "queue_visibility_timeout_seconds": 4,
-    "alarm_period_seconds": 10,
+    # bring-your-own alarm: 10 s on the function's own high-resolution metrics (AWS/Lambda
+    # metrics have 1-minute resolution, so the module's own alarm needs periods of 60 s)
+    "fast_alarm_period_seconds": 10,
+    "alarm_watch_seconds": 22,
     "alarm_min_invocations": 2,
     "open_wait_seconds": 3,
     "backoff_initial_seconds": 3,
@@ -40,6 +43,7 @@ DEMO_VARS = {
     "rejitter_enabled": True,
     "rejitter_window_seconds": 10,
     "rejitter_max_delay_seconds": 8,
+    "rejitter_timeout_seconds": 4,  # at most the work queue's visibility timeout
 }
 FAILED_PROBES_BEFORE_FIX = 2
 TIMEOUT = 300
@@ -75,9 +79,13 @@ class Show:
             print(line, flush=True)
 
 
-def circuit_state(c: Circuit, mapping: str, running: bool) -> str:
+def circuit_state(mapping: str, running: bool, states: list[str]) -> str:
     if mapping in ("Disabled", "Disabling"):
         return "OPEN"
+    if running and "CloseCircuit" in states:
+        closed = len(states) - states[::-1].index("CloseCircuit")
+        if "DisableMapping" not in states[closed:]:
+            return "WATCHING"  # closed; the episode watches the alarm's window
     if running:
         return "HALF-OPEN"
     return "CLOSED"
@@ -112,7 +120,9 @@ def play(c: Circuit, messages: int) -> dict:
             ("DisableMapping", "circuit OPEN: event source mapping disabled"),
             ("EnableRejitter", "rejitter: backlog re-sent with random delays"),
             ("OpenHalfway", "circuit HALF-OPEN: mapping re-enabled with MaximumConcurrency 2"),
-            ("CloseCircuit", "circuit CLOSED: mapping restored, alarm reset"),
+            ("CloseCircuit", "circuit CLOSED: mapping restored"),
+            ("WatchAfterClose", "watching the alarm until the failures have left its window"),
+            ("ReopenAfterClose", "the function fails again: circuit RE-OPENED"),
         ):
             if state in states and state not in seen:
                 seen.add(state)
@@ -134,13 +144,13 @@ def play(c: Circuit, messages: int) -> dict:
         dlq = sum(queue_depth(sqs, c.out["dlq_url"]))
         done = len(c.processed_bodies() & sent)
         show.status(
-            f"circuit {circuit_state(c, mapping, running):9} | queue {visible:3} "
+            f"circuit {circuit_state(mapping, running, states):9} | queue {visible:3} "
             f"in-flight {in_flight:3} | DLQ {dlq:2} | processed {done:3}/{messages} "
             f"| probe attempt {len(outcomes)}"
         )
-        if execution and not running and closed_at is None and "CloseCircuit" in states:
+        if closed_at is None and "CloseCircuit" in states and mapping == "Enabled":
             closed_at = time.monotonic() - show.started
-        if closed_at is not None and done == len(sent) == messages:
+        if closed_at is not None and not running and done == len(sent) == messages:
             break
         time.sleep(1)
     print()
@@ -182,7 +192,7 @@ def main() -> int:
     def aws(service: str):
         return client(service, endpoint)
 
-    c = Circuit(aws, outputs, DEMO_VARS["alarm_period_seconds"])
+    c = Circuit(aws, outputs, DEMO_VARS["fast_alarm_period_seconds"])
     print(">> resetting the circuit (closed, healthy, empty queues)")
     c.reset()
     print(">> playing the failure episode (Ctrl-C to stop)\n")

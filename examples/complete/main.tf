@@ -7,6 +7,13 @@ provider "aws" {
 
 locals {
   tags = merge(var.tags, { Example = "complete", Circuit = var.name })
+
+  # Bring-your-own alarm: with fast_alarm_period_seconds the function publishes its own
+  # high-resolution Invocations/Errors metrics and a 10 or 30 s error-rate alarm on them opens the
+  # circuit (AWS/Lambda metrics have 1-minute resolution: the module's own alarm needs periods of
+  # 60 s or more). The demo and the end-to-end tests use it to run in seconds.
+  fast_alarm       = var.fast_alarm_period_seconds != null
+  metric_namespace = "CircuitBreakerExample/${var.name}"
 }
 
 # ---- The protected workload -------------------------------------------------------------------
@@ -65,6 +72,19 @@ data "aws_iam_policy_document" "protected" {
       resources = [statement.value.arn]
     }
   }
+  dynamic "statement" {
+    for_each = local.fast_alarm ? [1] : []
+    content {
+      sid       = "PublishHighResolutionMetrics"
+      actions   = ["cloudwatch:PutMetricData"]
+      resources = ["*"] # PutMetricData has no resource-level permissions
+      condition {
+        test     = "StringEquals"
+        variable = "cloudwatch:namespace"
+        values   = [local.metric_namespace]
+      }
+    }
+  }
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -98,6 +118,7 @@ resource "aws_lambda_function" "protected" {
     variables = {
       SHOULD_ERROR        = tostring(var.should_error)
       PROCESSED_QUEUE_URL = var.record_processed ? aws_sqs_queue.processed[0].url : ""
+      METRIC_NAMESPACE    = local.fast_alarm ? local.metric_namespace : ""
     }
   }
 
@@ -170,10 +191,19 @@ module "circuit_breaker" {
   queue_arn                 = aws_sqs_queue.work.arn
   queue_url                 = aws_sqs_queue.work.url
 
-  alarm_threshold_percent  = var.alarm_threshold_percent
-  alarm_min_invocations    = var.alarm_min_invocations
-  alarm_period_seconds     = var.alarm_period_seconds
-  alarm_evaluation_periods = var.alarm_evaluation_periods
+  existing_alarm = local.fast_alarm ? {
+    arn                = aws_cloudwatch_metric_alarm.fast[0].arn
+    name               = aws_cloudwatch_metric_alarm.fast[0].alarm_name
+    period_seconds     = var.fast_alarm_period_seconds
+    evaluation_periods = var.alarm_evaluation_periods
+  } : null
+  alarm_watch_seconds = var.alarm_watch_seconds
+
+  alarm_threshold_percent   = var.alarm_threshold_percent
+  alarm_min_invocations     = var.alarm_min_invocations
+  alarm_period_seconds      = var.alarm_period_seconds
+  alarm_evaluation_periods  = var.alarm_evaluation_periods
+  alarm_datapoints_to_alarm = var.alarm_datapoints_to_alarm
 
   open_wait_seconds                       = var.open_wait_seconds
   backoff_initial_seconds                 = var.backoff_initial_seconds
@@ -192,7 +222,46 @@ module "circuit_breaker" {
   rejitter_window_seconds    = var.rejitter_window_seconds
   rejitter_min_delay_seconds = var.rejitter_min_delay_seconds
   rejitter_max_delay_seconds = var.rejitter_max_delay_seconds
+  rejitter_timeout_seconds   = var.rejitter_timeout_seconds
+  dead_letter_queue_arn      = aws_sqs_queue.dlq.arn
 
   log_retention_days = 7
   tags               = local.tags
+}
+
+# ---- Optional fast alarm (bring your own: existing_alarm) -----------------------------------------
+# The same error rate as the module's alarm, on the function's own high-resolution metrics.
+resource "aws_cloudwatch_metric_alarm" "fast" {
+  count = local.fast_alarm ? 1 : 0
+
+  alarm_name          = "${var.name}-fast-error-rate"
+  alarm_description   = "Error rate of ${aws_lambda_function.protected.function_name} on its high-resolution metrics."
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarm_threshold_percent
+  evaluation_periods  = var.alarm_evaluation_periods
+  datapoints_to_alarm = coalesce(var.alarm_datapoints_to_alarm, var.alarm_evaluation_periods)
+  treat_missing_data  = "notBreaching"
+
+  metric_query {
+    id          = "error_rate"
+    expression  = "IF(m2 >= ${var.alarm_min_invocations}, 100 * FILL(m1, 0) / m2, 0)"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { m1 = "Errors", m2 = "Invocations" }
+    content {
+      id          = metric_query.key
+      return_data = false
+      metric {
+        namespace   = local.metric_namespace
+        metric_name = metric_query.value
+        period      = var.fast_alarm_period_seconds
+        stat        = "Sum"
+        dimensions  = { FunctionName = aws_lambda_function.protected.function_name }
+      }
+    }
+  }
+
+  tags = local.tags
 }

@@ -34,6 +34,16 @@ output "state_machine_arn" {
 }
 
 output "alarm_name" {
-  description = "Name of the error-rate alarm that opens the circuit."
+  description = "Name of the error-rate alarm that opens the circuit (the module's, or the fast one)."
   value       = module.circuit_breaker.alarm_name
+}
+
+output "alarm_metric_namespace" {
+  description = "Namespace of the function's own high-resolution metrics (Invocations, Errors; dimension FunctionName), or null without fast_alarm_period_seconds."
+  value       = local.fast_alarm ? local.metric_namespace : null
+}
+
+output "rejitter_event_source_mapping_uuid" {
+  description = "UUID of the rejitter's event source mapping (null without the rejitter)."
+  value       = module.circuit_breaker.rejitter_event_source_mapping_uuid
 }

@@ -55,7 +55,30 @@ variable "queue_retention_seconds" {
   default     = 345600
 }
 
+variable "fast_alarm_period_seconds" {
+  description = "null: the module's error-rate alarm (AWS/Lambda metrics, periods of 60 s or more). 10 or 30: the function publishes high-resolution metrics and an alarm with this period on them is passed to the module as existing_alarm (the demo and the tests use it)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.fast_alarm_period_seconds == null || contains([10, 30], coalesce(var.fast_alarm_period_seconds, 10))
+    error_message = "fast_alarm_period_seconds must be null, 10 or 30."
+  }
+}
+
 # ---- The circuit breaker (passed through to the module) ---------------------------------------
+variable "alarm_watch_seconds" {
+  description = "How long the circuit breaker watches the alarm after a close (null: derived from the alarm)."
+  type        = number
+  default     = null
+}
+
+variable "rejitter_timeout_seconds" {
+  description = "Timeout of the rejitter function (at most the work queue's visibility timeout)."
+  type        = number
+  default     = 20
+}
+
 variable "alarm_threshold_percent" {
   description = "Error rate (%) that opens the circuit."
   type        = number
@@ -69,9 +92,15 @@ variable "alarm_min_invocations" {
 }
 
 variable "alarm_period_seconds" {
-  description = "Alarm period (10, 30 or a multiple of 60)."
+  description = "Period of the module's alarm (a multiple of 60; see fast_alarm_period_seconds for a faster one)."
   type        = number
   default     = 60
+}
+
+variable "alarm_datapoints_to_alarm" {
+  description = "Breaching periods, out of alarm_evaluation_periods, that trip the alarm (null: all)."
+  type        = number
+  default     = null
 }
 
 variable "alarm_evaluation_periods" {

@@ -4,14 +4,18 @@ Invoked by the breaker's state machine with the circuit's context (see lambda_sr
 the exact input/output contract). It takes at most one message from the protected queue, invokes
 the protected function with it exactly as the SQS event source mapping (ESM) would, and reports
 whether the function handled it. The message is deleted only after a healthy invoke and made
-visible again after an unhealthy one: a probe never loses a message.
+visible again after an unhealthy one: a probe never loses a message. When nothing can be
+received, the queue's counts decide: "empty" only when it holds no visible, in-flight or delayed
+message at all, else "unhealthy" (probe again; the circuit must not close on a hidden backlog).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import math
 import re
 import time
 import uuid
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from common import aws
 from common.log import get_logger
 
@@ -35,6 +39,26 @@ SYNTHETIC_RECEIPT_PREFIX = "sqs-circuit-breaker-synthetic:"
 LAMBDA_MAX_TIMEOUT_S = 900
 # Slack for the calls around the invoke (receive, delete / change visibility).
 VISIBILITY_MARGIN_S = 60
+
+# SQS refuses a ChangeMessageVisibility that would keep a message invisible past 12 hours after
+# the ReceiveMessage that returned it. The failure visibility is clamped to what is left of that,
+# minus a margin for the ChangeMessageVisibility call itself.
+SQS_MAX_VISIBILITY_S = 43200
+VISIBILITY_LIMIT_MARGIN_S = 5
+
+# The ESM reads batchItemFailures only when the mapping's FunctionResponseTypes holds this.
+REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+
+# Message attribute written by the rejitter on every message it re-sends: compact JSON
+# {"v": 1, "id": <original MessageId>, "sentMs": <original send, epoch ms>, ...}.
+ORIGIN_ATTRIBUTE = "sqscb-origin"
+
+# Read when nothing was received, to tell an empty queue from one whose messages are hidden.
+QUEUE_COUNT_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 
 # The invoke must never be retried by botocore: a retried RequestResponse invoke runs the
 # protected handler twice with the same message. Read timeout above Lambda's 900 s maximum, and
@@ -118,16 +142,45 @@ class ProbeRequest:
     failure_visibility_timeout: int
     wait_time_seconds: int
     region: str
+    function_response_types: tuple[str, ...] = ()
 
     @property
     def fifo(self) -> bool:
         return self.queue_arn.endswith(".fifo")
+
+    @property
+    def reports_batch_item_failures(self) -> bool:
+        return REPORT_BATCH_ITEM_FAILURES in self.function_response_types
 
 
 @dataclass(frozen=True)
 class InvokeResult:
     healthy: bool
     reason: str
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """The queue's approximate message counts (GetQueueAttributes)."""
+
+    visible: int
+    not_visible: int
+    delayed: int
+
+    @property
+    def empty(self) -> bool:
+        return self.visible == 0 and self.not_visible == 0 and self.delayed == 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"visible": self.visible, "notVisible": self.not_visible, "delayed": self.delayed}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The rejitter's sqscb-origin attribute: the message's original id and send time."""
+
+    message_id: str
+    sent_ms: int
 
 
 # ---- Input validation ---------------------------------------------------------------------------
@@ -148,6 +201,15 @@ def _bounded_int(event: Mapping[str, Any], field: str, default: int, low: int, h
     if not low <= value <= high:
         raise ProbeConfigError(f"{field} must be between {low} and {high}, got {value}")
     return value
+
+
+def _string_list(event: Mapping[str, Any], field: str) -> tuple[str, ...]:
+    value = event.get(field)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ProbeConfigError(f"{field} must be a list of strings, got {value!r}")
+    return tuple(value)
 
 
 def parse_event(event: Any) -> ProbeRequest:
@@ -187,6 +249,7 @@ def parse_event(event: Any) -> ProbeRequest:
         failure_visibility_timeout=_bounded_int(event, "failureVisibilityTimeout", 0, 0, 43200),
         wait_time_seconds=_bounded_int(event, "waitTimeSeconds", 2, 0, 20),
         region=match["region"],
+        function_response_types=_string_list(event, "functionResponseTypes"),
     )
 
 
@@ -293,8 +356,21 @@ def _error_summary(payload: bytes) -> str:
     return str(data)[:200]
 
 
-def classify_payload(payload: bytes, message_id: str) -> InvokeResult:
-    """Health of a successful (no FunctionError) invoke, judged as the ESM judges the response."""
+def classify_payload(
+    payload: bytes, message_id: str, *, report_batch_item_failures: bool
+) -> InvokeResult:
+    """Health of a successful (no FunctionError) invoke, judged as the ESM judges the response.
+
+    The ESM reads the response as a partial batch response only when the mapping's
+    FunctionResponseTypes holds ReportBatchItemFailures; otherwise any return value is a success.
+    """
+    if not report_batch_item_failures:
+        return InvokeResult(
+            True,
+            "function returned successfully; its payload was not read as a partial batch"
+            " response because the mapping does not report batch item failures"
+            f" (functionResponseTypes has no {REPORT_BATCH_ITEM_FAILURES})",
+        )
     if not payload.strip():
         return InvokeResult(True, "function returned no payload")
     try:
@@ -314,7 +390,13 @@ def classify_payload(payload: bytes, message_id: str) -> InvokeResult:
     return InvokeResult(True, "function returned successfully")
 
 
-def invoke_target(lambda_client: Any, function_name: str, event: Mapping[str, Any]) -> InvokeResult:
+def invoke_target(
+    lambda_client: Any,
+    function_name: str,
+    event: Mapping[str, Any],
+    *,
+    report_batch_item_failures: bool,
+) -> InvokeResult:
     """Invoke synchronously once and classify; raise only for the breaker's misconfiguration."""
     message_id = event["Records"][0]["messageId"]
     try:
@@ -337,12 +419,20 @@ def invoke_target(lambda_client: Any, function_name: str, event: Mapping[str, An
         return InvokeResult(
             False, f"function error ({function_error}): {_error_summary(payload)}".rstrip(": ")
         )
-    return classify_payload(payload, message_id)
+    return classify_payload(
+        payload, message_id, report_batch_item_failures=report_batch_item_failures
+    )
 
 
-def _invoke(lambda_client: Any, function_name: str, event: Mapping[str, Any]) -> InvokeResult:
+def _invoke(lambda_client: Any, request: ProbeRequest, event: Mapping[str, Any]) -> InvokeResult:
+    function_name = request.function_name
     try:
-        return invoke_target(lambda_client, function_name, event)
+        return invoke_target(
+            lambda_client,
+            function_name,
+            event,
+            report_batch_item_failures=request.reports_batch_item_failures,
+        )
     except Exception as exc:
         raise ProbeAwsError(
             f"Invoke of {function_name} failed ({aws.error_message(exc)}): this is the breaker's"
@@ -400,6 +490,66 @@ def receive_one(
     return messages[0] if messages else None
 
 
+def parse_queue_counts(attributes: Mapping[str, Any]) -> QueueCounts:
+    """QueueCounts from GetQueueAttributes' Attributes; ValueError if one is missing or not a
+    non-negative integer."""
+    values: list[int] = []
+    for name in QUEUE_COUNT_ATTRIBUTES:
+        raw = attributes.get(name)
+        try:
+            value = int(str(raw), 10)
+        except ValueError:
+            raise ValueError(f"{name} is {raw!r}, not an integer") from None
+        if value < 0:
+            raise ValueError(f"{name} is negative ({value})")
+        values.append(value)
+    return QueueCounts(*values)
+
+
+def read_queue_counts(sqs: Any, queue_url: str) -> QueueCounts:
+    """GetQueueAttributes for the three approximate counts; ProbeAwsError if it fails."""
+    try:
+        response = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=list(QUEUE_COUNT_ATTRIBUTES)
+        )
+        return parse_queue_counts(response.get("Attributes") or {})
+    except (ClientError, BotoCoreError, ValueError) as exc:
+        raise ProbeAwsError(
+            f"GetQueueAttributes on {queue_url} failed after an empty receive"
+            f" ({aws.error_message(exc)}): cannot tell an empty queue from one whose messages"
+            " are hidden"
+        ) from exc
+
+
+def nothing_received(counts: QueueCounts) -> tuple[str, str]:
+    """(outcome, reason) when ReceiveMessage returned nothing and there is no syntheticBody.
+
+    Only a queue with no visible, not visible (in flight: hidden by a failed probe) or delayed
+    message is empty. Anything else: a short poll missed a message, or every message is hidden
+    or delayed; the function's health is unknown, so the circuit must not close.
+    """
+    if counts.empty:
+        return "empty", "queue is empty (0 visible, 0 not visible, 0 delayed)"
+    return "unhealthy", (
+        f"no message could be received, but the queue holds {counts.visible} visible,"
+        f" {counts.not_visible} not visible (hidden by failed probes or in flight),"
+        f" {counts.delayed} delayed: not empty, probe again"
+    )
+
+
+def failure_visibility(requested: int, seconds_since_receive: float) -> tuple[int, bool]:
+    """(visibility timeout to give an unhealthy message, whether it was clamped).
+
+    SQS counts the 12-hour maximum from the receive and rejects a ChangeMessageVisibility that
+    would go past it, so at most 43200 - ceil(seconds since the receive) - 5, never below 0.
+    """
+    limit = SQS_MAX_VISIBILITY_S - math.ceil(max(seconds_since_receive, 0.0))
+    limit = max(0, limit - VISIBILITY_LIMIT_MARGIN_S)
+    if requested > limit:
+        return limit, True
+    return requested, False
+
+
 def release(sqs: Any, queue_url: str, receipt_handle: str, visibility_timeout: int) -> str | None:
     """ChangeMessageVisibility; returns an error description instead of raising.
 
@@ -451,13 +601,17 @@ def _result(
     *,
     duration_ms: int,
     message_age_seconds: int = 0,
+    original_message_id: str | None = None,
+    queue: QueueCounts | None = None,
 ) -> dict[str, Any]:
     return {
         "outcome": outcome,
         "source": source,
         "messageId": message_id,
+        "originalMessageId": original_message_id,
         "receiveCount": receive_count,
         "messageAgeSeconds": max(0, message_age_seconds),
+        "queue": queue.as_dict() if queue is not None else None,
         "reason": reason,
         "durationMs": max(0, duration_ms),
     }
@@ -479,12 +633,26 @@ def run_probe(
         return int((clock() - started) * 1000)
 
     message = None
+    received_at = started
     if request.probe_mode == "message":
         visibility = receive_visibility_timeout(remaining_ms() if remaining_ms else None)
+        # Taken before the call: SQS counts the 12 h limit from the receive, which happens at
+        # the latest when the call returns, so this errs on the short side.
+        received_at = clock()
         message = receive_one(sqs, request, visibility)
         if message is None and request.synthetic_body is None:
-            log.info("queue is empty; nothing to probe with", queueUrl=request.queue_url)
-            return _result("empty", None, None, None, "queue is empty", duration_ms=elapsed_ms())
+            counts = read_queue_counts(sqs, request.queue_url)
+            outcome, reason = nothing_received(counts)
+            log.info(
+                "nothing received",
+                outcome=outcome,
+                queueUrl=request.queue_url,
+                queue=counts.as_dict(),
+                reason=reason,
+            )
+            return _result(
+                outcome, None, None, None, reason, duration_ms=elapsed_ms(), queue=counts
+            )
 
     if message is None:
         body = request.synthetic_body if request.synthetic_body is not None else ""
@@ -492,7 +660,7 @@ def run_probe(
             body, request.queue_arn, request.region, now_ms=now_ms(), message_id=new_id()
         )
         event = {"Records": [record]}
-        verdict = _invoke(lambda_client, request.function_name, event)
+        verdict = _invoke(lambda_client, request, event)
         outcome = "healthy" if verdict.healthy else "unhealthy"
         log.info(
             "probe finished",
@@ -514,8 +682,9 @@ def run_probe(
     message_id = record["messageId"]
     receipt_handle = record["receiptHandle"]
     receive_count = _receive_count(record["attributes"])
+    origin = message_origin(message)
     try:
-        verdict = _invoke(lambda_client, request.function_name, {"Records": [record]})
+        verdict = _invoke(lambda_client, request, {"Records": [record]})
     except ProbeAwsError:
         # Misconfiguration (or an unexpected failure): hand the message back at once, then raise.
         release(sqs, request.queue_url, receipt_handle, 0)
@@ -527,15 +696,32 @@ def run_probe(
         if note:
             reason = f"{reason}; {note}"
     else:
-        error = release(sqs, request.queue_url, receipt_handle, request.failure_visibility_timeout)
+        hide_for, clamped = failure_visibility(
+            request.failure_visibility_timeout, clock() - received_at
+        )
+        if clamped:
+            log.warning(
+                "failure visibility clamped to the 12 h SQS limit counted from the receive",
+                messageId=message_id,
+                requested=request.failure_visibility_timeout,
+                visibilityTimeout=hide_for,
+            )
+            reason = (
+                f"{reason}; failure visibility clamped to {hide_for} s (requested"
+                f" {request.failure_visibility_timeout} s): SQS allows at most"
+                f" {SQS_MAX_VISIBILITY_S} s from the receive"
+            )
+        error = release(sqs, request.queue_url, receipt_handle, hide_for)
         if error:
             reason = f"{reason}; visibility change failed ({error})"
     outcome = "healthy" if verdict.healthy else "unhealthy"
+    original_message_id = origin.message_id if origin else message_id
     log.info(
         "probe finished",
         outcome=outcome,
         source="message",
         messageId=message_id,
+        originalMessageId=original_message_id,
         receiveCount=receive_count,
         reason=reason,
     )
@@ -546,18 +732,71 @@ def run_probe(
         receive_count,
         reason,
         duration_ms=elapsed_ms(),
-        message_age_seconds=message_age_seconds(record["attributes"], now_ms()),
+        message_age_seconds=message_age_seconds(
+            record["attributes"], now_ms(), origin.sent_ms if origin else None
+        ),
+        original_message_id=original_message_id,
     )
 
 
-def message_age_seconds(attributes: Mapping[str, str], now_ms: int) -> int:
-    """Seconds since the message was first sent (its SentTimestamp): what SQS retention counts
-    from. 0 when unknown. The state machine's retention guard counts from the older of this and
-    the episode's start."""
+def parse_origin(attribute: Mapping[str, Any]) -> Origin:
+    """The sqscb-origin message attribute (ReceiveMessage form); ValueError when malformed.
+
+    Well-formed: a String attribute whose value is a JSON object with a non-empty string "id"
+    and a non-negative integer "sentMs" (other keys are ignored).
+    """
+    data_type = attribute.get("DataType")
+    value = attribute.get("StringValue")
+    if not isinstance(data_type, str) or not data_type.startswith("String"):
+        raise ValueError(f"DataType is {data_type!r}, not String")
+    if not isinstance(value, str):
+        raise ValueError("no StringValue")
     try:
-        return max(0, (now_ms - int(attributes["SentTimestamp"])) // 1000)
-    except (KeyError, ValueError):
+        data = json.loads(value)
+    except ValueError:
+        raise ValueError(f"StringValue is not JSON: {value[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"StringValue is not a JSON object: {value[:200]!r}")
+    origin_id = data.get("id")
+    sent_ms = data.get("sentMs")
+    if not isinstance(origin_id, str) or not origin_id:
+        raise ValueError(f"id is {origin_id!r}, not a non-empty string")
+    if isinstance(sent_ms, bool) or not isinstance(sent_ms, int) or sent_ms < 0:
+        raise ValueError(f"sentMs is {sent_ms!r}, not a non-negative integer")
+    return Origin(message_id=origin_id, sent_ms=sent_ms)
+
+
+def message_origin(message: Mapping[str, Any]) -> Origin | None:
+    """The message's sqscb-origin, or None when absent or malformed (a malformed one is logged
+    and ignored: the message is then judged by its own id and SentTimestamp)."""
+    attribute = (message.get("MessageAttributes") or {}).get(ORIGIN_ATTRIBUTE)
+    if attribute is None:
+        return None
+    try:
+        return parse_origin(attribute)
+    except ValueError as exc:
+        log.warning(
+            "ignoring a malformed sqscb-origin message attribute",
+            messageId=message.get("MessageId"),
+            error=str(exc),
+        )
+        return None
+
+
+def message_age_seconds(
+    attributes: Mapping[str, str], now_ms: int, origin_sent_ms: int | None = None
+) -> int:
+    """Seconds since the message was first sent: the older of its SentTimestamp and, for a
+    message the rejitter re-sent, the original send (sqscb-origin's sentMs). 0 when unknown.
+    The state machine's retention guard counts from the older of this and the episode's start."""
+    sent: list[int] = []
+    with contextlib.suppress(KeyError, ValueError):
+        sent.append(int(attributes["SentTimestamp"]))
+    if origin_sent_ms is not None:
+        sent.append(origin_sent_ms)
+    if not sent:
         return 0
+    return max(0, (now_ms - min(sent)) // 1000)
 
 
 def _receive_count(attributes: Mapping[str, str]) -> int | None:

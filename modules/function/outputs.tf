@@ -32,3 +32,13 @@ output "policy_json" {
   description = "The role's inline policy (JSON)."
   value       = data.aws_iam_policy_document.this.json
 }
+
+output "function_timeout" {
+  description = "Timeout of the function, in seconds."
+  value       = aws_lambda_function.this.timeout
+}
+
+output "environment" {
+  description = "Environment variables of the function."
+  value       = var.environment
+}

@@ -34,6 +34,13 @@ locals {
         conditions = []
       },
       {
+        # A duplicate execution reads the older one's status before it gives its event up.
+        sid        = "SingleFlightDescribeOwnExecutions"
+        actions    = ["states:DescribeExecution"]
+        resources  = ["arn:${var.partition}:states:${var.region}:${var.account_id}:execution:${var.state_machine_name}:*"]
+        conditions = []
+      },
+      {
         sid        = "ToggleEventSourceMappings"
         actions    = ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]
         resources  = local.mapping_arns
@@ -52,8 +59,8 @@ locals {
         conditions = []
       },
       {
-        sid        = "ResetAlarm"
-        actions    = ["cloudwatch:SetAlarmState"]
+        sid        = "WatchAndRearmAlarm"
+        actions    = ["cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"]
         resources  = [var.alarm_arn]
         conditions = []
       },

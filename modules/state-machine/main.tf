@@ -7,10 +7,23 @@ locals {
   queue_is_fifo         = endswith(var.queue_arn, ".fifo")
 
   # give_up_action = stay_open keeps probing at the capped interval until a probe is healthy or the
-  # retention guard closes. Each probe loop adds about 25 events to the execution history (limit
+  # retention guard closes. Each probe loop adds about 32 events to the execution history (limit
   # 25,000; exceeding it fails the execution uncatchably, leaving the circuit open): past this many
-  # unhealthy probes the episode closes (GiveUpHistoryLimit) instead.
-  history_limit_probes = 800
+  # probe loops in one execution the episode closes (GiveUpHistoryLimit) instead.
+  history_limit_probes = 600
+  # After a close the execution watches the alarm and re-opens the circuit itself when the alarm
+  # breaches on data from after the close, at most this many times; then it resets the alarm and
+  # ends, so that a new execution (fresh history) takes over. With give_up_action = close an
+  # execution runs at most (max_reopens + 1) x probe_max_attempts (<= 400) probe loops.
+  max_reopens = 3
+  # An execution that finds an older one running looks again (DescribeExecution) this many times,
+  # this many seconds apart, before it gives its alarm event up (DuplicateEpisode).
+  # The watch after a close looks at the alarm once per evaluation (every period), and after
+  # re-arming it waits one evaluation (CloudWatch evaluates within a period) plus a margin.
+  watch_poll_seconds        = min(var.watch_seconds, var.alarm_period_seconds)
+  rearm_wait_seconds        = var.alarm_period_seconds + 15
+  duplicate_rechecks        = 2
+  duplicate_recheck_seconds = 10
 
   # Exponential backoff without multiplication in ASL: the schedule is computed here.
   #   waits[i]      = min(cap, initial * rate^i), whole seconds, i = 0 .. max_attempts-1
@@ -104,8 +117,8 @@ locals {
   notifications = {
     NotifyOpened = {
       subject = "OPEN"
-      text    = "Circuit ${var.circuit_name} is OPEN: event source mapping ${var.mapping_uuid} was disabled (its state before: {}). The function is probed with backoff until it recovers. Execution: {}"
-      args    = ["$.original.state", "$.singleFlight.self"]
+      text    = "Circuit ${var.circuit_name} is OPEN ({}): event source mapping ${var.mapping_uuid} was disabled (its state when the episode began: {}). The function is probed with backoff until it recovers. Execution: {}"
+      args    = ["$.tracking.openReason", "$.original.state", "$.singleFlight.self"]
       next    = "ChooseFirstWait"
     }
     NotifyGaveUp = {
@@ -129,9 +142,9 @@ locals {
     }
     NotifyClosed = {
       subject = "CLOSED"
-      text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings; the alarm is reset to OK next. Execution: {}"
+      text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings. After a healthy, empty or overridden close the execution watches the alarm for ${var.watch_seconds} s and re-opens the circuit if the function fails again. Execution: {}"
       args    = ["$.closeReason.reason", "$.singleFlight.self"]
-      next    = "ResetAlarm"
+      next    = "ShouldWatchAfterClose"
     }
     NotifyFailure = {
       subject = "ERROR, CLOSING"
@@ -174,7 +187,7 @@ locals {
     for state_name, n in merge(local.notifications, local.notifications_stay_open) : state_name => (
       local.notifications_enabled ? jsonencode({
         Type     = "Task"
-        Resource = "arn:aws:states:::sns:publish"
+        Resource = "arn:${var.partition}:states:::sns:publish"
         Parameters = {
           TopicArn    = var.sns_topic_arn
           Subject     = "[circuit ${var.circuit_name}] ${n.subject}"
@@ -196,6 +209,7 @@ locals {
 
   definition = templatefile("${path.module}/state-machine.asl.json.tftpl", {
     circuit_name               = var.circuit_name
+    partition                  = var.partition
     state_machine_arn          = local.state_machine_arn
     mapping_uuid               = var.mapping_uuid
     queue_url                  = var.queue_url
@@ -212,6 +226,13 @@ locals {
     jitter                     = var.backoff_jitter
     max_attempts               = var.max_attempts
     history_limit_probes       = local.history_limit_probes
+    max_reopens                = local.max_reopens
+    duplicate_rechecks         = local.duplicate_rechecks
+    duplicate_recheck_seconds  = local.duplicate_recheck_seconds
+    watch_seconds              = var.watch_seconds
+    watch_poll_seconds         = local.watch_poll_seconds
+    watch_polls                = ceil(var.watch_seconds / local.watch_poll_seconds)
+    rearm_wait_seconds         = local.rearm_wait_seconds
     retention_margin_seconds   = var.retention_margin_seconds
     give_up_action             = var.give_up_action
     notifications_enabled      = local.notifications_enabled

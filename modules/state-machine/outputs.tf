@@ -47,3 +47,15 @@ output "policy_json" {
   description = "The role's inline policy (JSON)."
   value       = data.aws_iam_policy_document.this.json
 }
+
+output "cleanup_state_machine_arn" {
+  description = "ARN of the cleanup state machine (turns the rejitter off after an execution ended without closing), or null without the rejitter."
+  # Built from the name (known at plan time), like the main state machine's.
+  value      = local.cleanup_enabled ? local.cleanup_arn : null
+  depends_on = [aws_sfn_state_machine.cleanup]
+}
+
+output "cleanup_definition" {
+  description = "The cleanup state machine's definition (JSON), or null without the rejitter."
+  value       = local.cleanup_enabled ? local.cleanup_definition : null
+}

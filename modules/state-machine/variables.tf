@@ -13,6 +13,12 @@ variable "role_name" {
   type        = string
 }
 
+variable "cleanup_role_name" {
+  description = "Name of the cleanup state machine's IAM role (with the rejitter)."
+  type        = string
+  default     = null
+}
+
 variable "partition" {
   description = "AWS partition."
   type        = string
@@ -173,6 +179,16 @@ variable "metric_namespace" {
 variable "alarm_name" {
   description = "Name of the alarm reset to OK on close."
   type        = string
+}
+
+variable "watch_seconds" {
+  description = "How long the execution watches the alarm after a healthy close before it looks at its state (the alarm's window, one evaluation and the metric delay)."
+  type        = number
+}
+
+variable "alarm_period_seconds" {
+  description = "Period of the alarm (the watch after a close looks at it once per period)."
+  type        = number
 }
 
 variable "alarm_arn" {

@@ -23,6 +23,68 @@ resource "aws_cloudwatch_event_target" "this" {
   target_id = "circuit-breaker"
   arn       = var.state_machine_arn
   role_arn  = aws_iam_role.this.arn
+
+  # StartExecution can fail (IAM propagation on the first apply, throttling): EventBridge retries,
+  # then puts the event in the delivery DLQ, whose alarm notifies (an alarm event that started
+  # nothing would otherwise be lost silently, and the circuit would never open).
+  retry_policy {
+    maximum_event_age_in_seconds = var.delivery_max_event_age_seconds
+    maximum_retry_attempts       = var.delivery_max_retry_attempts
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.delivery_dlq.arn
+  }
+}
+
+# ---- Failed deliveries: a dead-letter queue and an alarm on it ---------------------------------
+resource "aws_sqs_queue" "delivery_dlq" {
+  name                      = var.delivery_dlq_name
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+data "aws_iam_policy_document" "delivery_dlq" {
+  statement {
+    sid       = "EventBridgeDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.delivery_dlq.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "delivery_dlq" {
+  queue_url = aws_sqs_queue.delivery_dlq.id
+  policy    = data.aws_iam_policy_document.delivery_dlq.json
+}
+
+resource "aws_cloudwatch_metric_alarm" "delivery_failed" {
+  alarm_name          = var.delivery_alarm_name
+  alarm_description   = "Circuit breaker ${var.circuit_name}: EventBridge could not deliver an event (alarm -> state machine, or execution status -> notification/cleanup) after its retries; it is in ${var.delivery_dlq_name}. The circuit may not have opened: check the alarm, the state machine and its role."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions = {
+    QueueName = aws_sqs_queue.delivery_dlq.name
+  }
+  alarm_actions = var.sns_topic_arn == null ? [] : [var.sns_topic_arn]
+  tags          = var.tags
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -38,13 +100,13 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
-# The rule may start this one state machine and nothing else.
+# The rules may start this state machine (and the cleanup one) and nothing else.
 data "aws_iam_policy_document" "this" {
   statement {
     sid       = "StartThisStateMachine"
     effect    = "Allow"
     actions   = ["states:StartExecution"]
-    resources = [var.state_machine_arn]
+    resources = compact([var.state_machine_arn, var.cleanup_state_machine_arn])
   }
 }
 
@@ -67,14 +129,19 @@ resource "aws_iam_role_policy" "this" {
 # mapping still disabled. The defined Fail states (ClosedAfterFailure, OpenManualActionRequired,
 # FailedBeforeOpen) end FAILED too, after their own notification.
 locals {
-  status_rule_enabled = var.status_notifications_enabled
+  status_rule_enabled = var.status_notifications_enabled || var.cleanup_enabled
+  # Known at plan time (built from the names): the DLQ policy names both rules.
+  rule_arns = compact([
+    "arn:${var.partition}:events:${var.region}:${var.account_id}:rule/${var.rule_name}",
+    local.status_rule_enabled ? "arn:${var.partition}:events:${var.region}:${var.account_id}:rule/${var.status_rule_name}" : "",
+  ])
 }
 
 resource "aws_cloudwatch_event_rule" "status" {
   count = local.status_rule_enabled ? 1 : 0
 
   name        = var.status_rule_name
-  description = "Circuit breaker ${var.circuit_name}: notify when an execution of the state machine ends ABORTED, TIMED_OUT or FAILED."
+  description = "Circuit breaker ${var.circuit_name}: when an execution of the state machine ends ABORTED, TIMED_OUT or FAILED, notify and turn the rejitter off."
   state       = "ENABLED"
 
   event_pattern = jsonencode({
@@ -90,8 +157,8 @@ resource "aws_cloudwatch_event_rule" "status" {
 
   lifecycle {
     precondition {
-      condition     = var.sns_topic_arn != null && var.watched_state_machine_arn != null && var.status_rule_name != null && var.mapping_uuid != null
-      error_message = "The execution-status rule needs sns_topic_arn, watched_state_machine_arn, status_rule_name and mapping_uuid."
+      condition     = (!var.status_notifications_enabled || var.sns_topic_arn != null) && (!var.cleanup_enabled || var.cleanup_state_machine_arn != null) && var.watched_state_machine_arn != null && var.status_rule_name != null && var.mapping_uuid != null
+      error_message = "The execution-status rule needs watched_state_machine_arn, status_rule_name and mapping_uuid, plus sns_topic_arn (notifications) or cleanup_state_machine_arn (cleanup)."
     }
   }
 }
@@ -107,11 +174,20 @@ locals {
 }
 
 resource "aws_cloudwatch_event_target" "status" {
-  count = local.status_rule_enabled ? 1 : 0
+  count = var.status_notifications_enabled ? 1 : 0
 
   rule      = aws_cloudwatch_event_rule.status[0].name
   target_id = "notify"
   arn       = var.sns_topic_arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = var.delivery_max_event_age_seconds
+    maximum_retry_attempts       = var.delivery_max_retry_attempts
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.delivery_dlq.arn
+  }
 
   input_transformer {
     input_paths = {
@@ -119,5 +195,26 @@ resource "aws_cloudwatch_event_target" "status" {
       status    = "$.detail.status"
     }
     input_template = local.status_input_template
+  }
+}
+
+# An execution that ends in any way other than through its own close path (stopped, timed out,
+# failed) must not leave the rejitter re-sending the queue: the cleanup state machine turns the
+# rejitter's mapping off.
+resource "aws_cloudwatch_event_target" "cleanup" {
+  count = var.cleanup_enabled ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.status[0].name
+  target_id = "cleanup"
+  arn       = var.cleanup_state_machine_arn
+  role_arn  = aws_iam_role.this.arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = var.delivery_max_event_age_seconds
+    maximum_retry_attempts       = var.delivery_max_retry_attempts
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.delivery_dlq.arn
   }
 }

@@ -45,5 +45,40 @@ output "status_event_pattern" {
 
 output "status_input_template" {
   description = "The input template of the execution-status rule's SNS target (null without notifications)."
-  value       = local.status_rule_enabled ? aws_cloudwatch_event_target.status[0].input_transformer[0].input_template : null
+  value       = var.status_notifications_enabled ? aws_cloudwatch_event_target.status[0].input_transformer[0].input_template : null
+}
+
+output "delivery_dlq_arn" {
+  description = "ARN of the queue that receives the events EventBridge could not deliver."
+  value       = aws_sqs_queue.delivery_dlq.arn
+}
+
+output "delivery_dlq_url" {
+  description = "URL of that queue."
+  value       = aws_sqs_queue.delivery_dlq.id
+}
+
+output "delivery_alarm_name" {
+  description = "Name of the alarm on that queue."
+  value       = aws_cloudwatch_metric_alarm.delivery_failed.alarm_name
+}
+
+output "retry_policy" {
+  description = "Retry policy of the alarm -> state machine target."
+  value       = one(aws_cloudwatch_event_target.this.retry_policy)
+}
+
+output "dead_letter_arn" {
+  description = "Dead-letter queue of the alarm -> state machine target."
+  value       = one(aws_cloudwatch_event_target.this.dead_letter_config).arn
+}
+
+output "delivery_alarm_actions" {
+  description = "Actions of the delivery-failed alarm."
+  value       = tolist(aws_cloudwatch_metric_alarm.delivery_failed.alarm_actions)
+}
+
+output "cleanup_target_arn" {
+  description = "State machine the execution-status rule starts to turn the rejitter off (empty without the rejitter)."
+  value       = var.cleanup_enabled ? aws_cloudwatch_event_target.cleanup[0].arn : ""
 }

@@ -58,3 +58,52 @@ variable "mapping_uuid" {
   type        = string
   default     = null
 }
+
+variable "partition" {
+  description = "AWS partition."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account id."
+  type        = string
+}
+
+variable "delivery_dlq_name" {
+  description = "Name of the SQS queue that receives the events EventBridge could not deliver."
+  type        = string
+}
+
+variable "delivery_alarm_name" {
+  description = "Name of the alarm on that queue (it notifies sns_topic_arn)."
+  type        = string
+}
+
+variable "delivery_max_event_age_seconds" {
+  description = "How long EventBridge keeps retrying a delivery (60-86400)."
+  type        = number
+  default     = 3600
+}
+
+variable "delivery_max_retry_attempts" {
+  description = "How many times EventBridge retries a delivery (0-185)."
+  type        = number
+  default     = 185
+}
+
+variable "cleanup_enabled" {
+  description = "Start cleanup_state_machine_arn when an execution ends ABORTED, TIMED_OUT or FAILED (known at plan time)."
+  type        = bool
+  default     = false
+}
+
+variable "cleanup_state_machine_arn" {
+  description = "ARN of the cleanup state machine (turns the rejitter off), or null."
+  type        = string
+  default     = null
+}

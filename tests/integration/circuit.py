@@ -6,19 +6,21 @@ Shared by the end-to-end tests and `make demo`.
 from __future__ import annotations
 
 import json
-import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from support import drain, mapping_state, queue_depth, wait_until
 
-EPISODE_TIMEOUT = 120
+EPISODE_TIMEOUT = 180
 
 
 class Circuit:
     """The applied example and the handles the scenarios need."""
 
-    def __init__(self, aws, outputs: dict, alarm_period: int) -> None:
-        self.aws, self.out, self.alarm_period = aws, outputs, alarm_period
+    def __init__(self, aws, outputs: dict, alarm_window: int) -> None:
+        """`alarm_window`: the evaluation window of the stack's alarm, in seconds (period x
+        evaluation periods)."""
+        self.aws, self.out, self.alarm_window = aws, outputs, alarm_window
         self.lam, self.sqs = aws("lambda"), aws("sqs")
         self.sfn, self.cw = aws("stepfunctions"), aws("cloudwatch")
         self.work = outputs["work_queue_url"]
@@ -26,7 +28,6 @@ class Circuit:
         self.machine = outputs["state_machine_arn"]
         self.processed: list[dict] = []
         self.notifications: list[str] = []
-        self.healthy_since = 0.0
 
     # -- the protected function
     def set_failing(self, failing: bool) -> None:
@@ -35,8 +36,6 @@ class Circuit:
         env["SHOULD_ERROR"] = "true" if failing else "false"
         self.lam.update_function_configuration(FunctionName=fn, Environment={"Variables": env})
         self.lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
-        if not failing:
-            self.healthy_since = time.monotonic()
 
     # -- messages
     def send(self, count: int, prefix: str = "msg", **kwargs) -> list[str]:
@@ -64,6 +63,35 @@ class Circuit:
     # -- the circuit
     def mapping(self) -> str:
         return mapping_state(self.lam, self.uuid)
+
+    def rejitter_mapping(self) -> str:
+        return mapping_state(self.lam, self.out["rejitter_event_source_mapping_uuid"])
+
+    def acting_executions(self, since: set[str]) -> list[dict]:
+        """Executions started after `since` that act (passed single flight), newest first. An
+        alarm can start several executions (duplicates end without acting): never pick one by
+        its position in the list."""
+        return [
+            e
+            for e in self.executions()
+            if e["executionArn"] not in since
+            and "GetMappingSettings" in self.entered_states(e["executionArn"])
+        ]
+
+    def errors_in_alarm_window(self) -> float:
+        """Errors the function reported within the alarm's window, plus one period of margin for
+        the clock-aligned evaluation (its own high-resolution metrics)."""
+        now = datetime.now(tz=UTC)
+        datapoints = self.cw.get_metric_statistics(
+            Namespace=self.out["alarm_metric_namespace"],
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": self.out["function_name"]}],
+            StartTime=now - timedelta(seconds=self.alarm_window + 10),
+            EndTime=now + timedelta(seconds=1),
+            Period=10,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(d["Sum"] for d in datapoints)
 
     def executions(self, status: str | None = None) -> list[dict]:
         found = self.sfn.list_executions(stateMachineArn=self.machine)["executions"]
@@ -98,11 +126,12 @@ class Circuit:
         )
 
     def wait_opened(self, since: set[str]) -> dict:
+        """The execution started after `since` that opened the circuit."""
         execution = wait_until(
-            lambda: [e for e in self.executions() if e["executionArn"] not in since],
+            lambda: self.acting_executions(since),
             timeout=60,
-            what="an execution started by the alarm",
-        )[0]
+            what="an execution started by the alarm that acts",
+        )[-1]
         wait_until(lambda: self.mapping() == "Disabled", timeout=30, what="mapping Disabled")
         return execution
 
@@ -122,15 +151,23 @@ class Circuit:
         """A closed circuit, a healthy function, no execution running, empty queues."""
         if self.failing():
             self.set_failing(False)
-        # errors of the previous test must leave the alarm's evaluation window first, or the
-        # alarm trips again right after this reset
-        period = self.alarm_period
-        time.sleep(max(0.0, self.healthy_since + period + 1 - time.monotonic()))
+        # Test isolation: the errors of the previous test must leave the alarm's evaluation
+        # window first, or the alarm trips again right after this reset (measured on the
+        # function's own metrics, whoever fixed it: a test or a terraform apply).
+        wait_until(
+            lambda: self.errors_in_alarm_window() == 0,
+            timeout=60,
+            what="the alarm's window free of errors",
+            interval=1,
+        )
         for execution in self.executions("RUNNING"):
             self.sfn.stop_execution(executionArn=execution["executionArn"], cause="e2e reset")
         if self.mapping() in ("Disabled", "Disabling"):
             self.lam.update_event_source_mapping(UUID=self.uuid, Enabled=True)
         wait_until(lambda: self.mapping() == "Enabled", timeout=30, what="mapping Enabled")
+        wait_until(
+            lambda: self.rejitter_mapping() == "Disabled", timeout=30, what="rejitter Disabled"
+        )
         wait_until(lambda: queue_depth(self.sqs, self.work) == (0, 0), timeout=30, what="drained")
         self.cw.set_alarm_state(
             AlarmName=self.out["alarm_name"], StateValue="OK", StateReason="e2e reset"

@@ -17,6 +17,19 @@ REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 ACCOUNT = "000000000000"
 
 
+def harness_log(*needles: str, limit: int = 40) -> str:
+    """The last `limit` lines of the harness's LocalStack log that contain any of `needles`: what
+    the emulator saw, for an assertion message (the log is kept under build/localstack/)."""
+    from localstack_harness import ctl
+
+    path = ctl.paths().log
+    if not path.exists():
+        return f"(no harness log at {path}: your own LocalStack?)"
+    with path.open(errors="replace") as log:
+        lines = [line.rstrip() for line in log if any(n in line for n in needles)]
+    return "\n".join(lines[-limit:]) or f"(nothing about {needles} in {path})"
+
+
 def client(service: str, endpoint: str):
     return boto3.client(
         service,

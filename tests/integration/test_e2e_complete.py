@@ -3,27 +3,43 @@
 Every scenario counts messages by id: sent = processed + in the DLQ + still queued, lost = 0.
 The stack is applied once for the module (time-scaled: seconds where AWS uses minutes); each
 test starts from a closed circuit and uses message ids of its own.
+
+The alarm is the example's bring-your-own fast alarm (existing_alarm): a 10 s error rate on the
+function's own high-resolution metrics, evaluated by the harness as AWS evaluates alarms. The
+module's own alarm (AWS/Lambda, 60 s periods) is proven in test_harness_alarms.py.
 """
 
 from __future__ import annotations
 
+import json
 import time
-import uuid
 
 import pytest
 from circuit import EPISODE_TIMEOUT, Circuit
 from stack import Stack
-from support import drain, wait_until
+from support import drain, harness_log, wait_until
 
 pytestmark = pytest.mark.slow
 
+ALARM_PERIOD = 10
+# The alarm trips on 1 breaching period out of 3, so it stays in ALARM for up to 30 s after the
+# last failure: an episode shorter than that closes while the alarm still holds the failures
+# that opened it (the case where resetting the alarm at the close flaps).
+ALARM_EVALUATION_PERIODS = 3
+WATCH_SECONDS = (ALARM_EVALUATION_PERIODS + 1) * ALARM_PERIOD + 2  # window + one evaluation
+REARM_WAIT_SECONDS = ALARM_PERIOD + 15  # the module's wait after re-arming the alarm
+MAX_RECEIVE_COUNT = 15  # the example's redrive policy
 BASE_VARS = {
-    # unique per session: a half-deleted mapping of an earlier run cannot collide with this one
-    "name": f"e2e{uuid.uuid4().hex[:6]}",
+    # A fixed name: the harness completes mapping deletions as AWS does, so a destroyed stack can
+    # be applied again on the same emulator (tests/integration/test_harness_lambda.py proves it).
+    "name": "e2e",
     "record_processed": True,
     "function_timeout_seconds": 3,
     "queue_visibility_timeout_seconds": 4,
-    "alarm_period_seconds": 10,
+    "fast_alarm_period_seconds": ALARM_PERIOD,
+    "alarm_evaluation_periods": ALARM_EVALUATION_PERIODS,
+    "alarm_datapoints_to_alarm": 1,
+    "alarm_watch_seconds": WATCH_SECONDS,
     "alarm_min_invocations": 2,
     "alarm_threshold_percent": 50,
     "open_wait_seconds": 2,
@@ -38,6 +54,9 @@ BASE_VARS = {
     "rejitter_window_seconds": 8,
     "rejitter_min_delay_seconds": 0,
     "rejitter_max_delay_seconds": 5,
+    # Lambda refuses a mapping whose queue hides messages for less than the function's timeout
+    # (so does the harness): the rejitter's timeout fits the work queue's 4 s.
+    "rejitter_timeout_seconds": 4,
 }
 
 
@@ -50,7 +69,7 @@ def stack(endpoint):
 
 @pytest.fixture(scope="module")
 def circuit(aws, stack) -> Circuit:
-    return Circuit(aws, stack.apply(BASE_VARS), BASE_VARS["alarm_period_seconds"])
+    return Circuit(aws, stack.apply(BASE_VARS), ALARM_PERIOD * ALARM_EVALUATION_PERIODS)
 
 
 @pytest.fixture
@@ -77,6 +96,20 @@ def assert_nothing_lost(c: Circuit, sent: set[str], timeout: float = 30) -> None
             pytest.fail(f"lost: {sorted(sent - found)}")
 
 
+def origin_attribute(receives: int) -> dict:
+    """The rejitter's `sqscb-origin` attribute of a copy made in an earlier episode."""
+    sent_ms = int(time.time() * 1000) - 3_600_000
+    origin = {
+        "v": 1,
+        "id": "first-incarnation",
+        "sentMs": sent_ms,
+        "receives": receives,
+        "resentMs": sent_ms + 60_000,
+        "passes": 1,
+    }
+    return {"sqscb-origin": {"DataType": "String", "StringValue": json.dumps(origin)}}
+
+
 # ---- 1 & 8: the seed's scenario ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def seed_episode(circuit: Circuit) -> dict:
@@ -99,15 +132,26 @@ def seed_episode(circuit: Circuit) -> dict:
     wait_until(lambda: "unhealthy" in c.probe_outcomes(arn), timeout=60, what="a failed probe")
     c.set_failing(False)
     fixed = time.monotonic()
+    # A copy made by an earlier episode's rejitter that has used up its deliveries: sent again,
+    # it would circle forever; the rejitter moves it to the DLQ, as SQS would have.
+    wait_until(lambda: "EnableRejitter" in c.entered_states(arn), timeout=60, what="rejitter on")
+    (exhausted,) = c.send(1, "exhausted", MessageAttributes=origin_attribute(MAX_RECEIVE_COUNT))
     result = c.wait_finished(arn)
     closed_after = time.monotonic() - fixed
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="every message processed")
+    dlq = wait_until(
+        lambda: [m for m in drain(c.sqs, c.out["dlq_url"], seconds=1) if m["Body"] == exhausted],
+        timeout=30,
+        what="the exhausted copy in the DLQ",
+    )
     return {
         "sent": sent,
+        "exhausted": exhausted,
+        "dlq": dlq,
         "result": result,
         "states": c.entered_states(arn),
         "outcomes": c.probe_outcomes(arn),
-        "processed": [p for p in c.processed if p["body"] in sent],
+        "processed": [p for p in c.processed if p["body"] in sent | {exhausted}],
         "notifications": list(c.notifications),
         "opened_after": opened_after,
         "closed_after": closed_after,
@@ -121,7 +165,7 @@ def test_failure_episode_processes_every_message_and_closes(seed_episode):
     assert c.mapping() == "Enabled"
     assert_nothing_lost(c, seed_episode["sent"])
     assert {p["body"] for p in seed_episode["processed"]} == seed_episode["sent"]
-    assert not c.dlq_bodies()
+    assert not c.dlq_bodies() & seed_episode["sent"]
     assert seed_episode["outcomes"][0] == "unhealthy"
     assert seed_episode["outcomes"][-1] == "healthy"
     texts = seed_episode["notifications"]
@@ -129,22 +173,36 @@ def test_failure_episode_processes_every_message_and_closes(seed_episode):
     assert any("is CLOSED (reason: healthy)" in t for t in texts), texts
     states = seed_episode["states"]
     assert states.index("DisableMapping") < states.index("Probe") < states.index("CloseCircuit")
-    assert {"EnableRejitter", "DisableRejitter", "OpenHalfway", "ResetAlarm"} <= set(states)
+    assert {"EnableRejitter", "DisableRejitter", "OpenHalfway", "WatchAfterClose"} <= set(states)
+    assert "ReopenAfterClose" not in states
     alarm = c.cw.describe_alarms(AlarmNames=[c.out["alarm_name"]])["MetricAlarms"][0]
     assert alarm["StateValue"] in ("OK", "INSUFFICIENT_DATA")
 
 
 def test_rejitter_preserves_attributes_and_spreads_redelivery(seed_episode):
     processed = seed_episode["processed"]
-    rejittered = [p for p in processed if "sqscb-rejitter-passes" in p["messageAttributes"]]
+    rejittered = [p for p in processed if "sqscb-origin" in p["messageAttributes"]]
     assert rejittered, "the backlog went through the rejitter"
     for record in processed:
         attrs = record["messageAttributes"]
         assert attrs["tenant"]["stringValue"] == "acme"
         assert attrs["priority"] == {**attrs["priority"], "stringValue": "7", "dataType": "Number"}
         assert attrs["blob"]["dataType"] == "Binary"
+    for record in rejittered:
+        origin = json.loads(record["messageAttributes"]["sqscb-origin"]["stringValue"])
+        # a copy has a new MessageId: consumers key idempotency on the origin's id
+        assert origin["id"] != record["messageId"]
+        assert origin["receives"] >= 1  # the failed deliveries before the open are carried
     times = sorted(p["processedAt"] for p in rejittered)
     assert times[-1] - times[0] >= 1.0, "redelivery is spread over the window, not a burst"
+
+
+def test_rejitter_sends_a_copy_past_max_receive_count_to_the_dlq(seed_episode):
+    assert seed_episode["exhausted"] not in {p["body"] for p in seed_episode["processed"]}
+    (message,) = seed_episode["dlq"]
+    origin = json.loads(message["MessageAttributes"]["sqscb-origin"]["StringValue"])
+    assert origin["id"] == "first-incarnation"
+    assert origin["receives"] >= MAX_RECEIVE_COUNT
 
 
 # ---- 2: empty queue ---------------------------------------------------------------------------
@@ -161,6 +219,31 @@ def test_empty_queue_at_probe_time_closes_the_circuit(closed: Circuit):
     wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="mapping Enabled")
     c.collect()
     assert any("is CLOSED (reason: empty)" in t for t in c.notifications), c.notifications
+
+
+def test_one_hidden_message_is_not_an_empty_queue(closed: Circuit):
+    """A one-message backlog: the failed probe hides it; the next probe sees nothing visible but
+    must not report `empty` and close on a function that still fails."""
+    c = closed
+    before = {e["executionArn"] for e in c.executions()}
+    c.set_failing(True)
+    c.open_via_alarm()
+    execution = c.wait_opened(before)
+    arn = execution["executionArn"]
+    (only,) = c.send(1, "single")
+
+    def probes() -> list[str]:
+        outcomes = c.probe_outcomes(arn)
+        return outcomes if len(outcomes) >= 3 else []
+
+    outcomes = wait_until(probes, timeout=90, what="three probes")
+
+    assert "empty" not in outcomes, outcomes
+    assert c.mapping() == "Disabled"
+    assert c.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    c.set_failing(False)
+    assert c.wait_finished(arn)["status"] == "SUCCEEDED"
+    wait_until(lambda: only in c.processed_bodies(), timeout=60, what="the message processed")
 
 
 # ---- 3: a poison message while the service is healthy -----------------------------------------
@@ -227,9 +310,10 @@ def test_duplicate_alarm_events_start_one_acting_execution(closed: Circuit):
         for _ in range(2)
     ]
     for arn in duplicates:
-        assert c.wait_finished(arn, timeout=30)["status"] == "SUCCEEDED"
+        assert c.wait_finished(arn, timeout=60)["status"] == "SUCCEEDED"
         states = c.entered_states(arn)
         assert "DuplicateEpisode" in states
+        assert "DescribeOlderExecution" in states  # looked again before giving the event up
         assert "DisableMapping" not in states and "Probe" not in states
     assert c.sfn.describe_execution(executionArn=first["executionArn"])["status"] == "RUNNING"
     c.collect()
@@ -239,18 +323,61 @@ def test_duplicate_alarm_events_start_one_acting_execution(closed: Circuit):
     wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="mapping Enabled")
 
 
-# ---- 6: a second failure wave -----------------------------------------------------------------
-def test_second_failure_wave_after_close_trips_again(closed: Circuit):
+# ---- 6: the close: no flap, and a second wave right after it re-opens --------------------------
+def test_a_healthy_close_is_not_followed_by_a_reopen(closed: Circuit):
+    """The failures that opened the circuit are still in the alarm's window when a quick episode
+    closes. Resetting the alarm then would trip it again on them and re-open a healthy circuit
+    (a flap): the episode watches the window instead. No waiting between close and check."""
     c = closed
-    for wave in (1, 2):
-        before = {e["executionArn"] for e in c.executions()}
-        c.set_failing(True)
-        sent = set(c.send(10, f"wave{wave}"))
-        execution = c.wait_opened(before)  # the alarm fired (again): a new execution
-        c.set_failing(False)
-        assert c.wait_finished(execution["executionArn"])["status"] == "SUCCEEDED"
-        wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="mapping Enabled")
-        wait_until(lambda s=sent: s <= c.processed_bodies(), timeout=60, what="processed")
+    before = {e["executionArn"] for e in c.executions()}
+    c.set_failing(True)
+    sent = set(c.send(10, "flap"))
+    execution = c.wait_opened(before)
+    arn = execution["executionArn"]
+    c.set_failing(False)
+    wait_until(lambda: c.mapping() == "Enabled", timeout=EPISODE_TIMEOUT, what="closed")
+    closed_at = time.monotonic()
+
+    # from the close until well after the watch: the circuit stays closed, nothing acts again
+    states_seen = set()
+    while time.monotonic() - closed_at < WATCH_SECONDS + REARM_WAIT_SECONDS + ALARM_PERIOD:
+        states_seen.add(c.mapping())
+        time.sleep(1)
+
+    assert states_seen == {"Enabled"}, f"the circuit re-opened after a healthy close: {states_seen}"
+    assert c.wait_finished(arn)["status"] == "SUCCEEDED"
+    assert c.entered_states(arn).count("DisableMapping") == 1
+    assert "ReopenAfterClose" not in c.entered_states(arn)
+    assert c.acting_executions(before) == [execution]
+    wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="processed")
+
+
+def test_a_second_wave_right_after_a_close_reopens(closed: Circuit):
+    """The function fails again while the alarm may still be in ALARM from the first wave (no
+    state change, no new event): the episode, which owns the alarm's window, re-opens."""
+    c = closed
+    before = {e["executionArn"] for e in c.executions()}
+    c.set_failing(True)
+    first = set(c.send(10, "wave1"))
+    execution = c.wait_opened(before)
+    c.set_failing(False)
+    wait_until(lambda: c.mapping() == "Enabled", timeout=EPISODE_TIMEOUT, what="closed")
+
+    c.set_failing(True)  # at once: the second wave
+    second = set(c.send(10, "wave2"))
+
+    wait_until(
+        lambda: c.mapping() == "Disabled",
+        timeout=WATCH_SECONDS + 2 * REARM_WAIT_SECONDS + 30,
+        what="the circuit re-opened",
+    )
+    c.set_failing(False)
+    arn = execution["executionArn"]
+    assert c.wait_finished(arn, timeout=2 * EPISODE_TIMEOUT)["status"] == "SUCCEEDED"
+    reopened = "ReopenAfterClose" in c.entered_states(arn) or len(c.acting_executions(before)) > 1
+    assert reopened, "the second wave was handled by this or a new acting execution"
+    wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="closed again")
+    wait_until(lambda: first | second <= c.processed_bodies(), timeout=90, what="processed")
 
 
 # ---- 7: terraform apply while open ------------------------------------------------------------
@@ -269,35 +396,84 @@ def test_apply_while_open_does_not_reenable_the_mapping(closed: Circuit, stack: 
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="processed")
 
 
-# ---- the breaker itself is stopped mid-episode ---------------------------------------------------
-def test_an_aborted_episode_is_notified_with_what_to_check(closed: Circuit):
-    # StopExecution cannot be caught inside the state machine: the module's execution-status rule
-    # tells the operators that the mapping may still be disabled (promise 2).
+# ---- someone else re-enables the mapping mid-episode --------------------------------------------
+def test_a_mapping_reenabled_elsewhere_ends_the_episode_and_reopens_if_still_failing(
+    closed: Circuit,
+):
+    """A person (or an apply of a mapping without ignore_changes) re-enables the mapping: the
+    episode notices before its next probe, closes and notifies; as the function still fails,
+    the watch after the close re-opens the circuit."""
     c = closed
     before = {e["executionArn"] for e in c.executions()}
     c.set_failing(True)
-    c.send(2, "abort")
+    sent = set(c.send(6, "override"))
     execution = c.wait_opened(before)
+    arn = execution["executionArn"]
 
-    c.sfn.stop_execution(executionArn=execution["executionArn"], cause="operator")
+    c.lam.update_event_source_mapping(UUID=c.uuid, Enabled=True)
+
+    def notified() -> list[str]:
+        c.collect()
+        return [t for t in c.notifications if "reason: reenabled_elsewhere" in t]
+
+    wait_until(notified, timeout=30, what="the CLOSED (re-enabled elsewhere) notification")
+    wait_until(
+        lambda: "ReopenAfterClose" in c.entered_states(arn),
+        timeout=WATCH_SECONDS + 2 * REARM_WAIT_SECONDS + 30,
+        what="the watch re-opens the circuit (the function still fails)",
+    )
+    wait_until(lambda: c.mapping() == "Disabled", timeout=30, what="re-opened")
+    c.set_failing(False)
+    assert c.wait_finished(arn, timeout=2 * EPISODE_TIMEOUT)["status"] == "SUCCEEDED"
+    wait_until(lambda: sent <= c.processed_bodies() | c.dlq_bodies(), timeout=90, what="done")
+    assert_nothing_lost(c, sent)
+
+
+# ---- the breaker itself is stopped mid-episode ---------------------------------------------------
+def test_an_aborted_episode_is_notified_and_turns_the_rejitter_off(closed: Circuit):
+    # StopExecution cannot be caught inside the state machine: the module's execution-status rule
+    # tells the operators that the mapping may still be disabled (promise 2), and its cleanup
+    # state machine turns the rejitter off, which would otherwise re-send the queue forever.
+    c = closed
+    before = {e["executionArn"] for e in c.executions()}
+    c.set_failing(True)
+    sent = set(c.send(4, "abort"))
+    execution = c.wait_opened(before)
+    arn = execution["executionArn"]
+    c.set_failing(False)
+    wait_until(lambda: "EnableRejitter" in c.entered_states(arn), timeout=90, what="rejitter on")
+    assert c.rejitter_mapping() in ("Enabled", "Enabling")
+
+    c.sfn.stop_execution(executionArn=arn, cause="operator")
+
+    # AWS (and the harness) report the stop at once, even mid-task
+    assert c.sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
 
     def notified() -> list[str]:
         c.collect()
         return [t for t in c.notifications if "ended ABORTED" in t]
 
-    (text,) = wait_until(notified, timeout=30, what="the ABORTED notification")
-    assert execution["executionArn"] in text
+    try:
+        (text,) = wait_until(notified, timeout=30, what="the ABORTED notification")
+    except AssertionError as exc:
+        seen = harness_log(arn, c.out["state_machine_arn"], "cb-status", "Publish", limit=30)
+        raise AssertionError(f"{exc}\nwhat the emulator saw:\n{seen}") from None
+    assert arn in text
     assert f"{c.uuid} may still be DISABLED" in text
+    wait_until(lambda: c.rejitter_mapping() == "Disabled", timeout=30, what="rejitter off")
     assert c.mapping() == "Disabled"  # what the notification warns about; reset() re-enables it
+    c.lam.update_event_source_mapping(UUID=c.uuid, Enabled=True)
+    wait_until(lambda: sent <= c.processed_bodies(), timeout=90, what="processed")
 
 
 # ---- 9: plan-time refusal of bad inputs -------------------------------------------------------
 BAD_INPUTS = {
-    "alarm_period_seconds": (45, "10, 30 or a multiple of 60"),
+    "alarm_period_seconds": (10, "alarm_period_seconds must be a multiple of 60"),
     "alarm_threshold_percent": (0, "alarm_threshold_percent"),
     "backoff_rate": (0.5, "backoff_rate"),
     "probe_max_attempts": (0, "probe_max_attempts"),
     "rejitter_max_delay_seconds": (901, "rejitter_max_delay_seconds"),
+    "rejitter_timeout_seconds": (1, "rejitter_timeout_seconds"),
     "give_up_action": ("maybe", "give_up_action"),
     "half_open_max_concurrency": (1, "half_open_max_concurrency"),
 }

@@ -1,10 +1,16 @@
-"""Alarm fidelity: Lambda errors -> metrics -> alarms (simple and metric math) -> AWS-shaped
-state change events on the default bus -> EventBridge rules -> Step Functions executions."""
+"""Alarm fidelity: metrics -> alarms (simple and metric math) -> AWS-shaped state change events
+on the default bus -> EventBridge rules -> Step Functions executions; Lambda's metrics at their
+AWS resolution (1 minute); re-evaluation right after SetAlarmState.
+
+Fast alarms (10 s periods) use high-resolution metrics that the tests publish themselves, as a
+10 s alarm on AWS must; Lambda's own metrics have 1-minute resolution (see the last tests).
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from support import ACCOUNT, REGION, create_function, drain, invoke, wait_until
@@ -46,6 +52,23 @@ def events_queue(aws, name, cleanup):
 
 def received_events(sqs, url: str) -> list[dict]:
     return [json.loads(m["Body"]) for m in drain(sqs, url, seconds=1)]
+
+
+def namespace(name: str) -> str:
+    return f"Harness/{name}"
+
+
+def publish(cw, name: str, invocations: int, errors: int) -> None:
+    """High-resolution (1 s) Invocations and Errors of function `name`, as a function that
+    publishes its own metrics would (examples/complete does)."""
+    dimensions = [{"Name": "FunctionName", "Value": name}]
+    cw.put_metric_data(
+        Namespace=namespace(name),
+        MetricData=[
+            {"MetricName": metric, "Dimensions": dimensions, "Value": value, "StorageResolution": 1}
+            for metric, value in (("Invocations", invocations), ("Errors", errors))
+        ],
+    )
 
 
 def test_set_alarm_state_publishes_the_aws_event_shape(aws, name, cleanup, events_queue):
@@ -100,10 +123,8 @@ def test_set_alarm_state_publishes_the_aws_event_shape(aws, name, cleanup, event
     assert len(found) == 2  # a SetAlarmState that changes nothing publishes nothing
 
 
-def test_lambda_errors_fire_an_alarm_whose_event_starts_an_execution(aws, name, cleanup):
-    lam, cw, events, sfn = aws("lambda"), aws("cloudwatch"), aws("events"), aws("stepfunctions")
-    create_function(lam, name, {"app.py": FAILING})
-    cleanup(lambda: lam.delete_function(FunctionName=name))
+def test_errors_fire_an_alarm_whose_event_starts_an_execution(aws, name, cleanup):
+    cw, events, sfn = aws("cloudwatch"), aws("events"), aws("stepfunctions")
     machine = sfn.create_state_machine(
         name=name,
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
@@ -112,7 +133,7 @@ def test_lambda_errors_fire_an_alarm_whose_event_starts_an_execution(aws, name, 
     cleanup(lambda: sfn.delete_state_machine(stateMachineArn=machine))
     cw.put_metric_alarm(
         AlarmName=name,
-        Namespace="AWS/Lambda",
+        Namespace=namespace(name),
         MetricName="Errors",
         Dimensions=[{"Name": "FunctionName", "Value": name}],
         Statistic="Sum",
@@ -142,8 +163,7 @@ def test_lambda_errors_fire_an_alarm_whose_event_starts_an_execution(aws, name, 
     cleanup(lambda: events.delete_rule(Name=name))
     cleanup(lambda: events.remove_targets(Rule=name, Ids=["sfn"]))
 
-    for _ in range(3):
-        assert invoke(lam, name, {"fail": True})[0] == "Unhandled"
+    publish(cw, name, invocations=3, errors=3)
 
     wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=60, what="alarm in ALARM")
     executions = wait_until(
@@ -157,15 +177,21 @@ def test_lambda_errors_fire_an_alarm_whose_event_starts_an_execution(aws, name, 
     assert event["detail"]["state"]["value"] == "ALARM"
 
 
-def error_rate_alarm(cw, name: str, expression: str, **kwargs) -> None:
+def error_rate_alarm(
+    cw, name: str, expression: str, period: int = 10, lambda_metrics: bool = False, **kwargs
+) -> None:
+    """The module's error-rate alarm shape, on Lambda's own metrics (periods of 60 s or more) or
+    on the test's high-resolution ones."""
+    metrics_namespace = "AWS/Lambda" if lambda_metrics else namespace(name)
+
     def stat(metric: str) -> dict:
         return {
             "Metric": {
-                "Namespace": "AWS/Lambda",
+                "Namespace": metrics_namespace,
                 "MetricName": metric,
                 "Dimensions": [{"Name": "FunctionName", "Value": name}],
             },
-            "Period": 10,
+            "Period": period,
             "Stat": "Sum",
         }
 
@@ -186,17 +212,20 @@ def error_rate_alarm(cw, name: str, expression: str, **kwargs) -> None:
     cw.put_metric_alarm(**args)
 
 
-def test_metric_math_error_rate_alarm_fires(aws, name, cleanup, events_queue):
+def test_lambda_errors_fire_the_modules_error_rate_alarm(aws, name, cleanup, events_queue):
+    """The module's default alarm as it runs on AWS: metric math on AWS/Lambda, 60 s period."""
     lam, cw, sqs = aws("lambda"), aws("cloudwatch"), aws("sqs")
     create_function(lam, name, {"app.py": FAILING})
     cleanup(lambda: lam.delete_function(FunctionName=name))
-    error_rate_alarm(cw, name, "IF(m2 >= 3, 100 * FILL(m1, 0) / m2, 0)")
+    error_rate_alarm(
+        cw, name, "IF(m2 >= 3, 100 * FILL(m1, 0) / m2, 0)", period=60, lambda_metrics=True
+    )
     cleanup(lambda: cw.delete_alarms(AlarmNames=[name]))
 
     for payload in ({"fail": True}, {"fail": True}, {"fail": True}, {}):
         invoke(lam, name, payload)  # 3 of 4 fail: 75 % >= 50 %
 
-    wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=60, what="ALARM")
+    wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=75, what="ALARM")
     events = wait_until(lambda: received_events(sqs, events_queue), timeout=20, what="event")
     metrics = {m["id"]: m for m in events[-1]["detail"]["configuration"]["metrics"]}
     assert metrics["e1"]["expression"] == "IF(m2 >= 3, 100 * FILL(m1, 0) / m2, 0)"
@@ -214,14 +243,12 @@ def test_metric_math_error_rate_alarm_fires(aws, name, cleanup, events_queue):
 def test_minimum_invocations_guard_decides_a_single_failure(
     aws, name, cleanup, expression, expected
 ):
-    lam, cw = aws("lambda"), aws("cloudwatch")
-    create_function(lam, name, {"app.py": FAILING})
-    cleanup(lambda: lam.delete_function(FunctionName=name))
+    cw = aws("cloudwatch")
     error_rate_alarm(cw, name, expression)  # evaluated at once, then every 10 s period
     cleanup(lambda: cw.delete_alarms(AlarmNames=[name]))
     wait_until(lambda: alarm_state(cw, name) == "OK", timeout=30, what="first evaluation")
 
-    invoke(lam, name, {"fail": True})  # 1 failure out of 1 call
+    publish(cw, name, invocations=1, errors=1)  # 1 failure out of 1 call
 
     if expected == "ALARM":
         wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=30, what="ALARM")
@@ -242,3 +269,45 @@ def test_unsupported_metric_math_is_never_evaluated(aws, name, cleanup):
 
     time.sleep(12)  # more than one period: a scheduled alarm would have left INSUFFICIENT_DATA
     assert alarm_state(cw, name) == "INSUFFICIENT_DATA"
+
+
+def test_set_alarm_state_is_followed_by_a_prompt_re_evaluation(aws, name, cleanup, events_queue):
+    """As on AWS, a state set by hand lasts until the next evaluation: an alarm reset to OK while
+    its data still breaches returns to ALARM within seconds, not only a period later."""
+    cw, sqs = aws("cloudwatch"), aws("sqs")
+    publish(cw, name, invocations=4, errors=4)
+    # a 60 s period: its schedule evaluates once at creation, then only a minute later
+    error_rate_alarm(cw, name, "100 * FILL(m1, 0) / m2", period=60)
+    cleanup(lambda: cw.delete_alarms(AlarmNames=[name]))
+    wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=15, what="ALARM")
+
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="reset by the test")
+    wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=10, what="ALARM again")
+    values = [e["detail"]["state"]["value"] for e in received_events(sqs, events_queue)]
+    assert values[-3:] == ["ALARM", "OK", "ALARM"]
+
+
+def test_lambda_metrics_have_one_minute_resolution(aws, name, cleanup):
+    """AWS/Lambda metrics are standard resolution: one datapoint per minute, at its start. A 10 s
+    alarm on them sees no data at most evaluation points (hence 60 s periods in the module)."""
+    lam, cw = aws("lambda"), aws("cloudwatch")
+    create_function(lam, name, {"app.py": FAILING})
+    cleanup(lambda: lam.delete_function(FunctionName=name))
+    for _ in range(3):
+        invoke(lam, name, {"fail": True})
+
+    def datapoints() -> list[dict]:
+        now = datetime.now(tz=UTC)
+        return cw.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": name}],
+            StartTime=now - timedelta(minutes=3),
+            EndTime=now + timedelta(minutes=1),
+            Period=10,
+            Statistics=["Sum"],
+        )["Datapoints"]
+
+    found = wait_until(datapoints, timeout=20, what="Lambda's Errors datapoints")
+    assert sum(d["Sum"] for d in found) == 3
+    assert {(d["Timestamp"].second, d["Timestamp"].microsecond) for d in found} == {(0, 0)}

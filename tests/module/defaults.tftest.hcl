@@ -29,7 +29,7 @@ run "core_states" {
       "ListRunningExecutions", "CountRunningExecutions", "FindOldestExecution", "IsOldestExecution", "DuplicateEpisode",
       "GetMappingSettings", "GetQueueAttributes", "DisableMapping", "PublishOpenMetric", "NotifyOpened",
       "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "Probe", "ProbeOutcome", "CountFailedProbe", "AttemptsLeft",
-      "GiveUpMaxAttempts", "GiveUpRetention", "StayOpen", "CloseCircuit", "ResetAlarm", "PublishClosedMetric", "Closed",
+      "GiveUpMaxAttempts", "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "RearmAlarm", "ReopenAfterClose", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])
     error_message = "a core state is missing"

@@ -101,8 +101,8 @@ run "existing_alarm_creates_none" {
     error_message = "an existing alarm is used, none created"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ResetAlarm.Parameters.AlarmName == "mine"
-    error_message = "close resets the caller's alarm"
+    condition     = jsondecode(output.state_machine_definition).States.RearmAlarm.Parameters.AlarmName == "mine" && jsondecode(output.state_machine_definition).States.DescribeAlarmAfterClose.Parameters.AlarmNames == ["mine"]
+    error_message = "the watch after a close reads and re-arms the caller's alarm"
   }
   assert {
     condition     = strcontains(module.trigger.event_pattern, "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine")
@@ -307,18 +307,44 @@ run "execution_status_rule" {
   }
 }
 
-run "close_path_resets_the_alarm_last" {
+run "close_path_watches_the_alarm_window" {
   command = apply
 
   assert {
-    condition = [for n in ["CloseCircuit", "PublishClosedMetric", "NotifyClosed", "ResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
-      "PublishClosedMetric", "NotifyClosed", "ResetAlarm", "Closed",
+    condition = [for n in ["CloseCircuit", "PublishClosedMetric", "NotifyClosed"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "PublishClosedMetric", "NotifyClosed", "ShouldWatchAfterClose",
     ]
-    error_message = "close path: CloseCircuit, PublishClosedMetric, NotifyClosed, ResetAlarm, Closed"
+    error_message = "close path: CloseCircuit, PublishClosedMetric, NotifyClosed, then the watch"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyClosed.Catch[0].Next == "ResetAlarm" && jsondecode(output.state_machine_definition).States.PublishClosedMetric.Catch[0].Next == "NotifyClosed"
-    error_message = "a failed notification or metric still resets the alarm last"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyClosed.Catch[0].Next == "ShouldWatchAfterClose" && jsondecode(output.state_machine_definition).States.PublishClosedMetric.Catch[0].Next == "NotifyClosed"
+    error_message = "a failed notification or metric still leads to the watch"
+  }
+  assert {
+    condition     = [for c in jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[0].Or : c.StringEquals] == ["healthy", "empty", "reenabled_elsewhere"] && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Default == "Closed"
+    error_message = "healthy, empty and overridden closes are watched; give-up closes leave the alarm as it is"
+  }
+  assert {
+    # defaults: 60 s period, 2 evaluation periods -> (2 + 1) x 60 + 60 = 240 s, polled every 60 s
+    condition     = jsondecode(output.state_machine_definition).States.WatchAfterClose.Seconds == 60 && jsondecode(output.state_machine_definition).States.WatchPollsLeft.Choices[0].NumericGreaterThanEquals == 4 && jsondecode(output.state_machine_definition).States.WaitForAlarmEvaluation.Seconds == 75
+    error_message = "the watch covers the alarm's window, one evaluation and Lambda's metric delay"
+  }
+  assert {
+    # an ALARM after an OK (a new wave) or after the re-arm re-opens; one that never left is re-armed first
+    condition     = jsondecode(output.state_machine_definition).States.JudgeAlarmAfterClose.Choices[0].Next == "ReopenAfterClose" && [for c in jsondecode(output.state_machine_definition).States.JudgeAlarmAfterClose.Choices[0].And[1].Or : c.Variable] == ["$.watch.sawOk", "$.watch.rearmed"] && jsondecode(output.state_machine_definition).States.WatchOver.Choices[1].Next == "RearmAlarm"
+    error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.WatchOver.Choices[0].Next == "ReopenAfterClose" && jsondecode(output.state_machine_definition).States.WatchOver.Choices[0].And[1].Variable == "$.alarmNow.composite"
+    error_message = "a composite alarm is never reset (SetAlarmState does not re-evaluate it): still ALARM after the window re-opens"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Default == "DisableMapping" && jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Choices[0].Next == "HandOverToNewExecution" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Next == "Closed"
+    error_message = "re-opening goes back through DisableMapping, at most max_reopens times, then hands over"
+  }
+  assert {
+    condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "ResetAlarm")
+    error_message = "no reset of the alarm right at the close (it flaps)"
   }
   assert {
     condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
@@ -367,7 +393,7 @@ run "stay_open_keeps_probing" {
   }
   assert {
     condition = jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices == [
-      { Variable = "$.episode.attempt", NumericGreaterThanEquals = 800, Next = "GiveUpHistoryLimit" },
+      { Variable = "$.tracking.loops", NumericGreaterThanEquals = 600, Next = "GiveUpHistoryLimit" },
       { Variable = "$.episode.stayingOpen", BooleanEquals = true, Next = "StayOpen" },
       { Variable = "$.episode.attempt", NumericGreaterThanEquals = 3, Next = "GiveUpMaxAttempts" },
     ]
@@ -605,5 +631,135 @@ run "mapping_is_checked_before_opening" {
   assert {
     condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "InvokeProtectedFunction"])) == jsonencode(["arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer", "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:*"])
     error_message = "the probe may invoke the function and every qualifier of it"
+  }
+}
+
+run "single_flight_looks_again_before_giving_an_event_up" {
+  command = apply
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.IsOldestExecution.Default == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "DescribeOlderExecution"
+    error_message = "an execution that is not the oldest waits and looks again"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.IsOlderExecutionRunning.Choices[0].Next == "DuplicateEpisode" && jsondecode(output.state_machine_definition).States.IsOlderExecutionRunning.Default == "ListRunningExecutions"
+    error_message = "still running: duplicate; ended: list again"
+  }
+  assert {
+    condition     = anytrue([for st in output.iam_policy_statements.state_machine : contains(st.actions, "states:DescribeExecution") && st.resources == ["arn:aws:states:eu-west-1:123456789012:execution:orders-circuit-breaker:*"]])
+    error_message = "DescribeExecution only on this state machine's executions"
+  }
+}
+
+run "every_probe_checks_the_mapping_and_judges_as_it_does" {
+  command = apply
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.WaitBeforeProbe.Next == "CheckMappingStillOpen" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Default == "MappingReenabledElsewhere" && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "CloseCircuit"
+    error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload["functionResponseTypes.$"] == "$.original.responseTypes" && jsondecode(output.state_machine_definition).States.RememberNoResponseTypes.Result == []
+    error_message = "the probe judges batchItemFailures only when the mapping reports them"
+  }
+}
+
+run "other_partitions" {
+  command = apply
+
+  override_data {
+    target = data.aws_partition.current
+    values = { partition = "aws-cn" }
+  }
+  override_data {
+    target = data.aws_region.current
+    values = { name = "cn-north-1" }
+  }
+
+  variables {
+    queue_arn        = "arn:aws-cn:sqs:cn-north-1:123456789012:orders"
+    queue_url        = "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/orders"
+    rejitter_enabled = true
+  }
+
+  assert {
+    condition     = !strcontains(output.state_machine_definition, "arn:aws:") && strcontains(output.state_machine_definition, "arn:aws-cn:states:::aws-sdk:lambda:updateEventSourceMapping")
+    error_message = "no ARN of the aws partition in an aws-cn definition (task resources included)"
+  }
+  assert {
+    condition     = !strcontains(output.cleanup_state_machine_arn, "arn:aws:") && !strcontains(module.state_machine.cleanup_definition, "arn:aws:")
+    error_message = "the cleanup state machine uses the partition too"
+  }
+}
+
+run "rejitter_is_bounded" {
+  command = apply
+
+  variables {
+    rejitter_enabled         = true
+    rejitter_window_seconds  = 42
+    rejitter_timeout_seconds = 25
+    rejitter_max_concurrency = 7
+    dead_letter_queue_arn    = "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"
+  }
+
+  assert {
+    condition     = aws_lambda_event_source_mapping.rejitter[0].scaling_config[0].maximum_concurrency == 7
+    error_message = "the rejitter's mapping has a MaximumConcurrency"
+  }
+  assert {
+    condition     = module.rejitter[0].function_timeout == 25 && module.rejitter[0].environment.WINDOW_SECONDS == "42"
+    error_message = "the rejitter's timeout is configurable and it knows its window"
+  }
+  assert {
+    condition     = anytrue([for st in output.iam_policy_statements.rejitter : length(st.actions) == 1 && st.actions[0] == "sqs:SendMessage" && length(st.resources) == 1 && st.resources[0] == "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"])
+    error_message = "the rejitter may move an exhausted message to the DLQ (and only there)"
+  }
+  assert {
+    condition     = output.cleanup_state_machine_arn != null && jsondecode(module.state_machine.cleanup_definition).States.DisableRejitter.Parameters == { Uuid = "11111111-2222-4333-8444-555555555555", Enabled = false }
+    error_message = "the cleanup state machine turns the rejitter's mapping off"
+  }
+  assert {
+    condition     = module.trigger.status_rule_name == "orders-cb-status" && length(module.trigger.cleanup_target_arn) > 0
+    error_message = "an execution ending stopped, timed out or failed starts the cleanup"
+  }
+  assert {
+    condition     = contains(output.iam_policy_statements.events[0].resources, output.cleanup_state_machine_arn)
+    error_message = "the events role may start the cleanup state machine"
+  }
+}
+
+run "trigger_retries_and_dead_letters" {
+  command = apply
+
+  assert {
+    condition     = module.trigger.retry_policy.maximum_retry_attempts == 185 && module.trigger.retry_policy.maximum_event_age_in_seconds == 3600
+    error_message = "the alarm -> state machine target retries"
+  }
+  assert {
+    condition     = module.trigger.dead_letter_arn == output.delivery_dead_letter_queue_arn
+    error_message = "an undeliverable alarm event goes to the delivery DLQ"
+  }
+  assert {
+    condition     = length(module.trigger.delivery_alarm_actions) == 1 && module.trigger.delivery_alarm_actions[0] == output.sns_topic_arn && output.delivery_failed_alarm_name == "orders-cb-delivery-failed"
+    error_message = "a message in the delivery DLQ notifies the topic"
+  }
+}
+
+run "existing_alarm_sizes_the_watch" {
+  command = apply
+
+  variables {
+    existing_alarm = {
+      arn                = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"
+      name               = "mine"
+      period_seconds     = 10
+      evaluation_periods = 3
+    }
+  }
+
+  assert {
+    condition     = output.alarm_watch_seconds == 100 && jsondecode(output.state_machine_definition).States.WatchAfterClose.Seconds == 10 && jsondecode(output.state_machine_definition).States.WatchPollsLeft.Choices[0].NumericGreaterThanEquals == 10
+    error_message = "(3 + 1) x 10 + 60 = 100 s, polled every 10 s"
   }
 }

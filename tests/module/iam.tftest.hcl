@@ -148,8 +148,8 @@ run "statements_are_least_privilege" {
   }
 
   assert {
-    condition     = flatten([for s in output.iam_policy_statements.events : s.actions]) == ["states:StartExecution"] && flatten([for s in output.iam_policy_statements.events : s.resources]) == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker"]
-    error_message = "the rule's role may only start this state machine"
+    condition     = flatten([for s in output.iam_policy_statements.events : s.actions]) == ["states:StartExecution"] && flatten([for s in output.iam_policy_statements.events : s.resources]) == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker", "arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker-cleanup"]
+    error_message = "the rules' role may only start this state machine and (with the rejitter) its cleanup"
   }
 
   assert {

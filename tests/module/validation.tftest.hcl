@@ -121,11 +121,11 @@ run "min_invocations_zero" {
   expect_failures = [var.alarm_min_invocations]
 }
 
-run "period_45" {
+run "period_10_never_alarms_on_lambda_metrics" {
   command = plan
 
   variables {
-    alarm_period_seconds = 45
+    alarm_period_seconds = 10
   }
 
   expect_failures = [var.alarm_period_seconds]
@@ -514,13 +514,70 @@ run "backoff_cap_plus_margin_over_sqs_visibility_max" {
   expect_failures = [terraform_data.input_checks]
 }
 
-run "backoff_cap_plus_margin_at_sqs_visibility_max_is_fine" {
+run "backoff_cap_plus_margin_plus_probe_at_sqs_visibility_max_is_fine" {
   command = plan
 
   variables {
+    backoff_max_seconds                     = 42990
+    probe_failure_visibility_margin_seconds = 30
+    probe_timeout_seconds                   = 120
+  }
+}
+
+run "visibility_limit_counts_from_the_receive" {
+  command = plan
+
+  variables {
+    # 43170 + 30 <= 43200, but the probe changes the visibility up to 120 + 60 s after receiving
     backoff_max_seconds                     = 43170
     probe_failure_visibility_margin_seconds = 30
   }
+
+  expect_failures = [terraform_data.input_checks]
+}
+
+run "rejitter_timeout_bad" {
+  command = plan
+
+  variables {
+    rejitter_timeout_seconds = 1
+  }
+
+  expect_failures = [var.rejitter_timeout_seconds]
+}
+
+run "rejitter_concurrency_bad" {
+  command = plan
+
+  variables {
+    rejitter_max_concurrency = 1
+  }
+
+  expect_failures = [var.rejitter_max_concurrency]
+}
+
+run "dead_letter_queue_arn_bad" {
+  command = plan
+
+  variables {
+    dead_letter_queue_arn = "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"
+  }
+
+  expect_failures = [var.dead_letter_queue_arn]
+}
+
+run "existing_alarm_window_bad" {
+  command = plan
+
+  variables {
+    existing_alarm = {
+      arn            = "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"
+      name           = "mine"
+      period_seconds = 5
+    }
+  }
+
+  expect_failures = [var.existing_alarm]
 }
 
 run "backoff_cap_over_visibility_max_is_fine_on_fifo" {

@@ -16,6 +16,7 @@ from sqscb_fakes import FakeLambda, Recording, client_error, streaming
 
 REGION = "us-east-1"
 FUNCTION = "protected-fn"
+RBIF = {"functionResponseTypes": ["ReportBatchItemFailures"]}
 
 
 def probe_event(queue: dict[str, str], **overrides: Any) -> dict[str, Any]:
@@ -242,6 +243,8 @@ def test_healthy_invoke_deletes_the_probe_message(sqs, queue):
     assert result["source"] == "message"
     assert result["messageId"] == sent["MessageId"]
     assert result["receiveCount"] == 1
+    assert result["originalMessageId"] == sent["MessageId"]
+    assert result["queue"] is None  # counts are read only when nothing was received
     assert isinstance(result["durationMs"], int)
     assert queue_depth(sqs, queue["url"]) == (0, 0)
 
@@ -372,7 +375,7 @@ def test_batch_item_failures_naming_the_probe_message_is_unhealthy(sqs, queue):
             "payload": {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
         }
     )
-    result = run(queue, sqs, lam)
+    result = run(queue, sqs, lam, **RBIF)
     assert result["outcome"] == "unhealthy"
     assert "batchItemFailures" in result["reason"]
     (again,) = receive_all(sqs, queue["url"])
@@ -393,7 +396,7 @@ def test_malformed_batch_item_failures_fail_the_whole_batch_so_unhealthy(sqs, qu
     # AWS: an empty, null or unknown itemIdentifier makes the ESM fail the whole batch.
     sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
     lam = FakeLambda(lambda event: {"payload": {"batchItemFailures": failures}})
-    result = run(queue, sqs, lam)
+    result = run(queue, sqs, lam, **RBIF)
     assert result["outcome"] == "unhealthy"
     assert "batch failure" in result["reason"]
     assert queue_depth(sqs, queue["url"]) == (1, 0)  # released, not deleted
@@ -406,9 +409,49 @@ def test_malformed_batch_item_failures_fail_the_whole_batch_so_unhealthy(sqs, qu
 )
 def test_successful_invoke_without_a_failure_naming_the_message_is_healthy(sqs, queue, payload):
     sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
-    result = run(queue, sqs, FakeLambda(lambda event: {"payload": payload}))
+    result = run(queue, sqs, FakeLambda(lambda event: {"payload": payload}), **RBIF)
     assert result["outcome"] == "healthy"
     assert queue_depth(sqs, queue["url"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "response_types", [None, [], ["SomethingElse"]], ids=["absent", "empty", "other"]
+)
+def test_without_report_batch_item_failures_batch_item_failures_are_not_read(
+    sqs, queue, response_types
+):
+    # The ESM reads batchItemFailures only when the mapping has ReportBatchItemFailures: without
+    # it, a successful invoke deletes the batch whatever the function returned.
+    sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
+    lam = FakeLambda(
+        lambda event: {
+            "payload": {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+        }
+    )
+    overrides = {} if response_types is None else {"functionResponseTypes": response_types}
+    result = run(queue, sqs, lam, **overrides)
+    assert result["outcome"] == "healthy"
+    assert "not read as a partial batch response" in result["reason"]
+    assert "does not report batch item failures" in result["reason"]
+    assert queue_depth(sqs, queue["url"]) == (0, 0)
+
+
+def test_synthetic_probe_reads_batch_item_failures_only_with_report_batch_item_failures(sqs, queue):
+    def failing(event):
+        return {"payload": {"batchItemFailures": [{"itemIdentifier": "x"}]}}
+
+    plain = run(queue, sqs, FakeLambda(failing), probeMode="synthetic", syntheticBody="s")
+    assert plain["outcome"] == "healthy"
+    reported = run(
+        queue, sqs, FakeLambda(failing), probeMode="synthetic", syntheticBody="s", **RBIF
+    )
+    assert reported["outcome"] == "unhealthy"
+
+
+def test_classify_payload_follows_the_mapping_response_types():
+    payload = b'{"batchItemFailures": [{"itemIdentifier": "m"}]}'
+    assert probe.classify_payload(payload, "m", report_batch_item_failures=False).healthy
+    assert not probe.classify_payload(payload, "m", report_batch_item_failures=True).healthy
 
 
 def test_invoke_response_without_payload_is_healthy():
@@ -417,7 +460,9 @@ def test_invoke_response_without_payload_is_healthy():
             return {"StatusCode": 200}
 
     event = {"Records": [{"messageId": "m"}]}
-    assert probe.invoke_target(NoPayload(), FUNCTION, event).healthy
+    assert probe.invoke_target(
+        NoPayload(), FUNCTION, event, report_batch_item_failures=True
+    ).healthy
 
 
 def test_invoke_response_with_an_already_read_payload_is_classified():
@@ -429,7 +474,9 @@ def test_invoke_response_with_an_already_read_payload_is_classified():
             }
 
     event = {"Records": [{"messageId": "m"}]}
-    assert not probe.invoke_target(BytesPayload(), FUNCTION, event).healthy
+    assert not probe.invoke_target(
+        BytesPayload(), FUNCTION, event, report_batch_item_failures=True
+    ).healthy
 
 
 def test_receive_count_is_null_when_the_attribute_is_missing_or_not_a_number():
@@ -440,18 +487,166 @@ def test_receive_count_is_null_when_the_attribute_is_missing_or_not_a_number():
 
 # ---- Empty queue and synthetic probes -----------------------------------------------------------
 def test_empty_queue_without_synthetic_body_is_empty_and_invokes_nothing(sqs, queue):
+    rec = Recording(sqs)
     lam = FakeLambda()
-    result = run(queue, sqs, lam)
+    result = run(queue, rec, lam)
     assert result == {
         "outcome": "empty",
         "source": None,
         "messageId": None,
+        "originalMessageId": None,
         "receiveCount": None,
         "messageAgeSeconds": 0,
-        "reason": "queue is empty",
+        "queue": {"visible": 0, "notVisible": 0, "delayed": 0},
+        "reason": "queue is empty (0 visible, 0 not visible, 0 delayed)",
         "durationMs": result["durationMs"],
     }
     assert lam.calls == []
+    (call,) = rec.calls["get_queue_attributes"]
+    assert call == {
+        "QueueUrl": queue["url"],
+        "AttributeNames": [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    }
+
+
+def test_message_hidden_by_a_failed_probe_is_not_an_empty_queue(sqs, queue):
+    sent = sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
+    failing = FakeLambda(lambda event: {"function_error": "Unhandled"})
+    first = run(queue, sqs, failing, failureVisibilityTimeout=600)
+    assert first["outcome"] == "unhealthy"
+    assert first["messageId"] == sent["MessageId"]
+    # The next probe receives nothing (the message is hidden for 600 s), but must not close.
+    lam = FakeLambda()
+    result = run(queue, sqs, lam, failureVisibilityTimeout=600)
+    assert result["outcome"] == "unhealthy"
+    assert result["source"] is None
+    assert result["messageId"] is None
+    assert result["originalMessageId"] is None
+    assert result["receiveCount"] is None
+    assert result["messageAgeSeconds"] == 0
+    assert result["queue"] == {"visible": 0, "notVisible": 1, "delayed": 0}
+    assert result["reason"] == (
+        "no message could be received, but the queue holds 0 visible, 1 not visible (hidden by"
+        " failed probes or in flight), 0 delayed: not empty, probe again"
+    )
+    assert lam.calls == []
+    assert queue_depth(sqs, queue["url"]) == (0, 1)
+
+
+def test_delayed_message_is_not_an_empty_queue(sqs, queue):
+    sqs.send_message(QueueUrl=queue["url"], MessageBody="later", DelaySeconds=60)
+    lam = FakeLambda()
+    result = run(queue, sqs, lam)
+    assert result["outcome"] == "unhealthy"
+    assert result["queue"] == {"visible": 0, "notVisible": 0, "delayed": 1}
+    assert "1 delayed" in result["reason"]
+    assert lam.calls == []
+
+
+def test_short_poll_that_misses_a_visible_message_is_not_an_empty_queue(queue):
+    # waitTimeSeconds 0 samples only some SQS servers: ReceiveMessage may return nothing from a
+    # queue that holds visible messages (moto always returns them, so stub the real client).
+    client = boto3.client("sqs", region_name=REGION)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "receive_message",
+            {},
+            {
+                "QueueUrl": queue["url"],
+                "MaxNumberOfMessages": 1,
+                "AttributeNames": ["All"],
+                "MessageSystemAttributeNames": ["All"],
+                "MessageAttributeNames": ["All"],
+                "WaitTimeSeconds": 0,
+                "VisibilityTimeout": 960,
+            },
+        )
+        stub.add_response(
+            "get_queue_attributes",
+            {
+                "Attributes": {
+                    "ApproximateNumberOfMessages": "3",
+                    "ApproximateNumberOfMessagesNotVisible": "0",
+                    "ApproximateNumberOfMessagesDelayed": "0",
+                }
+            },
+            {
+                "QueueUrl": queue["url"],
+                "AttributeNames": [
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            },
+        )
+        lam = FakeLambda()
+        result = run(queue, client, lam, waitTimeSeconds=0)
+        stub.assert_no_pending_responses()
+    assert result["outcome"] == "unhealthy"
+    assert result["queue"] == {"visible": 3, "notVisible": 0, "delayed": 0}
+    assert "3 visible" in result["reason"]
+    assert "probe again" in result["reason"]
+    assert lam.calls == []
+
+
+def test_failed_get_queue_attributes_after_an_empty_receive_raises(sqs, queue):
+    error = client_error("AccessDenied", "GetQueueAttributes", "not authorized")
+    rec = Recording(sqs, fail={"get_queue_attributes": error})
+    lam = FakeLambda()
+    with pytest.raises(probe.ProbeAwsError, match=r"GetQueueAttributes on .*AccessDenied"):
+        run(queue, rec, lam)
+    assert lam.calls == []
+
+
+def test_unreadable_queue_counts_raise(queue):
+    client = boto3.client("sqs", region_name=REGION)
+    with Stubber(client) as stub:
+        stub.add_response("receive_message", {})
+        stub.add_response(
+            "get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": "0"}}
+        )
+        with pytest.raises(probe.ProbeAwsError, match="ApproximateNumberOfMessagesNotVisible"):
+            run(queue, client, FakeLambda())
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {},
+        {
+            "ApproximateNumberOfMessages": "x",
+            "ApproximateNumberOfMessagesNotVisible": "0",
+            "ApproximateNumberOfMessagesDelayed": "0",
+        },
+        {
+            "ApproximateNumberOfMessages": "0",
+            "ApproximateNumberOfMessagesNotVisible": "-1",
+            "ApproximateNumberOfMessagesDelayed": "0",
+        },
+    ],
+    ids=["missing", "not-a-number", "negative"],
+)
+def test_parse_queue_counts_refuses_malformed_attributes(attributes):
+    with pytest.raises(ValueError, match="ApproximateNumberOf"):
+        probe.parse_queue_counts(attributes)
+
+
+def test_queue_counts_are_read_as_integers():
+    counts = probe.parse_queue_counts(
+        {
+            "ApproximateNumberOfMessages": "4",
+            "ApproximateNumberOfMessagesNotVisible": "2",
+            "ApproximateNumberOfMessagesDelayed": "1",
+        }
+    )
+    assert counts.as_dict() == {"visible": 4, "notVisible": 2, "delayed": 1}
+    assert not counts.empty
+    assert probe.nothing_received(counts)[0] == "unhealthy"
+    assert probe.nothing_received(probe.QueueCounts(0, 0, 0))[0] == "empty"
 
 
 def test_empty_queue_with_synthetic_body_probes_with_it_and_leaves_the_queue_alone(sqs, queue):
@@ -470,7 +665,9 @@ def test_empty_queue_with_synthetic_body_probes_with_it_and_leaves_the_queue_alo
     assert record["eventSourceARN"] == queue["arn"]
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["attributes"]["SenderId"] == "sqs-circuit-breaker-probe"
-    assert set(rec.calls) == {"receive_message"}
+    assert set(rec.calls) == {"receive_message"}  # no queue counts: the synthetic body is used
+    assert result["queue"] is None
+    assert result["originalMessageId"] is None
     assert queue_depth(sqs, queue["url"]) == (0, 0)
 
 
@@ -592,6 +789,23 @@ def test_defaults_are_applied_to_optional_fields():
     assert request.wait_time_seconds == 2
     assert request.region == "us-east-1"
     assert request.fifo is False
+    assert request.function_response_types == ()
+    assert request.reports_batch_item_failures is False
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "reports"),
+    [
+        (None, (), False),
+        ([], (), False),
+        (["ReportBatchItemFailures"], ("ReportBatchItemFailures",), True),
+        (["Other"], ("Other",), False),
+    ],
+)
+def test_function_response_types_are_read_as_given(value, expected, reports):
+    request = probe.parse_event(probe_event(QUEUE, functionResponseTypes=value))
+    assert request.function_response_types == expected
+    assert request.reports_batch_item_failures is reports
 
 
 @pytest.mark.parametrize(
@@ -612,6 +826,10 @@ def test_defaults_are_applied_to_optional_fields():
         ({"failureVisibilityTimeout": True}, "failureVisibilityTimeout"),
         ({"waitTimeSeconds": 21}, "waitTimeSeconds"),
         ({"waitTimeSeconds": 1.5}, "waitTimeSeconds"),
+        ({"functionResponseTypes": "ReportBatchItemFailures"}, "functionResponseTypes"),
+        ({"functionResponseTypes": [1]}, "functionResponseTypes"),
+        ({"functionResponseTypes": {"ReportBatchItemFailures": True}}, "functionResponseTypes"),
+        ({"functionResponseTypes": ["ReportBatchItemFailures", None]}, "functionResponseTypes"),
     ],
 )
 def test_malformed_event_raises_probe_config_error_naming_the_field(change, field):
@@ -712,9 +930,189 @@ def test_message_age_seconds(attributes, expected):
     assert probe.message_age_seconds(attributes, now_ms=5_999) == expected
 
 
+@pytest.mark.parametrize(
+    ("attributes", "origin_sent_ms", "expected"),
+    [
+        ({"SentTimestamp": "5000"}, 1000, 4),  # re-sent: the original send is older
+        ({"SentTimestamp": "1000"}, 5000, 4),  # origin newer (clock skew): SentTimestamp wins
+        ({}, 1000, 4),
+        ({"SentTimestamp": "x"}, 2000, 3),
+        ({}, None, 0),
+    ],
+)
+def test_message_age_counts_from_the_older_of_sent_timestamp_and_origin(
+    attributes, origin_sent_ms, expected
+):
+    assert probe.message_age_seconds(attributes, 5_999, origin_sent_ms) == expected
+
+
+def origin_attribute(value: str, data_type: str = "String") -> dict[str, Any]:
+    return {"sqscb-origin": {"DataType": data_type, "StringValue": value}}
+
+
+def test_resent_message_age_and_original_id_come_from_sqscb_origin(sqs, queue):
+    original_sent_ms = 1_700_000_000_000  # long before this copy's SentTimestamp
+    origin = json.dumps(
+        {
+            "v": 1,
+            "id": "original-id",
+            "sentMs": original_sent_ms,
+            "receives": 3,
+            "resentMs": 1_700_000_900_000,
+            "passes": 1,
+        },
+        separators=(",", ":"),
+    )
+    resent = sqs.send_message(
+        QueueUrl=queue["url"], MessageBody="resent", MessageAttributes=origin_attribute(origin)
+    )
+    sent_ms = int(receive_all_peek(sqs, queue["url"])["Attributes"]["SentTimestamp"])
+    assert sent_ms > original_sent_ms
+    lam = FakeLambda(lambda event: {"function_error": "Unhandled"})
+    request = probe.parse_event(probe_event(queue))
+    now = sent_ms + 60_000
+    result = probe.run_probe(request, sqs=sqs, lambda_client=lam, now_ms=lambda: now)
+    assert result["messageId"] == resent["MessageId"]
+    assert result["originalMessageId"] == "original-id"
+    assert result["messageAgeSeconds"] == (now - original_sent_ms) // 1000
+    # The protected function sees the attribute as the ESM would pass it.
+    attrs = lam.events[0]["Records"][0]["messageAttributes"]
+    assert attrs["sqscb-origin"]["stringValue"] == origin
+
+
+def test_malformed_sqscb_origin_is_ignored_and_logged(sqs, queue, capsys):
+    sent = sqs.send_message(
+        QueueUrl=queue["url"],
+        MessageBody="x",
+        MessageAttributes=origin_attribute('{"v":1,"id":"orig","sentMs":"yesterday"}'),
+    )
+    sent_ms = int(receive_all_peek(sqs, queue["url"])["Attributes"]["SentTimestamp"])
+    request = probe.parse_event(probe_event(queue))
+    result = probe.run_probe(
+        request, sqs=sqs, lambda_client=FakeLambda(), now_ms=lambda: sent_ms + 10_000
+    )
+    assert result["outcome"] == "healthy"
+    assert result["originalMessageId"] == sent["MessageId"]
+    assert result["messageAgeSeconds"] == 10
+    logs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (warning,) = [line for line in logs if line["level"] == "WARN"]
+    assert "sqscb-origin" in warning["message"]
+    assert warning["messageId"] == sent["MessageId"]
+    assert "sentMs" in warning["error"]
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        {"DataType": "String", "StringValue": "not json"},
+        {"DataType": "String", "StringValue": "[1, 2]"},
+        {"DataType": "String", "StringValue": '{"sentMs": 1}'},
+        {"DataType": "String", "StringValue": '{"id": "", "sentMs": 1}'},
+        {"DataType": "String", "StringValue": '{"id": "a"}'},
+        {"DataType": "String", "StringValue": '{"id": "a", "sentMs": true}'},
+        {"DataType": "String", "StringValue": '{"id": "a", "sentMs": -1}'},
+        {"DataType": "String", "StringValue": '{"id": "a", "sentMs": 1.5}'},
+        {"DataType": "Number", "StringValue": "5"},
+        {"DataType": "Binary", "BinaryValue": b"{}"},
+        {"DataType": "String"},
+    ],
+    ids=[
+        "not-json",
+        "not-object",
+        "no-id",
+        "empty-id",
+        "no-sent-ms",
+        "bool-sent-ms",
+        "negative-sent-ms",
+        "float-sent-ms",
+        "number-type",
+        "binary-type",
+        "no-string-value",
+    ],
+)
+def test_parse_origin_refuses_malformed_attributes(attribute):
+    with pytest.raises(ValueError):
+        probe.parse_origin(attribute)
+
+
+def test_parse_origin_reads_id_and_sent_ms_and_ignores_other_keys():
+    origin = probe.parse_origin(
+        {
+            "DataType": "String",
+            "StringValue": '{"v":1,"id":"abc","sentMs":1700000000000,"receives":3,"passes":1}',
+        }
+    )
+    assert origin == probe.Origin(message_id="abc", sent_ms=1_700_000_000_000)
+
+
+def test_message_without_origin_has_none():
+    assert probe.message_origin({"MessageId": "m"}) is None
+    assert probe.message_origin({"MessageId": "m", "MessageAttributes": {}}) is None
+
+
 def test_empty_and_synthetic_results_report_age_zero(sqs, queue):
     assert run(queue, sqs, FakeLambda())["messageAgeSeconds"] == 0
     assert run(queue, sqs, FakeLambda(), syntheticBody="s")["messageAgeSeconds"] == 0
+
+
+# ---- Failure visibility and the 12-hour limit ----------------------------------------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_with_clock(
+    queue: dict[str, str], sqs: Any, invoke_seconds: float, **event: Any
+) -> dict[str, Any]:
+    clock = FakeClock()
+
+    def slow_failure(record_event: dict[str, Any]) -> dict[str, Any]:
+        clock.now += invoke_seconds
+        return {"function_error": "Unhandled"}
+
+    request = probe.parse_event(probe_event(queue, **event))
+    return probe.run_probe(request, sqs=sqs, lambda_client=FakeLambda(slow_failure), clock=clock)
+
+
+def test_failure_visibility_is_clamped_to_the_12_hour_limit_counted_from_the_receive(sqs, queue):
+    sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
+    rec = Recording(sqs)
+    result = run_with_clock(queue, rec, 899.2, failureVisibilityTimeout=43200)
+    assert result["outcome"] == "unhealthy"
+    (call,) = rec.calls["change_message_visibility"]
+    assert call["VisibilityTimeout"] == 43200 - 900 - 5
+    assert "clamped to 42295 s (requested 43200 s)" in result["reason"]
+    assert "43200 s from the receive" in result["reason"]
+    assert "visibility change failed" not in result["reason"]
+
+
+def test_failure_visibility_within_the_limit_is_not_clamped(sqs, queue):
+    sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
+    rec = Recording(sqs)
+    result = run_with_clock(queue, rec, 899.2, failureVisibilityTimeout=42295)
+    (call,) = rec.calls["change_message_visibility"]
+    assert call["VisibilityTimeout"] == 42295
+    assert "clamped" not in result["reason"]
+
+
+@pytest.mark.parametrize(
+    ("requested", "elapsed", "expected"),
+    [
+        (43200, 0.0, (43195, True)),
+        (43195, 0.0, (43195, False)),
+        (43200, 960.0, (42235, True)),
+        (43200, 0.1, (43194, True)),
+        (300, 960.0, (300, False)),
+        (0, 50_000.0, (0, False)),
+        (100, 43_199.5, (0, True)),
+        (43200, -1.0, (43195, True)),
+    ],
+)
+def test_failure_visibility(requested, elapsed, expected):
+    assert probe.failure_visibility(requested, elapsed) == expected
 
 
 def receive_all_peek(sqs: Any, url: str) -> dict[str, Any]:

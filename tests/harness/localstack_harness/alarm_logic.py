@@ -103,6 +103,18 @@ def state_change_entry(alarm: dict, previous: dict, region: str) -> dict:
     }
 
 
+def minute_start(moment: datetime) -> datetime:
+    """The start of the minute of `moment`: where AWS time-stamps a standard-resolution
+    (1-minute) datapoint such as Lambda's."""
+    return moment.replace(second=0, microsecond=0)
+
+
+def period_start(moment: datetime, period: int) -> datetime:
+    """The start of the `period`-second period (aligned on the epoch) that contains `moment`."""
+    epoch = moment.timestamp()
+    return datetime.fromtimestamp(epoch - epoch % period, tz=UTC)
+
+
 def alarm_period(alarm: dict) -> int:
     """A metric-math alarm's period: that of its MetricStat queries (AWS requires one)."""
     periods = {q["MetricStat"]["Period"] for q in alarm["Metrics"] if q.get("MetricStat")}
@@ -117,7 +129,9 @@ def window_values(alarm: dict, client, now: datetime) -> list[float | None]:
     """The expression's value in each of the last EvaluationPeriods windows, oldest first
     (None = no datapoint).
 
-    AWS judges an alarm on its most recent EvaluationPeriods datapoints. LocalStack's evaluation
+    AWS judges an alarm on its most recent EvaluationPeriods datapoints, of complete periods
+    aligned on the clock (a 1-minute Lambda datapoint, stamped at the start of its minute, is
+    judged once that minute is over). LocalStack's evaluation
     of simple alarms looks back a few periods more and counts breaching datapoints there too, so
     an error older than the evaluation range re-trips an alarm just reset to OK; not here.
     """
@@ -125,7 +139,7 @@ def window_values(alarm: dict, client, now: datetime) -> list[float | None]:
     collected = alarm["EvaluationPeriods"]
     stats = [q for q in alarm["Metrics"] if q.get("MetricStat")]
     values: list[float | None] = []
-    end = now
+    end = period_start(now, period)
     for _ in range(collected):
         start = end - timedelta(seconds=period)
         results = client.get_metric_data(

@@ -9,11 +9,20 @@
    here: every `Period` seconds, per period window, with `metric_math` for the expression and
    LocalStack's own evaluation of threshold, evaluation periods, datapoints to alarm and
    treat-missing-data. Unsupported expressions are refused with one clear log line.
+3. Re-evaluation after SetAlarmState. AWS evaluates an alarm again soon after SetAlarmState
+   (the state set by hand lasts until the next evaluation): an alarm reset to OK while its data
+   still breaches trips again within seconds. Here a metric-math alarm is evaluated
+   REEVALUATE_AFTER_SET_SECONDS after SetAlarmState, not only at its next scheduled period.
+4. 1-minute resolution of AWS/Lambda metrics. Lambda publishes standard-resolution metrics: one
+   datapoint per minute, time-stamped at the start of the minute. LocalStack time-stamps each
+   invocation to the second, so a 10 s alarm on Lambda metrics would work here and never on AWS.
+   Here the datapoints are time-stamped at the start of their minute.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -22,6 +31,7 @@ from localstack.runtime import hooks
 from localstack_harness import metric_math
 from localstack_harness.alarm_logic import (
     alarm_period,
+    minute_start,
     state_change_entry,
     state_object,
     window_values,
@@ -29,6 +39,7 @@ from localstack_harness.alarm_logic import (
 
 LOG = logging.getLogger("localstack_harness.alarms")
 _PUBLISHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alarm-events")
+REEVALUATE_AFTER_SET_SECONDS = 2.0
 
 
 def _publish(entry: dict, region: str, account_id: str) -> None:
@@ -126,8 +137,86 @@ def _install_metric_math() -> None:
     sched.AlarmScheduler.schedule_metric_alarm = schedule
 
 
+# ---- 3. re-evaluation after SetAlarmState ---------------------------------------------------
+
+
+def _install_reevaluation_after_set() -> None:
+    from localstack.services.cloudwatch import alarm_scheduler as sched
+    from localstack.services.cloudwatch.provider_v2 import CloudwatchProvider
+    from localstack.utils.aws import arns
+
+    original = CloudwatchProvider.set_alarm_state
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def set_alarm_state(self, context, alarm_name, state_value, state_reason, *args, **kwargs):
+        result = original(self, context, alarm_name, state_value, state_reason, *args, **kwargs)
+        arn = arns.cloudwatch_alarm_arn(
+            alarm_name, account_id=context.account_id, region_name=context.region
+        )
+        details = sched.get_metric_alarm_details_for_alarm_arn(arn)
+        if details and details.get("Metrics"):
+
+            def evaluate() -> None:
+                try:
+                    sched.calculate_alarm_state(arn)
+                except Exception:
+                    LOG.exception("re-evaluating alarm %s after SetAlarmState failed", alarm_name)
+
+            timer = threading.Timer(REEVALUATE_AFTER_SET_SECONDS, evaluate)
+            timer.daemon = True
+            timer.start()
+        return result
+
+    set_alarm_state._sqscb_patched = True
+    CloudwatchProvider.set_alarm_state = set_alarm_state
+
+
+# ---- 4. 1-minute resolution of Lambda metrics ------------------------------------------------
+
+
+def _install_minute_resolution_lambda_metrics() -> None:
+    from localstack.services.lambda_.invocation import metrics
+    from localstack.utils.cloudwatch import cloudwatch_util
+
+    if getattr(metrics.publish_lambda_metric, "_sqscb_patched", False):
+        return
+
+    def publish_lambda_metric(metric, value, kwargs, account_id=None, region_name=None):
+        from localstack.aws.connect import connect_to
+        from localstack.utils.bootstrap import is_api_enabled
+
+        if not is_api_enabled("cloudwatch"):
+            return
+        client = connect_to(aws_access_key_id=account_id, region_name=region_name).cloudwatch
+        try:
+            client.put_metric_data(
+                Namespace="AWS/Lambda",
+                MetricData=[
+                    {
+                        "MetricName": metric,
+                        "Dimensions": cloudwatch_util.dimension_lambda(kwargs),
+                        "Timestamp": minute_start(datetime.now(tz=UTC)),
+                        "Value": value,
+                        "StorageResolution": 60,
+                    }
+                ],
+            )
+        except Exception as exc:
+            LOG.info("could not put Lambda metric %s: %s", metric, exc)
+
+    publish_lambda_metric._sqscb_patched = True
+    cloudwatch_util.publish_lambda_metric = publish_lambda_metric
+    metrics.publish_lambda_metric = publish_lambda_metric
+
+
 @hooks.on_infra_start()
 def install_alarm_fidelity() -> None:
     _install_state_change_events()
     _install_metric_math()
-    LOG.info("alarm fidelity installed: state change events, metric-math alarms")
+    _install_reevaluation_after_set()
+    _install_minute_resolution_lambda_metrics()
+    LOG.info(
+        "alarm fidelity installed: state change events, metric-math alarms, re-evaluation after"
+        " SetAlarmState, 1-minute Lambda metrics"
+    )

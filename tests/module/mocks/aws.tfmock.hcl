@@ -71,3 +71,10 @@ mock_resource "aws_lambda_event_source_mapping" {
     uuid = "11111111-2222-4333-8444-555555555555"
   }
 }
+
+mock_resource "aws_sqs_queue" {
+  defaults = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:mocked"
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/mocked"
+  }
+}

@@ -144,4 +144,6 @@ def test_window_values_evaluates_each_period_oldest_first():
     assert values == [25.0, 0.0, 75.0]
     assert len(client.calls) == 3
     start, end, ids = client.calls[0]
-    assert (end, end - start, ids) == (now, timedelta(seconds=60), ["m1", "m2"])
+    # complete periods aligned on the clock: the newest ends at 10:00:00, not at 10:00:01.985
+    aligned = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert (end, end - start, ids) == (aligned, timedelta(seconds=60), ["m1", "m2"])

@@ -1,0 +1,123 @@
+# Cleanup after an execution that ended without its own close path (stopped, timed out, failed
+# uncatchably): the execution-status rule starts this small state machine, which turns the
+# rejitter's event source mapping off, so that it cannot keep re-sending the queue. Only with the
+# rejitter (the protected mapping is left to the operator: the status notification names it).
+locals {
+  cleanup_enabled = local.rejitter_enabled
+  cleanup_name    = "${var.state_machine_name}-cleanup"
+  cleanup_arn     = "arn:${var.partition}:states:${var.region}:${var.account_id}:stateMachine:${local.cleanup_name}"
+
+  cleanup_definition = jsonencode({
+    Comment       = "Circuit breaker ${var.circuit_name}: an execution ended without closing the circuit itself; turn the rejitter off."
+    QueryLanguage = "JSONPath"
+    StartAt       = "DisableRejitter"
+    States = merge(
+      {
+        DisableRejitter = {
+          Type     = "Task"
+          Resource = "arn:${var.partition}:states:::aws-sdk:lambda:updateEventSourceMapping"
+          Parameters = {
+            Uuid    = local.cleanup_enabled ? var.rejitter_mapping_uuid : ""
+            Enabled = false
+          }
+          ResultPath     = null
+          TimeoutSeconds = var.sdk_timeout_seconds
+          Retry          = local.retry_sdk
+          Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.error", Next = "NotifyCleanupFailed" }]
+          End            = true
+        }
+        CleanupFailed = {
+          Type  = "Fail"
+          Error = "CircuitBreaker.CleanupFailed"
+          Cause = "The rejitter's event source mapping could not be disabled: disable it by hand."
+        }
+      },
+      {
+        # jsondecode/jsonencode: the two branches are objects of different shapes.
+        NotifyCleanupFailed = jsondecode(local.notifications_enabled ? jsonencode({
+          Type     = "Task"
+          Resource = "arn:${var.partition}:states:::sns:publish"
+          Parameters = {
+            TopicArn    = var.sns_topic_arn
+            Subject     = "[circuit ${var.circuit_name}] REJITTER STILL ON"
+            "Message.$" = "States.Format('Circuit ${var.circuit_name}: execution {} ended {}, and the rejitter event source mapping ${local.cleanup_enabled ? var.rejitter_mapping_uuid : ""} could not be disabled ({}): disable it by hand, or it keeps re-sending the queue.', $.detail.executionArn, $.detail.status, States.JsonToString($.error))"
+          }
+          ResultPath     = null
+          TimeoutSeconds = var.sdk_timeout_seconds
+          Retry          = local.retry_notify
+          Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = null, Next = "CleanupFailed" }]
+          Next           = "CleanupFailed"
+          }) : jsonencode({
+          Type       = "Pass"
+          Comment    = "Notifications are off."
+          ResultPath = null
+          Next       = "CleanupFailed"
+        }))
+      },
+    )
+  })
+}
+
+data "aws_iam_policy_document" "cleanup" {
+  count = local.cleanup_enabled ? 1 : 0
+
+  statement {
+    sid       = "DisableRejitterMapping"
+    actions   = ["lambda:UpdateEventSourceMapping"]
+    resources = ["arn:${var.partition}:lambda:${var.region}:${var.account_id}:event-source-mapping:${var.rejitter_mapping_uuid}"]
+  }
+
+  dynamic "statement" {
+    for_each = local.notifications_enabled ? [1] : []
+
+    content {
+      sid       = "Notify"
+      actions   = ["sns:Publish"]
+      resources = [var.sns_topic_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.notifications_enabled && var.sns_kms_key_arn != null ? [1] : []
+
+    content {
+      sid       = "NotifyEncryptedTopic"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.sns_kms_key_arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "cleanup" {
+  count = local.cleanup_enabled ? 1 : 0
+
+  name               = var.cleanup_role_name
+  description        = "Cleanup state machine of circuit breaker ${var.circuit_name}."
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "cleanup" {
+  count = local.cleanup_enabled ? 1 : 0
+
+  name   = "least-privilege"
+  role   = aws_iam_role.cleanup[0].id
+  policy = data.aws_iam_policy_document.cleanup[0].json
+}
+
+resource "aws_sfn_state_machine" "cleanup" {
+  count = local.cleanup_enabled ? 1 : 0
+
+  name       = local.cleanup_name
+  type       = "STANDARD"
+  role_arn   = aws_iam_role.cleanup[0].arn
+  definition = local.cleanup_definition
+
+  tracing_configuration {
+    enabled = var.tracing_enabled
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_iam_role_policy.cleanup]
+}

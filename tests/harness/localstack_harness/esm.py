@@ -1,0 +1,89 @@
+"""Event source mapping fidelity for community LocalStack (loaded as an `on_infra_start` hook).
+
+1. Deletion completes. LocalStack removes a deleted mapping from its store only when the
+   mapping's poller thread exits while the mapping is still marked enabled. A mapping that is
+   disabled when it is deleted (the breaker's rejitter mapping always is; the protected mapping is
+   while the circuit is open) has no poller thread, so it stays `Deleting` forever, and creating
+   the same mapping again fails with ResourceConflictException. On AWS the deletion completes:
+   here it completes once the poller thread (if any) has stopped, or after DELETE_GRACE_SECONDS.
+2. CreateEventSourceMapping refuses an SQS queue whose visibility timeout is shorter than the
+   function's timeout, with AWS's error (InvalidParameterValueException "Queue visibility
+   timeout: 30 seconds is less than Function timeout: 60 seconds"). AWS checks this on create
+   only; an update of an existing mapping is not refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from localstack.runtime import hooks
+
+from localstack_harness.esm_logic import visibility_timeout_error
+
+LOG = logging.getLogger("localstack_harness.esm")
+DELETE_GRACE_SECONDS = 15.0
+
+
+def _install_complete_deletion() -> None:
+    from localstack.services.lambda_.event_source_mapping.esm_worker import EsmWorker
+
+    original = EsmWorker.delete
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def delete(self) -> None:
+        original(self)
+        poller = self._poller_thread
+
+        def finish() -> None:
+            if poller is not None and poller.is_alive():
+                poller.join(DELETE_GRACE_SECONDS)
+            # A no-op when the poller already removed it (pop with a default).
+            self.delete_esm_in_store()
+            LOG.info("event source mapping %s deleted", self.uuid)
+
+        threading.Thread(target=finish, name=f"esm-delete-{self.uuid}", daemon=True).start()
+
+    delete._sqscb_patched = True
+    EsmWorker.delete = delete
+
+
+def _install_visibility_timeout_check() -> None:
+    from localstack.services.lambda_.event_source_mapping.pipe_utils import get_internal_client
+    from localstack.services.lambda_.provider import InvalidParameterValueException, LambdaProvider
+    from localstack.utils.aws.arns import parse_arn
+
+    original = LambdaProvider.validate_event_source_mapping
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def validate(self, context, request):
+        result = original(self, context, request)
+        source_arn = request.get("EventSourceArn") or ""
+        is_create = context.operation.name == self.create_event_source_mapping.operation
+        if not is_create or ":sqs:" not in source_arn:
+            return result
+        function_version = result[3]
+        arn = parse_arn(source_arn)
+        sqs = get_internal_client(arn=source_arn)
+        queue_url = f"http://sqs.{arn['region']}.domain/{arn['account']}/{arn['resource']}"
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+        )["Attributes"]
+        error = visibility_timeout_error(
+            int(attributes["VisibilityTimeout"]), int(function_version.config.timeout)
+        )
+        if error:
+            raise InvalidParameterValueException(error, Type="User")
+        return result
+
+    validate._sqscb_patched = True
+    LambdaProvider.validate_event_source_mapping = validate
+
+
+@hooks.on_infra_start()
+def install_esm_fidelity() -> None:
+    _install_complete_deletion()
+    _install_visibility_timeout_check()
+    LOG.info("event source mapping fidelity installed: deletion completes, visibility check")

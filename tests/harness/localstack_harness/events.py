@@ -1,0 +1,70 @@
+"""EventBridge target fidelity for community LocalStack (loaded as an `on_infra_start` hook).
+
+On AWS a target that cannot be invoked (StartExecution refused, topic missing...) is retried
+according to its RetryPolicy, then the event goes to the target's dead-letter queue
+(DeadLetterConfig) with the attributes RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE,
+EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS. LocalStack logs the failure and drops the event.
+Here a failing target is retried (at most MAX_RETRIES times, a second apart: the emulator's
+time scale, not AWS's up to 185 over 24 hours) and then dead-lettered as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from localstack.runtime import hooks
+
+from localstack_harness.events_logic import dead_letter_attributes, retry_attempts
+
+LOG = logging.getLogger("localstack_harness.events")
+MAX_RETRIES = 2
+
+
+def _dead_letter(sender, event, error: Exception, attempts: int) -> None:
+    from localstack.aws.connect import connect_to
+    from localstack.utils.aws.arns import sqs_queue_url_for_arn
+
+    arn = (sender.target.get("DeadLetterConfig") or {}).get("Arn")
+    if not arn:
+        return
+    parts = arn.split(":")
+    sqs = connect_to(region_name=parts[3], aws_access_key_id=parts[4]).sqs
+    sqs.send_message(
+        QueueUrl=sqs_queue_url_for_arn(arn),
+        MessageBody=json.dumps(event, default=str),
+        MessageAttributes=dead_letter_attributes(
+            sender.rule_arn, sender.target["Arn"], error, attempts
+        ),
+    )
+    LOG.info("event for target %s dead-lettered to %s: %s", sender.target["Id"], arn, error)
+
+
+def _install_retries_and_dead_letters() -> None:
+    from localstack.services.events.target import TargetSender
+
+    original = TargetSender.process_event
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def process_event(self, event, trace_header):
+        attempts = retry_attempts(self.target.get("RetryPolicy"), MAX_RETRIES)
+        for attempt in range(attempts + 1):
+            try:
+                return original(self, event, trace_header)
+            except Exception as error:
+                if attempt == attempts:
+                    _dead_letter(self, event, error, attempt)
+                    raise
+                time.sleep(1.0)
+        return None
+
+    process_event._sqscb_patched = True
+    TargetSender.process_event = process_event
+
+
+@hooks.on_infra_start()
+def install_events_fidelity() -> None:
+    _install_retries_and_dead_letters()
+    LOG.info("eventbridge fidelity installed: target retries and dead-letter queues")

@@ -1,0 +1,57 @@
+"""Pure logic of the harness's AWS-fidelity hooks: alignment of alarm periods, Lambda metric
+timestamps, the mapping visibility-timeout check, EventBridge retries and dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
+from localstack_harness.alarm_logic import minute_start, period_start
+from localstack_harness.esm_logic import visibility_timeout_error
+from localstack_harness.events_logic import dead_letter_attributes, retry_attempts
+
+
+def test_lambda_datapoints_are_stamped_at_the_start_of_their_minute():
+    moment = datetime(2026, 11, 27, 8, 15, 42, 123456, tzinfo=UTC)
+    assert minute_start(moment) == datetime(2026, 11, 27, 8, 15, tzinfo=UTC)
+
+
+def test_periods_are_aligned_on_the_clock():
+    moment = datetime(2026, 11, 27, 8, 15, 42, 500000, tzinfo=UTC)
+    assert period_start(moment, 60) == datetime(2026, 11, 27, 8, 15, tzinfo=UTC)
+    assert period_start(moment, 10) == datetime(2026, 11, 27, 8, 15, 40, tzinfo=UTC)
+    assert period_start(moment, 300) == datetime(2026, 11, 27, 8, 15, tzinfo=UTC)
+    exact = datetime(2026, 11, 27, 8, 16, tzinfo=UTC)
+    assert period_start(exact, 60) == exact
+
+
+def test_a_queue_hiding_messages_shorter_than_the_function_runs_is_refused_as_aws_does():
+    assert visibility_timeout_error(30, 60) == (
+        "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds"
+    )
+    assert visibility_timeout_error(60, 60) is None
+    assert visibility_timeout_error(900, 3) is None
+
+
+def test_retries_follow_the_targets_retry_policy_within_the_emulators_cap():
+    assert retry_attempts(None, 2) == 2  # AWS default 185, capped
+    assert retry_attempts({"MaximumRetryAttempts": 0}, 2) == 0
+    assert retry_attempts({"MaximumRetryAttempts": 1}, 2) == 1
+    assert retry_attempts({"MaximumRetryAttempts": 185}, 2) == 2
+
+
+def test_dead_letters_carry_the_attributes_aws_sets():
+    error = ClientError(
+        {"Error": {"Code": "StateMachineDoesNotExist", "Message": "gone"}}, "StartExecution"
+    )
+    attributes = dead_letter_attributes("arn:rule", "arn:target", error, 2)
+    values = {k: v["StringValue"] for k, v in attributes.items()}
+    assert values["RULE_ARN"] == "arn:rule"
+    assert values["TARGET_ARN"] == "arn:target"
+    assert values["ERROR_CODE"] == "StateMachineDoesNotExist"
+    assert "gone" in values["ERROR_MESSAGE"]
+    assert values["RETRY_ATTEMPTS"] == "2"
+    assert {v["DataType"] for v in attributes.values()} == {"String"}
+    plain = dead_letter_attributes("r", "t", RuntimeError(""), 0)
+    assert plain["ERROR_CODE"]["StringValue"] == "RuntimeError"
+    assert plain["ERROR_MESSAGE"]["StringValue"] == "RuntimeError"
