@@ -58,14 +58,21 @@ def namespace(name: str) -> str:
     return f"Harness/{name}"
 
 
-def publish(cw, name: str, invocations: int, errors: int) -> None:
-    """High-resolution (1 s) Invocations and Errors of function `name`, as a function that
-    publishes its own metrics would (examples/complete does)."""
+def publish(cw, name: str, invocations: int, errors: int, ago: float = 0) -> None:
+    """High-resolution (1 s) Invocations and Errors of function `name` (`ago` seconds ago), as a
+    function that publishes its own metrics would (examples/complete does)."""
     dimensions = [{"Name": "FunctionName", "Value": name}]
+    when = datetime.now(tz=UTC) - timedelta(seconds=ago)
     cw.put_metric_data(
         Namespace=namespace(name),
         MetricData=[
-            {"MetricName": metric, "Dimensions": dimensions, "Value": value, "StorageResolution": 1}
+            {
+                "MetricName": metric,
+                "Dimensions": dimensions,
+                "Timestamp": when,
+                "Value": value,
+                "StorageResolution": 1,
+            }
             for metric, value in (("Invocations", invocations), ("Errors", errors))
         ],
     )
@@ -275,7 +282,8 @@ def test_set_alarm_state_is_followed_by_a_prompt_re_evaluation(aws, name, cleanu
     """As on AWS, a state set by hand lasts until the next evaluation: an alarm reset to OK while
     its data still breaches returns to ALARM within seconds, not only a period later."""
     cw, sqs = aws("cloudwatch"), aws("sqs")
-    publish(cw, name, invocations=4, errors=4)
+    # in the last complete minute: a 60 s alarm judges complete periods aligned on the clock
+    publish(cw, name, invocations=4, errors=4, ago=60)
     # a 60 s period: its schedule evaluates once at creation, then only a minute later
     error_rate_alarm(cw, name, "100 * FILL(m1, 0) / m2", period=60)
     cleanup(lambda: cw.delete_alarms(AlarmNames=[name]))
@@ -308,6 +316,9 @@ def test_lambda_metrics_have_one_minute_resolution(aws, name, cleanup):
             Statistics=["Sum"],
         )["Datapoints"]
 
-    found = wait_until(datapoints, timeout=20, what="Lambda's Errors datapoints")
-    assert sum(d["Sum"] for d in found) == 3
+    found = wait_until(
+        lambda: (points := datapoints()) and sum(d["Sum"] for d in points) == 3 and points,
+        timeout=20,
+        what="Lambda's 3 Errors",
+    )
     assert {(d["Timestamp"].second, d["Timestamp"].microsecond) for d in found} == {(0, 0)}
