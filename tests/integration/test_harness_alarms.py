@@ -301,17 +301,22 @@ def test_lambda_metrics_have_one_minute_resolution(aws, name, cleanup):
     lam, cw = aws("lambda"), aws("cloudwatch")
     create_function(lam, name, {"app.py": FAILING})
     cleanup(lambda: lam.delete_function(FunctionName=name))
+    second = datetime.now(tz=UTC).second
+    if not 12 <= second <= 50:  # invoke away from the minute's first 10 s bucket and its end
+        time.sleep((72 - second) % 60)
     for _ in range(3):
         invoke(lam, name, {"fail": True})
 
     def datapoints() -> list[dict]:
-        now = datetime.now(tz=UTC)
+        # 10 s buckets aligned on the minute: a datapoint stamped at the second of its
+        # invocation would land in the :10 ... :50 buckets too
+        start = datetime.now(tz=UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
         return cw.get_metric_statistics(
             Namespace="AWS/Lambda",
             MetricName="Errors",
             Dimensions=[{"Name": "FunctionName", "Value": name}],
-            StartTime=now - timedelta(minutes=3),
-            EndTime=now + timedelta(minutes=1),
+            StartTime=start,
+            EndTime=start + timedelta(minutes=4),
             Period=10,
             Statistics=["Sum"],
         )["Datapoints"]
