@@ -394,7 +394,7 @@ variable "dead_letter_queue_arn" {
 
 # ---- Watch after the close ----------------------------------------------------------------------
 variable "alarm_watch_seconds" {
-  description = "After a healthy close the execution watches the alarm this long, then looks at it: still (or again) ALARM on data from after the close re-opens the circuit; a stale ALARM is re-armed. null: derived from the alarm, (evaluation_periods + 1) x period + 60 (Lambda publishes its metrics up to a minute late). Shorter re-arms the alarm while the failures from before the open are still in its window (it trips again: a flap)."
+  description = "After a healthy close the execution watches the alarm this long, looking at it every period: an ALARM after an OK (a new wave) re-opens the circuit; an alarm that never left ALARM is re-armed at the end, and re-opens the circuit if it returns to ALARM. null: derived from the alarm, (evaluation_periods + 1) x period + 60 (Lambda publishes its metrics up to a minute late). Shorter re-arms the alarm while the failures from before the open are still in its window (it trips again: a flap)."
   type        = number
   default     = null
 

@@ -5,10 +5,19 @@ refused, StopExecution aborts at once, a target that cannot be invoked is dead-l
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
-from support import ACCOUNT, REGION, create_function, drain, mapping_state, wait_until
+from support import (
+    ACCOUNT,
+    REGION,
+    create_function,
+    drain,
+    mapping_state,
+    queue_depth,
+    wait_until,
+)
 
 HANDLER = """
 def handler(event, context):
@@ -162,3 +171,49 @@ def test_an_undeliverable_event_is_retried_then_dead_lettered(aws, name, cleanup
     assert attributes["TARGET_ARN"] == missing
     assert attributes["RULE_ARN"].endswith(f":rule/{name}")
     assert attributes["RETRY_ATTEMPTS"] == "1"
+
+
+def test_an_updated_mapping_reports_the_state_of_its_new_worker(aws, name, cleanup):
+    """The breaker's half-open ramp updates an enabled mapping twice within seconds (OpenHalfway,
+    then CloseCircuit). LocalStack's replaced worker used to write `Disabled` into the store when
+    its last poll returned, after the new worker had written `Enabled`."""
+    lam, sqs = aws("lambda"), aws("sqs")
+    url, arn = queue(aws, f"{name}-q", cleanup)
+    sink, _ = queue(aws, f"{name}-sink", cleanup)
+    forward = (
+        "import os, time, boto3\n"
+        "SQS = boto3.client('sqs')\n"
+        "def handler(event, context):\n"
+        "    time.sleep(3)  # a batch in flight while the mapping is updated\n"
+        "    for r in event['Records']:\n"
+        "        SQS.send_message(QueueUrl=os.environ['SINK'], MessageBody=r['body'])\n"
+    )
+    create_function(lam, name, {"app.py": forward}, Environment={"Variables": {"SINK": sink}})
+    cleanup(lambda: lam.delete_function(FunctionName=name))
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name)["UUID"]
+    cleanup(lambda: lam.delete_event_source_mapping(UUID=uuid))
+    wait_until(lambda: mapping_state(lam, uuid) == "Enabled", timeout=30, what="Enabled")
+    sqs.send_message(QueueUrl=url, MessageBody="in flight")
+    wait_until(lambda: queue_depth(sqs, url) == (0, 1), timeout=30, what="a batch in flight")
+
+    for _ in range(3):
+        lam.update_event_source_mapping(
+            UUID=uuid, Enabled=True, ScalingConfig={"MaximumConcurrency": 2}
+        )
+        lam.update_event_source_mapping(UUID=uuid, Enabled=True, ScalingConfig={})
+
+    states = set()
+    for _ in range(12):  # several seconds: the replaced workers' last polls return meanwhile
+        states.add(mapping_state(lam, uuid))
+        time.sleep(0.5)
+    assert states <= {"Enabled", "Enabling", "Updating", "Creating"}, states
+    assert mapping_state(lam, uuid) == "Enabled"
+    sqs.send_message(QueueUrl=url, MessageBody="delivered")
+    bodies: set[str] = set()
+    wait_until(
+        lambda: (
+            bodies.update(m["Body"] for m in drain(sqs, sink, seconds=1)) or "delivered" in bodies
+        ),
+        timeout=30,
+        what="delivery",
+    )

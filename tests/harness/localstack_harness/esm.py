@@ -6,7 +6,13 @@
    while the circuit is open) has no poller thread, so it stays `Deleting` forever, and creating
    the same mapping again fails with ResourceConflictException. On AWS the deletion completes:
    here it completes once the poller thread (if any) has stopped, or after DELETE_GRACE_SECONDS.
-2. CreateEventSourceMapping refuses an SQS queue whose visibility timeout is shorter than the
+2. The state of an updated mapping is its new worker's. LocalStack replaces a mapping's worker on
+   every UpdateEventSourceMapping; the old worker, stopping, writes `Disabling` and then `Disabled`
+   into the store when its last poll returns, possibly after the new worker has written `Enabled`:
+   GetEventSourceMapping then says `Disabled` while the mapping delivers (seen after the breaker's
+   half-open ramp: OpenHalfway, then CloseCircuit 2 s later). On AWS the state is the mapping's.
+   Here a replaced worker no longer writes the mapping's state.
+3. CreateEventSourceMapping refuses an SQS queue whose visibility timeout is shorter than the
    function's timeout, with AWS's error (InvalidParameterValueException "Queue visibility
    timeout: 30 seconds is less than Function timeout: 60 seconds"). AWS checks this on create
    only; an update of an existing mapping is not refused.
@@ -49,6 +55,31 @@ def _install_complete_deletion() -> None:
     EsmWorker.delete = delete
 
 
+def _install_superseded_workers_keep_quiet() -> None:
+    from localstack.services.lambda_.event_source_mapping.esm_worker import EsmWorker
+    from localstack.services.lambda_.provider import LambdaProvider
+
+    original_update = LambdaProvider.update_event_source_mapping_v2
+    if getattr(original_update, "_sqscb_patched", False):
+        return
+    original_store = EsmWorker.update_esm_state_in_store
+
+    def update(self, context, request):
+        old = self.esm_workers.get(request.get("UUID"))
+        if old is not None:
+            old._sqscb_superseded = True  # before the update stops it
+        return original_update(self, context, request)
+
+    def update_esm_state_in_store(self, new_state):
+        if getattr(self, "_sqscb_superseded", False):
+            return
+        original_store(self, new_state)
+
+    update._sqscb_patched = True
+    LambdaProvider.update_event_source_mapping_v2 = update
+    EsmWorker.update_esm_state_in_store = update_esm_state_in_store
+
+
 def _install_visibility_timeout_check() -> None:
     from localstack.services.lambda_.event_source_mapping.pipe_utils import get_internal_client
     from localstack.services.lambda_.provider import InvalidParameterValueException, LambdaProvider
@@ -85,5 +116,9 @@ def _install_visibility_timeout_check() -> None:
 @hooks.on_infra_start()
 def install_esm_fidelity() -> None:
     _install_complete_deletion()
+    _install_superseded_workers_keep_quiet()
     _install_visibility_timeout_check()
-    LOG.info("event source mapping fidelity installed: deletion completes, visibility check")
+    LOG.info(
+        "event source mapping fidelity installed: deletion completes, state of the current"
+        " worker, visibility check"
+    )
