@@ -147,6 +147,23 @@ class Circuit:
             interval=1,
         )
 
+    def wait_closed(self, execution_arn: str, timeout: float = EPISODE_TIMEOUT) -> str:
+        """Wait until the episode has closed the circuit (the execution may still be watching the
+        alarm after it); return the close reason from the CLOSED notification."""
+
+        def closed() -> str | None:
+            if "NotifyClosed" not in self.entered_states(execution_arn):
+                return None
+            self.collect()
+            reasons = [
+                t.split("(reason: ", 1)[1].split(")", 1)[0]
+                for t in self.notifications
+                if execution_arn in t and "is CLOSED (reason: " in t
+            ]
+            return reasons[-1] if reasons and self.mapping() == "Enabled" else None
+
+        return wait_until(closed, timeout=timeout, what="the circuit closed", interval=1)
+
     def reset(self) -> None:
         """A closed circuit, a healthy function, no execution running, empty queues."""
         if self.failing():
