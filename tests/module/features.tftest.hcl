@@ -655,7 +655,7 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.WaitBeforeProbe.Next == "CheckMappingStillOpen" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Default == "MappingReenabledElsewhere" && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.WaitBeforeProbe.Next == "CheckMappingStillOpen" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Next == "MappingReenabledElsewhere" && [for c in jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Or : c.StringEquals] == ["Enabled", "Enabling"] && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "CloseCircuit"
     error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
   }
   assert {
