@@ -42,12 +42,13 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-20s %s\n", $$1, $$2}'
 
 # ---- Tooling ----------------------------------------------------------------------------------
-$(VENV)/.installed: requirements-dev.txt tests/harness/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt tests/harness/pyproject.toml cli/pyproject.toml
 	@test -n "$(DEV_PYTHON)" || { scripts/find-python 3.11; exit 1; }
 	@echo ">> dev venv ($(DEV_PYTHON)) in .venv"
 	@test -x $(PY) || $(DEV_PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt $(PIP_QUIET)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e tests/harness $(PIP_QUIET)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e cli $(PIP_QUIET)
 	@touch $@
 
 .PHONY: venv
@@ -85,8 +86,9 @@ lint: venv tf-init ## ruff, terraform fmt -check, terraform validate of every mo
 test: lint test-unit test-module test-integration ## Every test layer (the CI gate)
 
 .PHONY: test-unit
-test-unit: venv ## Unit tests (pytest + moto, hermetic) with branch coverage of lambda_src/
+test-unit: venv ## Unit tests (pytest + moto, hermetic): lambda_src/ (branch coverage) and the CLI (cli/)
 	$(call pytest_ok,tests/unit --cov=lambda_src --cov-branch --cov-report=term-missing --cov-fail-under=90)
+	$(call pytest_ok,cli/tests -q)
 
 .PHONY: test-module
 test-module: tf-init ## terraform test with mock_provider (offline)

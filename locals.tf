@@ -25,6 +25,9 @@ locals {
     topic          = "${var.name}-circuit-breaker"
   }
 
+  # Operator control parameters (modules/state-machine/control.tf).
+  parameter_path = "/sqs-circuit-breaker/${var.name}"
+
   # The protected function, given by name or by (qualified) ARN.
   function_is_arn      = startswith(var.function_name, "arn:")
   target_function_name = local.function_is_arn ? split(":", var.function_name)[6] : var.function_name

@@ -289,6 +289,9 @@ module "state_machine" {
   log_kms_key_arn            = var.log_kms_key_arn
   tracing_enabled            = var.tracing_enabled
 
+  # Operator control (sqs-circuit-breaker open / close): SSM parameters under this path.
+  parameter_path = local.parameter_path
+
   tags = var.tags
 }
 
@@ -305,6 +308,9 @@ module "trigger" {
   alarm_arn         = local.alarm_arn
   state_machine_arn = module.state_machine.state_machine_arn
   tags              = var.tags
+
+  # enabled = false pauses the breaker: the alarm no longer starts episodes (nothing is destroyed).
+  rule_enabled = var.enabled
 
   # Execution aborted / timed out / failed (StopExecution, TIMED_OUT and States.Runtime cannot be
   # caught inside the state machine): EventBridge notifies the topic directly.
@@ -323,6 +329,33 @@ module "trigger" {
   # not leave the rejitter's mapping on.
   cleanup_enabled           = var.rejitter_enabled
   cleanup_state_machine_arn = module.state_machine.cleanup_state_machine_arn
+
+  depends_on = [aws_sns_topic_policy.this]
+}
+
+# ---- Observability: dashboard and alarms on the breaker itself ---------------------------------
+module "observability" {
+  source = "./modules/observability"
+
+  circuit_name       = var.name
+  region             = local.region
+  metric_namespace   = var.metric_namespace
+  state_machine_arn  = module.state_machine.computed_state_machine_arn
+  function_name      = local.target_function_name
+  queue_name         = local.queue_name
+  dlq_name           = var.dead_letter_queue_arn == null ? null : split(":", var.dead_letter_queue_arn)[5]
+  alarm_arn          = local.alarm_arn
+  alarm_threshold    = local.create_alarm ? var.alarm_threshold_percent : null
+  rule_name          = local.names.rule
+  delivery_dlq_name  = local.names.delivery_dlq
+  probe_function     = local.names.probe
+  alarm_name_prefix  = "${var.name}-cb"
+  alarm_actions      = local.notifications_enabled ? [local.sns_topic_arn] : []
+  create_dashboard   = var.create_dashboard
+  dashboard_name     = "${var.name}-circuit-breaker"
+  alarms_enabled     = local.notifications_enabled ? var.breaker_alarms : { execution_failed = false, open_too_long = false, trigger_failed = false }
+  open_alarm_seconds = var.open_alarm_after_seconds
+  tags               = var.tags
 
   depends_on = [aws_sns_topic_policy.this]
 }

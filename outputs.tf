@@ -137,3 +137,23 @@ output "alarm_watch_seconds" {
   description = "How long an execution watches the alarm after a healthy close (see alarm_watch_seconds)."
   value       = local.watch_seconds
 }
+
+output "control_parameter_name" {
+  description = "SSM parameter of the operator control marker (written by the state machine on sqs-circuit-breaker open / close)."
+  value       = module.state_machine.control_parameter_name
+}
+
+output "settings_parameter_name" {
+  description = "SSM parameter of the mapping settings remembered at the last open."
+  value       = module.state_machine.settings_parameter_name
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (create_dashboard), or null."
+  value       = module.observability.dashboard_name
+}
+
+output "breaker_alarm_names" {
+  description = "Names of the alarms on the breaker itself (execution_failed, open_too_long, trigger_failed; null when not created)."
+  value       = module.observability.alarm_names
+}

@@ -434,13 +434,51 @@ variable "sns_kms_key_arn" {
 }
 
 variable "metric_namespace" {
-  description = "CloudWatch namespace of the CircuitState metric (1 open, 0 closed; dimension Circuit = name)."
+  description = "CloudWatch namespace of the breaker's metrics (dimension Circuit = name): CircuitState (1 open, 0.5 recovering: rejitter or half-open ramp, 0 closed) and OpenSeconds (time open so far, each probe loop)."
   type        = string
   default     = "SqsCircuitBreaker"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metric_namespace)) && !startswith(var.metric_namespace, "AWS/")
     error_message = "metric_namespace must be 1-255 characters of [A-Za-z0-9._/#:-] and must not start with AWS/."
+  }
+}
+
+# ---- Operating: pause, dashboard, alarms on the breaker ----------------------------------------
+variable "enabled" {
+  description = "false pauses the breaker without destroying anything: the alarm -> state machine rule is disabled, so an alarm no longer opens the circuit (an episode already running goes on; the CLI still works). For example during a planned deployment."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard <name>-circuit-breaker: circuit state, the function's invocations / errors / error rate next to the alarm threshold, queue depth and oldest message age, DLQ depth, episode executions, probes. Costs 3 USD per month beyond the free tier."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "breaker_alarms" {
+  description = "Alarms on the breaker itself, created when notifications are on (they notify the same topic): execution_failed (an episode execution failed, was aborted or timed out), open_too_long (the circuit stayed open longer than open_alarm_after_seconds), trigger_failed (the alarm -> state machine rule failed to start an execution: FailedInvocations). Each can be turned off."
+  type = object({
+    execution_failed = optional(bool, true)
+    open_too_long    = optional(bool, true)
+    trigger_failed   = optional(bool, true)
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "open_alarm_after_seconds" {
+  description = "open_too_long alarm: fires when an episode has kept the circuit open this long (the OpenSeconds metric each probe loop publishes; detected at the first probe loop past it). Holds are intentional and do not count."
+  type        = number
+  default     = 3600
+  nullable    = false
+
+  validation {
+    condition     = var.open_alarm_after_seconds >= 10 && var.open_alarm_after_seconds <= 1209600 && floor(var.open_alarm_after_seconds) == var.open_alarm_after_seconds
+    error_message = "open_alarm_after_seconds must be a whole number of seconds between 10 and 1209600 (14 days)."
   }
 }
 

@@ -59,6 +59,12 @@ locals {
         conditions = []
       },
       {
+        sid        = "OperatorControlParameters"
+        actions    = ["ssm:GetParameter", "ssm:PutParameter"]
+        resources  = local.parameter_arns
+        conditions = []
+      },
+      {
         sid        = "WatchAndRearmAlarm"
         actions    = ["cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"]
         resources  = [var.alarm_arn]

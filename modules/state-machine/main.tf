@@ -24,6 +24,9 @@ locals {
   rearm_wait_seconds        = var.alarm_period_seconds + 15
   duplicate_rechecks        = 2
   duplicate_recheck_seconds = 10
+  # After a hold or a force close the command looks at the mapping again after this long (a
+  # superseded execution may still be inside the one API call it started before the marker changed).
+  command_settle_seconds = 10
 
   # Exponential backoff without multiplication in ASL: the schedule is computed here.
   #   waits[i]      = min(cap, initial * rate^i), whole seconds, i = 0 .. max_attempts-1
@@ -130,20 +133,20 @@ locals {
         : "The circuit is being CLOSED (give_up_action = close). Execution: {}",
       ])
       args = ["$.episode.attempt", "States.JsonToString($.probe.result)", "$.singleFlight.self"]
-      next = local.stay_open ? "StayOpen" : "CloseCircuit"
+      next = local.stay_open ? "StayOpen" : "ControlBeforeClose"
       # Nobody was told that the circuit stays open: it must not (close instead).
-      catch_next = local.stay_open ? "GaveUpNotificationFailed" : "CloseCircuit"
+      catch_next = local.stay_open ? "GaveUpNotificationFailed" : "ControlBeforeClose"
     }
     NotifyRetentionGiveUp = {
       subject = "GAVE UP (RETENTION), CLOSING"
       text    = "Circuit ${var.circuit_name}: giving up after {} s (episode time, or the age of the last message that failed a probe) so that the backlog does not outlive the queue retention period of {} s (safety margin ${var.retention_margin_seconds} s). The circuit is being CLOSED."
       args    = ["$.episode.elapsedSeconds", "$.queue.retentionSeconds"]
-      next    = "CloseCircuit"
+      next    = "ControlBeforeClose"
     }
     NotifyClosed = {
       subject = "CLOSED"
-      text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings. After a healthy, empty or overridden close the execution watches the alarm for ${var.watch_seconds} s and re-opens the circuit if the function fails again. Execution: {}"
-      args    = ["$.closeReason.reason", "$.singleFlight.self"]
+      text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}{}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings. After a healthy, empty, overridden or forced close the execution watches the alarm for ${var.watch_seconds} s and re-opens the circuit if the function fails again. Execution: {}"
+      args    = ["$.closeReason.reason", "$.closeReason.note", "$.singleFlight.self"]
       next    = "ShouldWatchAfterClose"
     }
     NotifyFailure = {
@@ -164,6 +167,18 @@ locals {
       args    = ["States.JsonToString($.error)", "States.JsonToString($.recoveryError)", "$.singleFlight.self"]
       next    = "OpenManualActionRequired"
     }
+    NotifyHeld = {
+      subject = "HELD OPEN"
+      text    = "Circuit ${var.circuit_name} is HELD OPEN by {}: {}. Event source mapping ${var.mapping_uuid} is disabled (its state before the hold: {}) and stays disabled, with no probing and no automatic close, until an operator closes it (sqs-circuit-breaker close ${var.circuit_name}). Alarms are ignored while the circuit is held. Execution: {}"
+      args    = ["$.requestedBy", "$.reason", "$.original.state", "$.singleFlight.self"]
+      next    = "HoldSettle"
+    }
+    NotifyCommandFailed = {
+      subject = "COMMAND FAILED"
+      text    = "Circuit ${var.circuit_name}: the operator command {} requested by {} failed: {}. The circuit may be part-way: run sqs-circuit-breaker status ${var.circuit_name}. Execution: {}"
+      args    = ["$.command", "$.requestedBy", "States.JsonToString($.error)", "$.started.execution"]
+      next    = "CommandFailed"
+    }
     NotifyFailedBeforeOpen = {
       subject = "ERROR, NOT OPENED"
       text    = "Circuit ${var.circuit_name} could not be opened: {}. The event source mapping ${var.mapping_uuid} was not changed."
@@ -178,7 +193,7 @@ locals {
       subject = "GAVE UP (HISTORY LIMIT), CLOSING"
       text    = "Circuit ${var.circuit_name}: still unhealthy after {} probes; the execution is closing the circuit before it reaches the Step Functions execution history limit (which would end it with the circuit open). The circuit is being CLOSED: if the function still fails, the alarm opens it again. Execution: {}"
       args    = ["$.episode.attempt", "$.singleFlight.self"]
-      next    = "CloseCircuit"
+      next    = "ControlBeforeClose"
     }
   } : {}
 
@@ -250,6 +265,9 @@ locals {
     retry_sdk                  = jsonencode(local.retry_sdk)
     retry_lambda               = jsonencode(local.retry_lambda)
     notify_states              = local.notify_states
+    control_parameter_name     = local.control_parameter_name
+    settings_parameter_name    = local.settings_parameter_name
+    command_settle_seconds     = local.command_settle_seconds
   })
 }
 
@@ -287,5 +305,5 @@ resource "aws_sfn_state_machine" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy.this]
+  depends_on = [aws_iam_role_policy.this, aws_ssm_parameter.control, aws_ssm_parameter.settings]
 }

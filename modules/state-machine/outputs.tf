@@ -59,3 +59,13 @@ output "cleanup_definition" {
   description = "The cleanup state machine's definition (JSON), or null without the rejitter."
   value       = local.cleanup_enabled ? local.cleanup_definition : null
 }
+
+output "control_parameter_name" {
+  description = "Name of the SSM parameter holding the operator control marker."
+  value       = aws_ssm_parameter.control.name
+}
+
+output "settings_parameter_name" {
+  description = "Name of the SSM parameter holding the mapping settings remembered at the last open."
+  value       = aws_ssm_parameter.settings.name
+}

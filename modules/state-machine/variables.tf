@@ -233,3 +233,8 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "parameter_path" {
+  description = "SSM parameter path of the circuit (no trailing slash), e.g. /sqs-circuit-breaker/orders: the control marker and the settings record live under it."
+  type        = string
+}

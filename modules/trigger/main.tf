@@ -2,7 +2,7 @@
 resource "aws_cloudwatch_event_rule" "this" {
   name        = var.rule_name
   description = "Circuit breaker ${var.circuit_name}: start the state machine when the alarm enters ALARM."
-  state       = "ENABLED"
+  state       = var.rule_enabled ? "ENABLED" : "DISABLED"
 
   event_pattern = jsonencode({
     source        = ["aws.cloudwatch"]

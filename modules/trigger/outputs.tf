@@ -82,3 +82,8 @@ output "cleanup_target_arn" {
   description = "State machine the execution-status rule starts to turn the rejitter off (empty without the rejitter)."
   value       = var.cleanup_enabled ? aws_cloudwatch_event_target.cleanup[0].arn : ""
 }
+
+output "rule_state" {
+  description = "State of the alarm -> state machine rule (ENABLED, or DISABLED while the breaker is paused)."
+  value       = aws_cloudwatch_event_rule.this.state
+}

@@ -107,3 +107,9 @@ variable "cleanup_state_machine_arn" {
   type        = string
   default     = null
 }
+
+variable "rule_enabled" {
+  description = "false disables the alarm -> state machine rule (the breaker is paused)."
+  type        = bool
+  default     = true
+}

@@ -26,8 +26,8 @@ run "core_states" {
 
   assert {
     condition = alltrue([for s in [
-      "ListRunningExecutions", "CountRunningExecutions", "FindOldestExecution", "IsOldestExecution", "DuplicateEpisode",
-      "GetMappingSettings", "GetQueueAttributes", "DisableMapping", "PublishOpenMetric", "NotifyOpened",
+      "Begin", "RouteCommand", "ReadControlAtStart", "IsHeldAtStart", "ListRunningExecutions", "CountRunningExecutions", "ScanCandidate", "IsOldestLiveExecution", "DuplicateEpisode",
+      "GetMappingSettings", "GetQueueAttributes", "SaveSettings", "DisableMapping", "CheckControl", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
       "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "Probe", "ProbeOutcome", "CountFailedProbe", "AttemptsLeft",
       "GiveUpMaxAttempts", "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "RearmAlarm", "ReopenAfterClose", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",

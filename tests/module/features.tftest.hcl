@@ -19,7 +19,7 @@ run "defaults_have_no_optional_features" {
     error_message = "rejitter/ramp states rendered although both are off"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "ControlBeforeRecovery" && jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "CloseCircuit"
     error_message = "without rejitter and ramp, a healthy probe goes straight to CloseCircuit"
   }
   assert {
@@ -125,7 +125,7 @@ run "rejitter" {
     error_message = "rejitter states missing"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "EnableRejitter" && jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "EnableRejitter" && jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "CloseCircuit"
     error_message = "the rejitter runs before closing"
   }
   assert {
@@ -163,11 +163,11 @@ run "half_open_ramp" {
     error_message = "ramp concurrency"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.HalfOpenWindow.Seconds == 17 && jsondecode(output.state_machine_definition).States.HalfOpenWindow.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.HalfOpenWindow.Seconds == 17 && jsondecode(output.state_machine_definition).States.HalfOpenWindow.Next == "ControlBeforeClose"
     error_message = "ramp window then close"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "OpenHalfway"
+    condition     = jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "OpenHalfway"
     error_message = "healthy goes to the ramp"
   }
   assert {
@@ -366,11 +366,11 @@ run "give_up_close" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "CloseCircuit" && !contains(keys(jsondecode(output.state_machine_definition).States), "StayOpen")
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "ControlBeforeClose" && !contains(keys(jsondecode(output.state_machine_definition).States), "StayOpen")
     error_message = "give_up_action = close closes"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "CloseCircuit" && length(jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices) == 1
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "ControlBeforeClose" && length(jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices) == 1
     error_message = "give_up_action = close: no stay-open loop"
   }
 }
@@ -388,8 +388,8 @@ run "stay_open_keeps_probing" {
     error_message = "StayOpen routes back into the probe loop, through the retention guard"
   }
   assert {
-    condition     = [for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed"] == ["Closed", "DuplicateEpisode"]
-    error_message = "the only Succeed states are Closed and DuplicateEpisode: staying open never ends the episode"
+    condition     = [for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed"] == ["Ended"]
+    error_message = "the only Succeed state is Ended (reached from Closed, DuplicateEpisode, Held, AlarmIgnoredHeld, Superseded): staying open never ends the episode"
   }
   assert {
     condition = jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices == [
@@ -404,7 +404,7 @@ run "stay_open_keeps_probing" {
     error_message = "StayOpen marks the episode as staying open"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "ControlBeforeClose"
     error_message = "a stay-open nobody was told about must not happen: a failed NotifyGaveUp closes"
   }
   assert {
@@ -412,7 +412,7 @@ run "stay_open_keeps_probing" {
     error_message = "give-up message texts"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.GiveUpHistoryLimit.Next == "NotifyHistoryLimitGiveUp" && jsondecode(output.state_machine_definition).States.NotifyHistoryLimitGiveUp.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.GiveUpHistoryLimit.Next == "NotifyHistoryLimitGiveUp" && jsondecode(output.state_machine_definition).States.NotifyHistoryLimitGiveUp.Next == "ControlBeforeClose"
     error_message = "the history limit closes"
   }
   # The schedule index is clamped: never the unbounded attempt counter.
@@ -453,7 +453,7 @@ run "retention_guard_always_closes" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyRetentionGiveUp.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyRetentionGiveUp.Next == "ControlBeforeClose"
     error_message = "a retention give-up always closes"
   }
   assert {
@@ -638,7 +638,7 @@ run "single_flight_looks_again_before_giving_an_event_up" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsOldestExecution.Default == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "DescribeOlderExecution"
+    condition     = jsondecode(output.state_machine_definition).States.FoundOlderExecution.Next == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "DescribeOlderExecution"
     error_message = "an execution that is not the oldest waits and looks again"
   }
   assert {
@@ -655,7 +655,7 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.WaitBeforeProbe.Next == "CheckMappingStillOpen" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Next == "MappingReenabledElsewhere" && [for c in jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Or : c.StringEquals] == ["Enabled", "Enabling"] && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "CloseCircuit"
+    condition     = jsondecode(output.state_machine_definition).States.WaitBeforeProbe.Next == "ControlBeforeProbe" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Next == "MappingReenabledElsewhere" && [for c in jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Or : c.StringEquals] == ["Enabled", "Enabling"] && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "ControlBeforeClose"
     error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
   }
   assert {

@@ -1,0 +1,157 @@
+"""sqs-circuit-breaker: the operator's command line for terraform-aws-sqs-circuit-breaker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__, commands
+from .aws import Aws
+from .errors import EXIT_CODES_HELP, CliError, from_client_error
+
+DESCRIPTION = """\
+Operate the circuits of terraform-aws-sqs-circuit-breaker: see their state and history, hold one
+open, close one, rehearse an episode. CIRCUIT is the module's `name` (the state machine is
+NAME-circuit-breaker in the current account and region) or a state machine ARN. Credentials, region
+and endpoint come from the standard AWS settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL)."""
+
+DRILL_HELP = """\
+Set the circuit's alarm to ALARM (as `aws cloudwatch set-alarm-state` would) and follow the episode
+live until it ends; exit 0 if the circuit ended CLOSED. On AWS the alarm re-evaluates on real data:
+the drill opens the circuit only until the next probe finds the function healthy (a rehearsal that
+does not break the function). Refused unless the circuit is CLOSED with no running episode."""
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    example: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=description or help_text,
+        epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("circuit", metavar="CIRCUIT", help="circuit name or state machine ARN")
+    parser.add_argument("--region", help="AWS region (default: the standard AWS settings)")
+    parser.add_argument("--profile", help="AWS profile (default: the standard AWS settings)")
+    return parser
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def arn_region(circuit: str) -> str | None:
+    """The region of a state machine ARN (arn:partition:states:region:account:...), if any."""
+    parts = circuit.split(":")
+    if circuit.startswith("arn:") and len(parts) > 3 and parts[3]:
+        return parts[3]
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sqs-circuit-breaker",
+        description=DESCRIPTION,
+        epilog=f"example:\n  sqs-circuit-breaker status orders\n\n{EXIT_CODES_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    status = _command(
+        sub,
+        "status",
+        "show the circuit's state, episode, mapping, queue and alarm",
+        "sqs-circuit-breaker status orders --json",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument("--watch", action="store_true", help="refresh a live view until Ctrl-C")
+    status.add_argument("--interval", type=_positive, default=2.0, help="--watch refresh (s)")
+    status.set_defaults(handler=commands.status)
+
+    history = _command(
+        sub,
+        "history",
+        "list the last episodes and commands, newest first",
+        "sqs-circuit-breaker history orders --limit 20",
+    )
+    history.add_argument("--limit", type=_count, default=10, help="rows to show (default 10)")
+    history.add_argument("--all", action="store_true", help="include duplicates, ignored alarms")
+    history.add_argument("--json", action="store_true", help="print a JSON array")
+    history.set_defaults(handler=commands.history)
+
+    hold = _command(
+        sub,
+        "open",
+        "hold the circuit open (mapping disabled, no probes, no automatic close) until `close`",
+        'sqs-circuit-breaker open orders --reason "database migration"',
+    )
+    hold.add_argument("--reason", required=True, help="why (shown in status and notifications)")
+    hold.add_argument("--timeout", type=_positive, default=120.0, help="wait limit (s)")
+    hold.add_argument("--json", action="store_true", help="print the final status as JSON")
+    hold.set_defaults(handler=commands.open_circuit)
+
+    close = _command(
+        sub,
+        "close",
+        "close the circuit now: end any episode or hold, restore the settings, re-arm the alarm",
+        'sqs-circuit-breaker close orders --reason "migration done"',
+    )
+    close.add_argument("--reason", default="closed by an operator", help="why")
+    close.add_argument("--timeout", type=_positive, default=120.0, help="wait limit (s)")
+    close.add_argument("--json", action="store_true", help="print the final status as JSON")
+    close.set_defaults(handler=commands.close_circuit)
+
+    drill = _command(
+        sub, "drill", "rehearse an episode", "sqs-circuit-breaker drill orders", DRILL_HELP
+    )
+    drill.add_argument("--timeout", type=_positive, default=1800.0, help="wait limit (s)")
+    drill.add_argument("--interval", type=_positive, default=2.0, help="refresh (s)")
+    drill.set_defaults(handler=commands.drill)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        aws = Aws.create(args.profile, args.region or arn_region(args.circuit))
+        return int(args.handler(aws, args, console))
+    except ClientError as exc:
+        error = from_client_error(exc)
+    except CliError as exc:
+        error = exc
+    except NoCredentialsError:
+        error = CliError("no AWS credentials found: set AWS_PROFILE or the AWS_* variables")
+    except BotoCoreError as exc:
+        error = CliError(f"AWS error: {exc}")
+    except KeyboardInterrupt:
+        return 130
+    errors.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+    return int(error.code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""AWS reads and writes, with clients created once per command run."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from . import __version__
+from .derive import StatusInputs, build_status, oldest_episode
+from .discovery import Circuit, circuit_from_definition, state_machine_arn
+from .errors import CliError, ExitCode
+
+HISTORY_EVENTS = 25
+QUEUE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+@dataclass
+class Aws:
+    """The clients of one command run (standard credential chain, AWS_ENDPOINT_URL honoured)."""
+
+    session: boto3.Session
+    sfn: Any
+    ssm: Any
+    lambda_: Any
+    sqs: Any
+    cloudwatch: Any
+    sts: Any
+    _caller: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, profile: str | None = None, region: str | None = None) -> Aws:
+        # AWS_REGION (as the AWS CLI v2 and the other SDKs read it) before the profile's region.
+        region = region or os.environ.get("AWS_REGION") or None
+        session = boto3.Session(profile_name=profile, region_name=region)
+        if not session.region_name:
+            raise CliError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass --region")
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            user_agent_extra=f"sqs-circuit-breaker-cli/{__version__}",
+        )
+
+        def client(service: str) -> Any:
+            return session.client(service, config=config)  # type: ignore[call-overload]
+
+        return cls(
+            session=session,
+            sfn=client("stepfunctions"),
+            ssm=client("ssm"),
+            lambda_=client("lambda"),
+            sqs=client("sqs"),
+            cloudwatch=client("cloudwatch"),
+            sts=client("sts"),
+        )
+
+    def caller(self) -> dict[str, Any]:
+        if not self._caller:
+            self._caller.update(self.sts.get_caller_identity())
+        return self._caller
+
+
+def find_circuit(aws: Aws, name_or_arn: str) -> Circuit:
+    """The circuit NAME (state machine NAME-circuit-breaker) or with this state machine ARN."""
+    if name_or_arn.startswith("arn:"):
+        arn = name_or_arn
+    else:
+        region = str(aws.session.region_name)
+        partition = aws.session.get_partition_for_region(region)
+        arn = state_machine_arn(name_or_arn, partition, region, aws.caller()["Account"])
+    try:
+        machine = aws.sfn.describe_state_machine(stateMachineArn=arn)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "StateMachineDoesNotExist":
+            raise CliError(
+                f"no such circuit: {name_or_arn} (state machine {arn} does not exist; check the"
+                " name, the region and the account)",
+                ExitCode.NOT_FOUND,
+            ) from exc
+        if code == "InvalidArn":
+            raise CliError(f"not a state machine ARN: {name_or_arn}", ExitCode.USAGE) from exc
+        raise
+    return circuit_from_definition(arn, machine["definition"])
+
+
+def read_json_parameter(aws: Aws, name: str) -> dict[str, Any] | None:
+    """A JSON parameter's value; None when the parameter does not exist."""
+    try:
+        value = aws.ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise CliError(f"parameter {name} does not hold JSON: {value[:200]!r}") from exc
+    return parsed if isinstance(parsed, dict) else None
+
+
+def read_mapping(aws: Aws, uuid: str) -> dict[str, Any]:
+    return dict(aws.lambda_.get_event_source_mapping(UUID=uuid))
+
+
+def running_executions(aws: Aws, arn: str) -> list[dict[str, Any]]:
+    pages = aws.sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=arn, statusFilter="RUNNING"
+    )
+    return [e for page in pages for e in page["executions"]]
+
+
+def recent_events(aws: Aws, execution_arn: str) -> list[dict[str, Any]]:
+    """The newest history events of an execution, newest first."""
+    return list(
+        aws.sfn.get_execution_history(
+            executionArn=execution_arn, reverseOrder=True, maxResults=HISTORY_EVENTS
+        )["events"]
+    )
+
+
+def oldest_message_age(aws: Aws, queue_name: str, now: datetime) -> float | None:
+    """ApproximateAgeOfOldestMessage, Maximum over the last 5 minutes; None without data."""
+    points = aws.cloudwatch.get_metric_statistics(
+        Namespace="AWS/SQS",
+        MetricName="ApproximateAgeOfOldestMessage",
+        Dimensions=[{"Name": "QueueName", "Value": queue_name}],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now,
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    return max(points, key=lambda p: p["Timestamp"])["Maximum"] if points else None
+
+
+def read_alarm(aws: Aws, name: str) -> dict[str, Any] | None:
+    found = aws.cloudwatch.describe_alarms(
+        AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
+    alarms = found.get("MetricAlarms", []) + found.get("CompositeAlarms", [])
+    return alarms[0] if alarms else None
+
+
+def read_status(aws: Aws, circuit: Circuit, now: datetime) -> dict[str, Any]:
+    """The status document of a circuit (see derive.build_status)."""
+    running = running_executions(aws, circuit.state_machine_arn)
+    episode = oldest_episode(running)
+    inputs = StatusInputs(
+        circuit=circuit,
+        control=read_json_parameter(aws, circuit.control_parameter),
+        settings=read_json_parameter(aws, circuit.settings_parameter),
+        mapping=read_mapping(aws, circuit.mapping_uuid),
+        rejitter_mapping=read_mapping(aws, circuit.rejitter_mapping_uuid)
+        if circuit.rejitter_mapping_uuid
+        else None,
+        queue_attributes=aws.sqs.get_queue_attributes(
+            QueueUrl=circuit.queue_url, AttributeNames=list(QUEUE_COUNTS)
+        ).get("Attributes", {}),
+        oldest_message_age=oldest_message_age(aws, circuit.queue_name, now),
+        alarm=read_alarm(aws, circuit.alarm_name),
+        running=running,
+        episode_events=recent_events(aws, episode["executionArn"]) if episode else [],
+    )
+    return build_status(inputs, now)

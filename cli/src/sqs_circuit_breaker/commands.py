@@ -1,0 +1,286 @@
+"""The commands: status, history, open (hold), close, drill."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from .aws import Aws, find_circuit, read_json_parameter, read_mapping, read_status, recent_events
+from .derive import ENDED_BADLY, HIDDEN_OUTCOMES, history_row, is_command
+from .discovery import Circuit
+from .errors import CliError, ExitCode
+from .phases import CLOSED
+from .render import history_table, status_view
+
+POLL_SECONDS = 2.0
+
+
+def sleep(seconds: float) -> None:  # replaced in tests
+    time.sleep(seconds)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def print_json(console: Console, document: Any) -> None:
+    console.out(json.dumps(document, indent=2, default=str), highlight=False)
+
+
+# ---- status -------------------------------------------------------------------------------------
+def status(aws: Aws, args: argparse.Namespace, console: Console) -> int:
+    circuit = find_circuit(aws, args.circuit)
+    if not args.watch:
+        document = read_status(aws, circuit, now())
+        if args.json:
+            print_json(console, document)
+        else:
+            console.print(status_view(document))
+        return ExitCode.OK
+    try:
+        with Live(console=console, auto_refresh=False) as live:
+            while True:
+                live.update(status_view(read_status(aws, circuit, now())), refresh=True)
+                sleep(args.interval)
+    except KeyboardInterrupt:
+        return ExitCode.OK
+
+
+# ---- history ------------------------------------------------------------------------------------
+def history(aws: Aws, args: argparse.Namespace, console: Console) -> int:
+    circuit = find_circuit(aws, args.circuit)
+    rows: list[dict[str, Any]] = []
+    scanned = 0
+    pages = aws.sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=circuit.state_machine_arn
+    )
+    for page in pages:  # newest first
+        for execution in page["executions"]:
+            scanned += 1
+            if execution["status"] == "RUNNING":
+                row = history_row(
+                    execution, None, recent_events(aws, execution["executionArn"]), now()
+                )
+            else:
+                described = aws.sfn.describe_execution(executionArn=execution["executionArn"])
+                row = history_row(execution, described, None, now())
+            if args.all or row["outcome"] not in HIDDEN_OUTCOMES:
+                rows.append(row)
+            if len(rows) >= args.limit or scanned >= max(100, args.limit * 10):
+                break
+        else:
+            continue
+        break
+    if args.json:
+        print_json(console, rows)
+    elif rows:
+        console.print(history_table(rows))
+    else:
+        console.print(f"No episodes yet for circuit {circuit.name}.")
+    return ExitCode.OK
+
+
+# ---- open (hold) and close ----------------------------------------------------------------------
+def command_name(command: str, at: datetime) -> str:
+    return f"{command}-{at:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+
+
+def start_command(aws: Aws, circuit: Circuit, command: str, reason: str) -> str:
+    caller = aws.caller()["Arn"]
+    document = {"command": command, "reason": reason, "requestedBy": caller}
+    return str(
+        aws.sfn.start_execution(
+            stateMachineArn=circuit.state_machine_arn,
+            name=command_name(command, now()),
+            input=json.dumps(document),
+        )["executionArn"]
+    )
+
+
+Done = Callable[[dict[str, Any], str | None], bool]
+
+
+def wait_for_command(
+    aws: Aws, circuit: Circuit, execution_arn: str, *, done: Done, what: str, timeout: float
+) -> None:
+    """Poll the control marker and the mapping until `done`, the execution failing, or timeout."""
+    deadline = time.monotonic() + timeout
+    polls_after_success = 0
+    while True:
+        control = read_json_parameter(aws, circuit.control_parameter) or {}
+        mapping_state = read_mapping(aws, circuit.mapping_uuid).get("State")
+        if done(control, mapping_state):
+            return
+        described = aws.sfn.describe_execution(executionArn=execution_arn)
+        execution_status = described["status"]
+        if execution_status in ENDED_BADLY:
+            raise CliError(
+                f"the command execution {execution_arn} ended {execution_status}:"
+                f" {described.get('error') or '-'}: {described.get('cause') or '-'}"
+            )
+        if execution_status == "SUCCEEDED":
+            polls_after_success += 1
+            if polls_after_success > 3:
+                raise CliError(
+                    f"the command execution {execution_arn} succeeded but the circuit is not"
+                    f" {what} (control mode {control.get('mode')}, mapping {mapping_state});"
+                    f" its output: {described.get('output')}"
+                )
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"timed out after {timeout:g} s waiting for the circuit to be {what}; last seen:"
+                f" control mode {control.get('mode')} (by execution {control.get('execution')}),"
+                f" mapping {mapping_state}, command execution {execution_status}."
+                f" Follow it with: sqs-circuit-breaker status {circuit.name}"
+            )
+        sleep(POLL_SECONDS)
+
+
+def _report(
+    aws: Aws, circuit: Circuit, args: argparse.Namespace, console: Console, note: str
+) -> None:
+    document = read_status(aws, circuit, now())
+    if args.json:
+        print_json(console, document)
+        return
+    console.print(status_view(document))
+    console.print(Text(note))
+
+
+def open_circuit(aws: Aws, args: argparse.Namespace, console: Console) -> int:
+    circuit = find_circuit(aws, args.circuit)
+    document = read_status(aws, circuit, now())
+    if document["hold"]:
+        hold = document["hold"]
+        raise CliError(
+            f"circuit {circuit.name} is already held open since {hold['since']} by"
+            f" {hold['requestedBy']}: {hold['reason']}. Release it with:"
+            f" sqs-circuit-breaker close {circuit.name}",
+            ExitCode.REFUSED,
+        )
+    execution_arn = start_command(aws, circuit, "hold", args.reason)
+    if not args.json:
+        console.print(f"Holding circuit {circuit.name} open (execution {execution_arn}) ...")
+
+    def held(control: dict[str, Any], mapping_state: str | None) -> bool:
+        return (
+            control.get("mode") == "hold"
+            and control.get("execution") == execution_arn
+            and mapping_state == "Disabled"
+        )
+
+    wait_for_command(aws, circuit, execution_arn, done=held, what="held open", timeout=args.timeout)
+    _report(
+        aws,
+        circuit,
+        args,
+        console,
+        f"Circuit {circuit.name} is HELD OPEN: the mapping is disabled and stays so (no probes, no"
+        f" automatic close). Undo with: sqs-circuit-breaker close {circuit.name}",
+    )
+    return ExitCode.OK
+
+
+def close_circuit(aws: Aws, args: argparse.Namespace, console: Console) -> int:
+    circuit = find_circuit(aws, args.circuit)
+    document = read_status(aws, circuit, now())
+    if document["closed"]:
+        raise CliError(
+            f"circuit {circuit.name} is already closed (mapping {document['mapping']['state']},"
+            " not held, no open episode): nothing to close",
+            ExitCode.REFUSED,
+        )
+    execution_arn = start_command(aws, circuit, "close", args.reason)
+    if not args.json:
+        console.print(f"Closing circuit {circuit.name} (execution {execution_arn}) ...")
+
+    def closed(control: dict[str, Any], mapping_state: str | None) -> bool:
+        return (
+            control.get("mode") == "auto"
+            and control.get("execution") == execution_arn
+            and mapping_state == "Enabled"
+        )
+
+    wait_for_command(aws, circuit, execution_arn, done=closed, what="closed", timeout=args.timeout)
+    _report(
+        aws,
+        circuit,
+        args,
+        console,
+        f"Circuit {circuit.name} is CLOSED: the mapping is enabled with its remembered settings and"
+        f" the alarm re-armed. To hold it open again: sqs-circuit-breaker open {circuit.name}"
+        " --reason TEXT",
+    )
+    return ExitCode.OK
+
+
+# ---- drill --------------------------------------------------------------------------------------
+def recent_executions(aws: Aws, arn: str) -> list[dict[str, Any]]:
+    return list(aws.sfn.list_executions(stateMachineArn=arn, maxResults=100)["executions"])
+
+
+def drill(aws: Aws, args: argparse.Namespace, console: Console) -> int:
+    circuit = find_circuit(aws, args.circuit)
+    document = read_status(aws, circuit, now())
+    busy = document["episode"] or (document["commandsRunning"] or [None])[0]
+    if document["state"] != CLOSED or busy:
+        running = f" (execution {busy['name']} is still running)" if busy else ""
+        raise CliError(
+            f"circuit {circuit.name} is {document['state']}{running}: a drill starts from a"
+            " CLOSED circuit with no running execution",
+            ExitCode.REFUSED,
+        )
+    if document["alarm"]["state"] is None:
+        raise CliError(f"alarm {circuit.alarm_name} not found: the circuit cannot be drilled")
+    if document["alarm"]["state"] == "ALARM":
+        raise CliError(
+            f"alarm {circuit.alarm_name} is already in ALARM: a drill needs the change to ALARM"
+            " to start an episode; wait for it to return to OK",
+            ExitCode.REFUSED,
+        )
+    before = {e["executionArn"] for e in recent_executions(aws, circuit.state_machine_arn)}
+    caller = aws.caller()["Arn"]
+    aws.cloudwatch.set_alarm_state(
+        AlarmName=circuit.alarm_name,
+        StateValue="ALARM",
+        StateReason=f"Drill by {caller}: sqs-circuit-breaker drill",
+    )
+    console.print(f"Alarm {circuit.alarm_name} set to ALARM; following the episode ...")
+    deadline = time.monotonic() + args.timeout
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            new = [
+                e
+                for e in recent_executions(aws, circuit.state_machine_arn)
+                if e["executionArn"] not in before and not is_command(e["name"])
+            ]
+            document = read_status(aws, circuit, now())
+            waiting = "waiting for the episode to start" if not new else "episode running"
+            live.update(Group(status_view(document), Text(f"drill: {waiting}")), refresh=True)
+            if new and all(e["status"] != "RUNNING" for e in new):
+                break
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"timed out after {args.timeout:g} s: "
+                    + (
+                        "the episode is still running"
+                        if new
+                        else "no episode started (check the EventBridge rule of the alarm)"
+                    )
+                )
+            sleep(args.interval)
+    document = read_status(aws, circuit, now())
+    console.print(status_view(document))
+    if document["state"] != CLOSED:
+        raise CliError(f"the drill's episode ended with the circuit {document['state']}")
+    console.print(f"Drill passed: the episode of circuit {circuit.name} ended CLOSED.")
+    return ExitCode.OK

@@ -1,0 +1,133 @@
+# Operating a circuit: the control marker and the commands in the state machine, pausing the
+# breaker, the dashboard and the alarms on the breaker itself.
+mock_provider "aws" {
+  source = "./tests/module/mocks"
+}
+
+variables {
+  name                      = "orders"
+  function_name             = "orders-consumer"
+  event_source_mapping_uuid = "0f6e1d2c-3b4a-4958-8a7b-6c5d4e3f2a1b"
+  queue_arn                 = "arn:aws:sqs:eu-west-1:123456789012:orders"
+  queue_url                 = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
+}
+
+run "control_parameters_and_commands" {
+  command = apply
+
+  assert {
+    condition     = module.state_machine.control_parameter_name == "/sqs-circuit-breaker/orders/control" && module.state_machine.settings_parameter_name == "/sqs-circuit-breaker/orders/settings"
+    error_message = "the control marker and the settings record live under /sqs-circuit-breaker/<name>"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).StartAt == "Begin" && jsondecode(output.state_machine_definition).States.Begin.Next == "RouteCommand"
+    error_message = "every execution records its start, then routes commands"
+  }
+  assert {
+    condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
+      "ReadControlAtStart", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
+    ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidCommand"
+    error_message = "alarm executions (no command) read the marker; hold and close are the only commands; anything else fails before changing anything"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.IsHeldAtStart.Choices[3].Next == "AlarmIgnoredHeld" && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended"
+    error_message = "an alarm during a hold ends at once"
+  }
+  assert {
+    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose", "WaitForAlarmEvaluation"] : jsondecode(output.state_machine_definition).States[s].Next] == ["ControlBeforeProbe", "ControlInWatch", "ControlInWatch"]
+    error_message = "every wait of an episode is followed by a control check"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[2].TimestampGreaterThanPath == "$.started.at" && jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[2].Next == "Superseded"
+    error_message = "a command written after the execution started supersedes it"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.CheckControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
+    error_message = "the state machine writes and reads the module's parameters"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].StringEquals == "forced" && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].Next == "ForceCloseSettle"
+    error_message = "a force close re-checks the mapping, then watches the alarm like any close (no flap)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.HoldSettle.Next == "HoldVerifyMapping" && jsondecode(output.state_machine_definition).States.IsHeldMappingDisabled.Choices[0].Next == "HoldDisableMappingAgain"
+    error_message = "a hold re-checks that the mapping stayed disabled"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.CountProbeLoop.Next == "PublishOpenHeartbeat" && jsondecode(output.state_machine_definition).States.PublishOpenHeartbeat.Parameters.MetricData[1].MetricName == "OpenSeconds"
+    error_message = "each probe loop publishes the time open"
+  }
+}
+
+run "breaker_alarms_on_by_default_with_notifications" {
+  command = apply
+
+  assert {
+    condition     = length(module.observability.alarm_names) == 3 && alltrue([for k, v in module.observability.alarm_names : v != null])
+    error_message = "the three breaker alarms exist when notifications are on (the default)"
+  }
+  assert {
+    condition     = output.breaker_alarm_names.open_too_long == "orders-cb-open-too-long" && output.breaker_alarm_names.trigger_failed == "orders-cb-trigger-failed" && output.breaker_alarm_names.execution_failed == "orders-cb-execution-failed"
+    error_message = "breaker alarm names"
+  }
+  assert {
+    condition     = module.observability.dashboard_name == null
+    error_message = "no dashboard by default"
+  }
+  assert {
+    condition     = module.trigger.rule_state == "ENABLED"
+    error_message = "the breaker is on by default"
+  }
+}
+
+run "paused_with_dashboard_and_one_alarm_off" {
+  command = apply
+
+  variables {
+    enabled                  = false
+    create_dashboard         = true
+    breaker_alarms           = { trigger_failed = false }
+    open_alarm_after_seconds = 900
+  }
+
+  assert {
+    condition     = module.trigger.rule_state == "DISABLED"
+    error_message = "enabled = false disables the alarm -> state machine rule"
+  }
+  assert {
+    condition     = output.dashboard_name == "orders-circuit-breaker"
+    error_message = "the dashboard is created"
+  }
+  assert {
+    condition     = output.breaker_alarm_names.trigger_failed == null && output.breaker_alarm_names.open_too_long != null
+    error_message = "each breaker alarm can be turned off"
+  }
+  assert {
+    condition     = length(jsondecode(module.observability.dashboard_body).widgets) == 6
+    error_message = "six widgets: state, alarms, function, queue, executions, probes"
+  }
+}
+
+run "no_notifications_no_breaker_alarms" {
+  command = apply
+
+  variables {
+    create_sns_topic = false
+    give_up_action   = "close"
+  }
+
+  assert {
+    condition     = alltrue([for k, v in output.breaker_alarm_names : v == null])
+    error_message = "without a topic there is nobody to notify: no breaker alarms"
+  }
+}
+
+run "open_alarm_after_seconds_is_validated" {
+  command = plan
+
+  variables {
+    open_alarm_after_seconds = 5
+  }
+
+  expect_failures = [var.open_alarm_after_seconds]
+}
