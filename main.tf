@@ -277,6 +277,7 @@ module "state_machine" {
   notifications_enabled = local.notifications_enabled
   sns_topic_arn         = local.sns_topic_arn
   sns_kms_key_arn       = var.sns_kms_key_arn
+  notification_format   = var.notification_format
   metric_namespace      = var.metric_namespace
   alarm_name            = local.alarm_name
   alarm_arn             = local.alarm_arn
@@ -308,6 +309,8 @@ module "trigger" {
   alarm_arn         = local.alarm_arn
   state_machine_arn = module.state_machine.state_machine_arn
   tags              = var.tags
+
+  notification_format = var.notification_format
 
   # enabled = false pauses the breaker: the alarm no longer starts episodes (nothing is destroyed).
   rule_enabled = var.enabled

@@ -444,6 +444,18 @@ variable "metric_namespace" {
   }
 }
 
+variable "notification_format" {
+  description = "Format of the notifications: text (readable messages, the default) or json (one JSON object per message, for machines: circuit, state, event, message, mapping, stateMachine, execution, at, consoleLinks)."
+  type        = string
+  default     = "text"
+  nullable    = false
+
+  validation {
+    condition     = contains(["text", "json"], var.notification_format)
+    error_message = "notification_format must be \"text\" or \"json\"."
+  }
+}
+
 # ---- Operating: pause, dashboard, alarms on the breaker ----------------------------------------
 variable "enabled" {
   description = "false pauses the breaker without destroying anything: the alarm -> state machine rule is disabled, so an alarm no longer opens the circuit (an episode already running goes on; the CLI still works). For example during a planned deployment."

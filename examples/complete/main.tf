@@ -199,6 +199,10 @@ module "circuit_breaker" {
   } : null
   alarm_watch_seconds = var.alarm_watch_seconds
 
+  # Operating: the dashboard and the alarms on the breaker itself (they notify the topic).
+  create_dashboard         = var.create_dashboard
+  open_alarm_after_seconds = var.open_alarm_after_seconds
+
   alarm_threshold_percent   = var.alarm_threshold_percent
   alarm_min_invocations     = var.alarm_min_invocations
   alarm_period_seconds      = var.alarm_period_seconds

@@ -47,3 +47,23 @@ output "rejitter_event_source_mapping_uuid" {
   description = "UUID of the rejitter's event source mapping (null without the rejitter)."
   value       = module.circuit_breaker.rejitter_event_source_mapping_uuid
 }
+
+output "breaker_alarm_names" {
+  description = "Names of the alarms on the breaker itself."
+  value       = module.circuit_breaker.breaker_alarm_names
+}
+
+output "dashboard_name" {
+  description = "Name of the circuit's dashboard."
+  value       = module.circuit_breaker.dashboard_name
+}
+
+output "control_parameter_name" {
+  description = "SSM parameter of the operator control marker."
+  value       = module.circuit_breaker.control_parameter_name
+}
+
+output "event_rule_name" {
+  description = "Name of the alarm -> state machine EventBridge rule."
+  value       = module.circuit_breaker.event_rule_name
+}

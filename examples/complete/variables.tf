@@ -198,3 +198,15 @@ variable "rejitter_max_delay_seconds" {
   type        = number
   default     = 300
 }
+
+variable "create_dashboard" {
+  description = "Create the circuit's CloudWatch dashboard."
+  type        = bool
+  default     = true
+}
+
+variable "open_alarm_after_seconds" {
+  description = "The breaker's open-too-long alarm fires after the circuit has been open this long."
+  type        = number
+  default     = 3600
+}

@@ -119,12 +119,14 @@ locals {
   # are validated to [A-Za-z0-9_-].
   notifications = {
     NotifyOpened = {
+      state   = "OPEN"
       subject = "OPEN"
       text    = "Circuit ${var.circuit_name} is OPEN ({}): event source mapping ${var.mapping_uuid} was disabled (its state when the episode began: {}). The function is probed with backoff until it recovers. Execution: {}"
       args    = ["$.tracking.openReason", "$.original.state", "$.singleFlight.self"]
       next    = "ChooseFirstWait"
     }
     NotifyGaveUp = {
+      state   = local.stay_open ? "OPEN" : "CLOSING"
       subject = local.stay_open ? "GAVE UP, STAYS OPEN" : "GAVE UP, CLOSING"
       text = join(" ", [
         "Circuit ${var.circuit_name}: giving up after {} unhealthy probes (last probe: {}).",
@@ -138,48 +140,56 @@ locals {
       catch_next = local.stay_open ? "GaveUpNotificationFailed" : "ControlBeforeClose"
     }
     NotifyRetentionGiveUp = {
+      state   = "CLOSING"
       subject = "GAVE UP (RETENTION), CLOSING"
       text    = "Circuit ${var.circuit_name}: giving up after {} s (episode time, or the age of the last message that failed a probe) so that the backlog does not outlive the queue retention period of {} s (safety margin ${var.retention_margin_seconds} s). The circuit is being CLOSED."
       args    = ["$.episode.elapsedSeconds", "$.queue.retentionSeconds"]
       next    = "ControlBeforeClose"
     }
     NotifyClosed = {
+      state   = "CLOSED"
       subject = "CLOSED"
       text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}{}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings. After a healthy, empty, overridden or forced close the execution watches the alarm for ${var.watch_seconds} s and re-opens the circuit if the function fails again. Execution: {}"
       args    = ["$.closeReason.reason", "$.closeReason.note", "$.singleFlight.self"]
       next    = "ShouldWatchAfterClose"
     }
     NotifyFailure = {
+      state   = "CLOSING"
       subject = "ERROR, CLOSING"
       text    = "Circuit ${var.circuit_name}: unexpected error {}. Closing the circuit (re-enabling event source mapping ${var.mapping_uuid}), the defined state after an error. Execution: {}"
       args    = ["States.JsonToString($.error)", "$.singleFlight.self"]
       next    = local.rejitter_enabled ? "FailureDisableRejitter" : "FailureCloseCircuit"
     }
     NotifyClosedAfterFailure = {
+      state   = "CLOSED"
       subject = "CLOSED AFTER ERROR"
       text    = "Circuit ${var.circuit_name} was CLOSED after an unexpected error: {}. Execution: {}"
       args    = ["States.JsonToString($.error)", "$.singleFlight.self"]
       next    = "FailureResetAlarm"
     }
     NotifyManualActionRequired = {
+      state   = "OPEN"
       subject = "STAYS OPEN, MANUAL ACTION REQUIRED"
       text    = "Circuit ${var.circuit_name} stays OPEN: manual action required. After the error {} closing failed too: {}. Re-enable event source mapping ${var.mapping_uuid} by hand${local.rejitter_enabled ? " and disable the rejitter mapping ${var.rejitter_mapping_uuid}" : ""}. Execution: {}"
       args    = ["States.JsonToString($.error)", "States.JsonToString($.recoveryError)", "$.singleFlight.self"]
       next    = "OpenManualActionRequired"
     }
     NotifyHeld = {
+      state   = "HELD OPEN"
       subject = "HELD OPEN"
       text    = "Circuit ${var.circuit_name} is HELD OPEN by {}: {}. Event source mapping ${var.mapping_uuid} is disabled (its state before the hold: {}) and stays disabled, with no probing and no automatic close, until an operator closes it (sqs-circuit-breaker close ${var.circuit_name}). Alarms are ignored while the circuit is held. Execution: {}"
       args    = ["$.requestedBy", "$.reason", "$.original.state", "$.singleFlight.self"]
       next    = "HoldSettle"
     }
     NotifyCommandFailed = {
+      state   = "UNKNOWN"
       subject = "COMMAND FAILED"
       text    = "Circuit ${var.circuit_name}: the operator command {} requested by {} failed: {}. The circuit may be part-way: run sqs-circuit-breaker status ${var.circuit_name}. Execution: {}"
       args    = ["$.command", "$.requestedBy", "States.JsonToString($.error)", "$.started.execution"]
       next    = "CommandFailed"
     }
     NotifyFailedBeforeOpen = {
+      state   = "CLOSED"
       subject = "ERROR, NOT OPENED"
       text    = "Circuit ${var.circuit_name} could not be opened: {}. The event source mapping ${var.mapping_uuid} was not changed."
       args    = ["States.JsonToString($.error)"]
@@ -190,6 +200,7 @@ locals {
   # Only with give_up_action = stay_open (the states they lead to exist only then).
   notifications_stay_open = local.stay_open ? {
     NotifyHistoryLimitGiveUp = {
+      state   = "CLOSING"
       subject = "GAVE UP (HISTORY LIMIT), CLOSING"
       text    = "Circuit ${var.circuit_name}: still unhealthy after {} probes; the execution is closing the circuit before it reaches the Step Functions execution history limit (which would end it with the circuit open). The circuit is being CLOSED: if the function still fails, the alarm opens it again. Execution: {}"
       args    = ["$.episode.attempt", "$.singleFlight.self"]
@@ -197,30 +208,77 @@ locals {
     }
   } : {}
 
-  # Each value is the state's JSON text (the Task and Pass shapes differ).
-  notify_states = {
-    for state_name, n in merge(local.notifications, local.notifications_stay_open) : state_name => (
-      local.notifications_enabled ? jsonencode({
-        Type     = "Task"
-        Resource = "arn:${var.partition}:states:::sns:publish"
-        Parameters = {
-          TopicArn    = var.sns_topic_arn
-          Subject     = "[circuit ${var.circuit_name}] ${n.subject}"
-          "Message.$" = "States.Format('${n.text}', ${join(", ", n.args)})"
-        }
-        ResultPath     = null
-        TimeoutSeconds = var.sdk_timeout_seconds
-        Retry          = local.retry_notify
-        Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.notificationError", Next = lookup(n, "catch_next", n.next) }]
-        Next           = n.next
-        }) : jsonencode({
-        Type       = "Pass"
-        Comment    = "Notifications are off (no SNS topic configured)."
-        ResultPath = null
-        Next       = n.next
-      })
-    )
+  # Each value is the state's JSON text (the Task and Pass shapes differ). With
+  # notification_format = "json" each Notify* state is a Pass that builds the message object and a
+  # Notify*Send task publishes it (a Pass state builds JSON objects the same way on every engine).
+  json_notifications = var.notification_format == "json"
+  console_host = {
+    aws          = "${var.region}.console.aws.amazon.com"
+    "aws-cn"     = "console.amazonaws.cn"
+    "aws-us-gov" = "console.amazonaws-us-gov.com"
+  }[var.partition]
+  all_notifications = merge(local.notifications, local.notifications_stay_open)
+
+  notify_publish = {
+    for state_name, n in local.all_notifications : state_name => {
+      Type     = "Task"
+      Resource = "arn:${var.partition}:states:::sns:publish"
+      Parameters = merge(
+        {
+          TopicArn = var.sns_topic_arn
+          Subject  = "[circuit ${var.circuit_name}] ${n.subject}"
+        },
+        local.json_notifications
+        ? { "Message.$" = "States.JsonToString($.notification)" }
+        : { "Message.$" = "States.Format('${n.text}', ${join(", ", n.args)})" },
+      )
+      ResultPath     = null
+      TimeoutSeconds = var.sdk_timeout_seconds
+      Retry          = local.retry_notify
+      Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.notificationError", Next = lookup(n, "catch_next", n.next) }]
+      Next           = n.next
+    }
   }
+
+  notify_json = {
+    for state_name, n in local.all_notifications : state_name => {
+      Type    = "Pass"
+      Comment = "notification_format = json: the message object, published by ${state_name}Send."
+      Parameters = {
+        circuit       = var.circuit_name
+        state         = n.state
+        event         = n.subject
+        "message.$"   = "States.Format('${n.text}', ${join(", ", n.args)})"
+        mapping       = var.mapping_uuid
+        stateMachine  = local.state_machine_arn
+        "execution.$" = "$$.Execution.Id"
+        "at.$"        = "$$.State.EnteredTime"
+        consoleLinks = {
+          "execution.$" = "States.Format('https://${local.console_host}/states/home?region=${var.region}#/v2/executions/details/{}', $$.Execution.Id)"
+          alarm         = "https://${local.console_host}/cloudwatch/home?region=${var.region}#alarmsV2:alarm/${var.alarm_name}"
+          function      = "https://${local.console_host}/lambda/home?region=${var.region}#/functions/${element(split(":", var.target_function_arn), 6)}"
+        }
+      }
+      ResultPath = "$.notification"
+      Next       = "${state_name}Send"
+    }
+  }
+
+  notify_states = merge(
+    {
+      for state_name, n in local.all_notifications : state_name => (
+        !local.notifications_enabled ? jsonencode({
+          Type       = "Pass"
+          Comment    = "Notifications are off (no SNS topic configured)."
+          ResultPath = null
+          Next       = n.next
+        }) : local.json_notifications ? jsonencode(local.notify_json[state_name]) : jsonencode(local.notify_publish[state_name])
+      )
+    },
+    local.notifications_enabled && local.json_notifications ? {
+      for state_name, n in local.all_notifications : "${state_name}Send" => jsonencode(local.notify_publish[state_name])
+    } : {},
+  )
 
   definition = templatefile("${path.module}/state-machine.asl.json.tftpl", {
     circuit_name               = var.circuit_name

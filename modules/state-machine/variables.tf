@@ -238,3 +238,9 @@ variable "parameter_path" {
   description = "SSM parameter path of the circuit (no trailing slash), e.g. /sqs-circuit-breaker/orders: the control marker and the settings record live under it."
   type        = string
 }
+
+variable "notification_format" {
+  description = "text (readable messages) or json (one object per message, for machines)."
+  type        = string
+  default     = "text"
+}

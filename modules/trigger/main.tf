@@ -167,10 +167,17 @@ locals {
   # A JSON string template (SNS receives the plain text), written by hand: jsonencode() would escape < and > as \u003c and
   # \u003e, and EventBridge would then not see the <execution> and <status> placeholders. The
   # circuit name and the mapping UUID are validated to [A-Za-z0-9_-], so nothing needs escaping.
-  status_input_template = join("", [
-    "\"Circuit ${var.circuit_name}: execution <execution> ended <status>; the event source mapping ",
-    "${coalesce(var.mapping_uuid, "-")} may still be DISABLED: check it and re-enable it by hand if so.\"",
+  status_text = join("", [
+    "Circuit ${var.circuit_name}: execution <execution> ended <status>; the event source mapping ",
+    "${coalesce(var.mapping_uuid, "-")} may still be DISABLED: check it and re-enable it by hand if so.",
   ])
+  # EventBridge input templates: a quoted string (text) or a JSON object whose <placeholders> sit
+  # inside quoted strings (json).
+  status_input_template = var.notification_format == "json" ? join("", [
+    "{\"circuit\": \"${var.circuit_name}\", \"state\": \"UNKNOWN\", \"event\": \"EXECUTION <status>\", ",
+    "\"message\": \"${local.status_text}\", \"mapping\": \"${coalesce(var.mapping_uuid, "-")}\", ",
+    "\"execution\": \"<execution>\"}",
+  ]) : "\"${local.status_text}\""
 }
 
 resource "aws_cloudwatch_event_target" "status" {

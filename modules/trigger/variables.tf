@@ -113,3 +113,9 @@ variable "rule_enabled" {
   type        = bool
   default     = true
 }
+
+variable "notification_format" {
+  description = "text or json: the format of the execution-status notifications."
+  type        = string
+  default     = "text"
+}

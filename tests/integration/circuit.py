@@ -6,10 +6,13 @@ Shared by the end-to-end tests and `make demo`.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from support import drain, mapping_state, queue_depth, wait_until
+from support import REGION, drain, mapping_state, queue_depth, wait_until
 
 EPISODE_TIMEOUT = 180
 
@@ -21,6 +24,9 @@ class Circuit:
         """`alarm_window`: the evaluation window of the stack's alarm, in seconds (period x
         evaluation periods)."""
         self.aws, self.out, self.alarm_window = aws, outputs, alarm_window
+        self.endpoint = aws("sts").meta.endpoint_url
+        self.name = outputs["state_machine_arn"].rsplit(":", 1)[1].removesuffix("-circuit-breaker")
+        self.ssm = aws("ssm")
         self.lam, self.sqs = aws("lambda"), aws("sqs")
         self.sfn, self.cw = aws("stepfunctions"), aws("cloudwatch")
         self.work = outputs["work_queue_url"]
@@ -179,6 +185,23 @@ class Circuit:
         )
         for execution in self.executions("RUNNING"):
             self.sfn.stop_execution(executionArn=execution["executionArn"], cause="e2e reset")
+        if self.control().get("mode") != "auto":  # a test left a hold: back to automatic
+            self.ssm.put_parameter(
+                Name=self.out["control_parameter_name"],
+                Value=json.dumps(
+                    {
+                        "mode": "auto",
+                        "command": None,
+                        "reason": "e2e reset",
+                        "requestedBy": "e2e",
+                        "at": "1970-01-01T00:00:00Z",
+                        "execution": None,
+                        "superseded": [],
+                    }
+                ),
+                Type="String",
+                Overwrite=True,
+            )
         if self.mapping() in ("Disabled", "Disabling"):
             self.lam.update_event_source_mapping(UUID=self.uuid, Enabled=True)
         wait_until(lambda: self.mapping() == "Enabled", timeout=30, what="mapping Enabled")
@@ -192,6 +215,42 @@ class Circuit:
         self.collect()
         self.processed.clear()
         self.notifications.clear()
+
+    # -- the operator CLI (cli/), run as an operator runs it: a process with the standard
+    # AWS_ENDPOINT_URL and credentials chain
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "COLUMNS": "120",
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "sqs_circuit_breaker", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def cli_status(self) -> dict:
+        done = self.cli("status", self.name, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def control(self) -> dict:
+        value = self.ssm.get_parameter(Name=self.out["control_parameter_name"])["Parameter"][
+            "Value"
+        ]
+        return json.loads(value)
+
+    def outcome(self, execution_arn: str) -> str | None:
+        output = self.sfn.describe_execution(executionArn=execution_arn).get("output")
+        return json.loads(output).get("outcome") if output else None
 
     def failing(self) -> bool:
         fn = self.out["function_name"]

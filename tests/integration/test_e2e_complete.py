@@ -58,6 +58,8 @@ BASE_VARS = {
     # Lambda refuses a mapping whose queue hides messages for less than the function's timeout
     # (so does the harness): the rejitter's timeout fits the work queue's 4 s.
     "rejitter_timeout_seconds": 4,
+    # The breaker's open-too-long alarm, scaled down like the rest.
+    "open_alarm_after_seconds": 10,
 }
 
 
@@ -287,6 +289,34 @@ def test_exhausted_retries_notify_stay_open_and_still_close_on_recovery(closed: 
     assert c.probe_outcomes(arn).count("unhealthy") >= 4
     assert c.mapping() == "Disabled"  # stays open, as configured...
     assert c.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"  # ...and watched
+
+    # The alarms on the breaker itself, while it stays open. The trigger is broken on purpose:
+    # the alarm -> state machine rule's target names a state machine that does not exist, and an
+    # alarm transition is delivered to it (EventBridge retries, then counts FailedInvocations).
+    events = c.aws("events")
+    rule = c.out["event_rule_name"]
+    targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+    broken = [{**t, "Arn": t["Arn"] + "-missing"} for t in targets]
+    events.put_targets(Rule=rule, Targets=broken)
+    try:
+        for state in ("OK", "ALARM"):
+            c.cw.set_alarm_state(AlarmName=c.out["alarm_name"], StateValue=state, StateReason="e2e")
+        alarms = c.out["breaker_alarm_names"]
+
+        def breaker_alarm_states() -> dict | None:
+            found = c.cw.describe_alarms(
+                AlarmNames=[alarms["open_too_long"], alarms["trigger_failed"]]
+            )["MetricAlarms"]
+            states = {a["AlarmName"]: a["StateValue"] for a in found}
+            return states if set(states.values()) == {"ALARM"} and len(states) == 2 else None
+
+        wait_until(
+            breaker_alarm_states, timeout=180, what="open-too-long and trigger-failed alarms"
+        )
+    finally:
+        events.put_targets(Rule=rule, Targets=targets)
+    assert c.mapping() == "Disabled"  # the breaker's own alarms change nothing
+
     c.set_failing(False)
     assert c.wait_closed(arn) == "healthy"
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="backlog processed")
@@ -482,3 +512,91 @@ def test_min_delay_above_max_delay_is_refused_at_plan_time(stack: Stack):
     assert "rejitter_min_delay_seconds must be <= rejitter_max_delay_seconds" in " ".join(
         (proc.stdout + proc.stderr).split()
     )
+
+
+# ---- Operating a circuit: the sqs-circuit-breaker CLI ------------------------------------------
+def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
+    c = closed
+    before = {e["executionArn"] for e in c.executions()}
+    done = c.cli("open", c.name, "--reason", "e2e deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert c.mapping() == "Disabled"
+    status = c.cli_status()
+    assert status["state"] == "HELD OPEN" and status["hold"]["reason"] == "e2e deploy"
+    assert c.cli("open", c.name, "--reason", "again").returncode == 3  # already held
+    sent = set(c.send(5, "held"))
+
+    # An alarm during the hold: its execution ends at once and the circuit stays open.
+    c.open_via_alarm()
+
+    def alarm_executions() -> list[dict]:
+        return [
+            e
+            for e in c.executions()
+            if e["executionArn"] not in before and not e["name"].startswith(("hold-", "close-"))
+        ]
+
+    for execution in wait_until(alarm_executions, timeout=60, what="the alarm's execution"):
+        c.wait_finished(execution["executionArn"], timeout=60)
+        assert c.outcome(execution["executionArn"]) == "alarm_ignored_held"
+    assert c.mapping() == "Disabled"
+    assert not (c.processed_bodies() & sent)  # nothing consumed while held
+    c.collect()
+    assert any("is HELD OPEN by" in t and "e2e deploy" in t for t in c.notifications)
+
+    done = c.cli("close", c.name, "--reason", "deploy done")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert c.mapping() == "Enabled"
+    wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="the held backlog processed")
+    assert_nothing_lost(c, sent)
+    refused = c.cli("close", c.name)
+    assert refused.returncode == 3, refused.stdout + refused.stderr  # already closed
+
+
+def test_force_close_mid_episode_restores_the_settings_and_stops_the_rejitter(closed: Circuit):
+    c = closed
+    c.lam.update_event_source_mapping(UUID=c.uuid, ScalingConfig={"MaximumConcurrency": 7})
+    try:
+        before = {e["executionArn"] for e in c.executions()}
+        c.set_failing(True)
+        sent = set(c.send(6, "force"))
+        arn = c.wait_opened(before)["executionArn"]
+        wait_until(lambda: "unhealthy" in c.probe_outcomes(arn), timeout=60, what="a failed probe")
+        status = c.cli_status()
+        assert status["state"] in ("OPEN", "HALF-OPEN"), status
+        assert status["episode"]["executionArn"] == arn
+        # As if the episode had been interrupted during its half-open ramp: the mapping carries
+        # the ramp's concurrency; the close restores the settings recorded at the open.
+        c.lam.update_event_source_mapping(UUID=c.uuid, ScalingConfig={"MaximumConcurrency": 2})
+
+        done = c.cli("close", c.name, "--reason", "e2e fixed by hand")
+        c.set_failing(False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        c.wait_finished(arn, timeout=60)
+        assert c.outcome(arn) == "superseded"
+        mapping = c.lam.get_event_source_mapping(UUID=c.uuid)
+        assert mapping["State"] == "Enabled"
+        assert mapping.get("ScalingConfig", {}).get("MaximumConcurrency") == 7
+        assert c.rejitter_mapping() == "Disabled"
+        wait_until(lambda: sent <= c.processed_bodies(), timeout=90, what="backlog processed")
+        assert_nothing_lost(c, sent)
+        c.collect()
+        assert any("(reason: forced by" in t and "e2e fixed by hand" in t for t in c.notifications)
+
+        history = c.cli("history", c.name, "--json")
+        assert history.returncode == 0, history.stderr
+        rows = {row["executionArn"]: row for row in json.loads(history.stdout)}
+        assert rows[arn]["outcome"] == "superseded"
+        assert any(row["kind"] == "close" for row in rows.values())
+    finally:
+        c.lam.update_event_source_mapping(UUID=c.uuid, ScalingConfig={})
+
+
+def test_drill_plays_an_episode_on_a_healthy_function(closed: Circuit):
+    c = closed
+    before = {e["executionArn"] for e in c.executions()}
+    done = c.cli("drill", c.name, "--timeout", "150")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert c.mapping() == "Enabled"
+    acting = c.acting_executions(before)
+    assert acting and all(c.outcome(e["executionArn"]) == "closed" for e in acting)

@@ -38,8 +38,8 @@ run "control_parameters_and_commands" {
     error_message = "every wait of an episode is followed by a control check"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[2].TimestampGreaterThanPath == "$.started.at" && jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[2].Next == "Superseded"
-    error_message = "a command written after the execution started supersedes it"
+    condition     = jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].StringEquals == "hold" && jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].Next == "Superseded" && jsondecode(output.state_machine_definition).States.JudgeControl.Parameters["listed.$"] == "States.ArrayContains($.control.value.superseded, $.started.execution)" && jsondecode(output.state_machine_definition).States.IsSuperseded.Default == "Superseded"
+    error_message = "a hold, or a command given while the execution ran (it is listed), supersedes it; the command itself goes on"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.WriteControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.CheckControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
@@ -130,4 +130,39 @@ run "open_alarm_after_seconds_is_validated" {
   }
 
   expect_failures = [var.open_alarm_after_seconds]
+}
+
+run "json_notifications" {
+  command = apply
+
+  variables {
+    notification_format = "json"
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyOpened.Type == "Pass" && jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "NotifyOpenedSend" && jsondecode(output.state_machine_definition).States.NotifyOpenedSend.Parameters["Message.$"] == "States.JsonToString($.notification)"
+    error_message = "json: a Pass state builds the object, a Send task publishes it"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyOpened.Parameters.state == "OPEN" && jsondecode(output.state_machine_definition).States.NotifyHeld.Parameters.state == "HELD OPEN" && jsondecode(output.state_machine_definition).States.NotifyClosed.Parameters.circuit == "orders"
+    error_message = "json: circuit and state in every message"
+  }
+  assert {
+    condition     = startswith(jsondecode(output.state_machine_definition).States.NotifyClosed.Parameters.consoleLinks.alarm, "https://eu-west-1.console.aws.amazon.com/cloudwatch/")
+    error_message = "json: console links"
+  }
+  assert {
+    condition     = jsondecode(module.trigger.status_input_template).circuit == "orders"
+    error_message = "json: the execution-status notification is a JSON object too"
+  }
+}
+
+run "notification_format_is_validated" {
+  command = plan
+
+  variables {
+    notification_format = "xml"
+  }
+
+  expect_failures = [var.notification_format]
 }

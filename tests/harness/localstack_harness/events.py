@@ -3,7 +3,8 @@
 On AWS a target that cannot be invoked (StartExecution refused, topic missing...) is retried
 according to its RetryPolicy, then the event goes to the target's dead-letter queue
 (DeadLetterConfig) with the attributes RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE,
-EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS. LocalStack logs the failure and drops the event.
+EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS, and the rule's AWS/Events FailedInvocations metric
+counts it. LocalStack logs the failure and drops the event, and publishes no metric.
 Here a failing target is retried (at most MAX_RETRIES times, a second apart: the emulator's
 time scale, not AWS's up to 185 over 24 hours) and then dead-lettered as on AWS.
 """
@@ -41,6 +42,26 @@ def _dead_letter(sender, event, error: Exception, attempts: int) -> None:
     LOG.info("event for target %s dead-lettered to %s: %s", sender.target["Id"], arn, error)
 
 
+def _count_failed_invocation(sender) -> None:
+    """AWS/Events FailedInvocations (dimension RuleName): one per invocation failed for good."""
+    from localstack.aws.connect import connect_to
+
+    parts = sender.rule_arn.split(":")
+    rule_name = parts[5].split("/")[-1]
+    cloudwatch = connect_to(region_name=parts[3], aws_access_key_id=parts[4]).cloudwatch
+    cloudwatch.put_metric_data(
+        Namespace="AWS/Events",
+        MetricData=[
+            {
+                "MetricName": "FailedInvocations",
+                "Dimensions": [{"Name": "RuleName", "Value": rule_name}],
+                "Value": 1,
+                "Unit": "Count",
+            }
+        ],
+    )
+
+
 def _install_retries_and_dead_letters() -> None:
     from localstack.services.events.target import TargetSender
 
@@ -56,6 +77,10 @@ def _install_retries_and_dead_letters() -> None:
             except Exception as error:
                 if attempt == attempts:
                     _dead_letter(self, event, error, attempt)
+                    try:
+                        _count_failed_invocation(self)
+                    except Exception:  # the metric must not hide the delivery failure
+                        LOG.exception("could not publish FailedInvocations")
                     raise
                 time.sleep(1.0)
         return None
@@ -67,4 +92,6 @@ def _install_retries_and_dead_letters() -> None:
 @hooks.on_infra_start()
 def install_events_fidelity() -> None:
     _install_retries_and_dead_letters()
-    LOG.info("eventbridge fidelity installed: target retries and dead-letter queues")
+    LOG.info(
+        "eventbridge fidelity installed: target retries, dead-letter queues, FailedInvocations"
+    )
