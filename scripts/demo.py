@@ -3,7 +3,9 @@
 Applies examples/complete (time-scaled: seconds where AWS uses minutes), then plays a failure
 episode: the function starts failing, messages flow, the alarm fires, the circuit opens, probes
 back off, the function is fixed, the backlog is rejittered, the circuit half-opens, then
-closes. A one-line live status, a timeline, and a summary that counts every message by id.
+closes. A one-line live status (the circuit's state as the operator CLI, sqs-circuit-breaker,
+derives it), a timeline, the CLI's status and history, and a summary that counts every message by
+id.
 
     python scripts/demo.py [--messages N] [--down]
 """
@@ -11,8 +13,10 @@ closes. A one-line live status, a timeline, and a summary that counts every mess
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,8 +24,9 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 from circuit import Circuit  # noqa: E402
 from localstack_harness import ctl  # noqa: E402
+from sqs_circuit_breaker import aws as cli_aws  # noqa: E402  (cli/, installed in the dev venv)
 from stack import Stack  # noqa: E402
-from support import client, queue_depth  # noqa: E402
+from support import REGION, client, queue_depth  # noqa: E402
 
 DEMO_VARS = {
     "name": "demo",
@@ -79,19 +84,27 @@ class Show:
             print(line, flush=True)
 
 
-def circuit_state(mapping: str, running: bool, states: list[str]) -> str:
-    if mapping in ("Disabled", "Disabling"):
-        return "OPEN"
-    if running and "CloseCircuit" in states:
-        closed = len(states) - states[::-1].index("CloseCircuit")
-        if "DisableMapping" not in states[closed:]:
-            return "WATCHING"  # closed; the episode watches the alarm's window
-    if running:
-        return "HALF-OPEN"
-    return "CLOSED"
+class CliView:
+    """The circuit's state as `sqs-circuit-breaker status` derives it (the CLI's own code)."""
+
+    def __init__(self, endpoint: str, name: str) -> None:
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_REGION=REGION,
+            AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+            AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        )
+        self.aws = cli_aws.Aws.create()
+        self.circuit = cli_aws.find_circuit(self.aws, name)
+
+    def state(self) -> str:
+        document = cli_aws.read_status(self.aws, self.circuit, datetime.now(tz=UTC))
+        if document["watching"]:
+            return "CLOSED (watching)"  # closed; the episode watches the alarm's window
+        return document["state"]
 
 
-def play(c: Circuit, messages: int) -> dict:
+def play(c: Circuit, messages: int, view: CliView) -> dict:
     show = Show()
     sqs = c.sqs
     show.event("the downstream service goes down: SHOULD_ERROR=true")
@@ -144,7 +157,7 @@ def play(c: Circuit, messages: int) -> dict:
         dlq = sum(queue_depth(sqs, c.out["dlq_url"]))
         done = len(c.processed_bodies() & sent)
         show.status(
-            f"circuit {circuit_state(mapping, running, states):9} | queue {visible:3} "
+            f"circuit {view.state():17} | queue {visible:3} "
             f"in-flight {in_flight:3} | DLQ {dlq:2} | processed {done:3}/{messages} "
             f"| probe attempt {len(outcomes)}"
         )
@@ -196,8 +209,11 @@ def main() -> int:
     print(">> resetting the circuit (closed, healthy, empty queues)")
     c.reset()
     print(">> playing the failure episode (Ctrl-C to stop)\n")
-    summary = play(c, args.messages)
+    summary = play(c, args.messages, CliView(endpoint, c.name))
     print("\n" + table(summary))
+    for command in (("status", c.name), ("history", c.name, "--limit", "3")):
+        print(f"\n$ sqs-circuit-breaker {' '.join(command)}")
+        print(c.cli(*command).stdout.rstrip())
     return 0 if summary["lost"] == 0 and summary["processed"] == summary["sent"] else 1
 
 

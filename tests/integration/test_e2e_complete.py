@@ -546,6 +546,10 @@ def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
 
     done = c.cli("close", c.name, "--reason", "deploy done")
     assert done.returncode == 0, done.stdout + done.stderr
+    if c.mapping() != "Enabled":  # diagnostics
+        for e in c.executions()[:6]:
+            print(e["name"], e["status"], c.entered_states(e["executionArn"])[-25:])
+        print(done.stdout)
     assert c.mapping() == "Enabled"
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="the held backlog processed")
     assert_nothing_lost(c, sent)

@@ -50,8 +50,8 @@ run "control_parameters_and_commands" {
     error_message = "a force close re-checks the mapping, then watches the alarm like any close (no flap)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.HoldSettle.Next == "HoldVerifyMapping" && jsondecode(output.state_machine_definition).States.IsHeldMappingDisabled.Choices[0].Next == "HoldDisableMappingAgain"
-    error_message = "a hold re-checks that the mapping stayed disabled"
+    condition     = jsondecode(output.state_machine_definition).States.HoldSettle.Next == "HoldReadControl" && jsondecode(output.state_machine_definition).States.IsHoldStillCurrent.Default == "Held" && jsondecode(output.state_machine_definition).States.IsHeldMappingDisabled.Choices[0].Next == "HoldDisableMappingAgain"
+    error_message = "a hold re-checks that the mapping stayed disabled, unless a later command owns the circuit"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.CountProbeLoop.Next == "PublishOpenHeartbeat" && jsondecode(output.state_machine_definition).States.PublishOpenHeartbeat.Parameters.MetricData[1].MetricName == "OpenSeconds"
