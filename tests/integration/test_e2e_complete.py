@@ -12,7 +12,10 @@ module's own alarm (AWS/Lambda, 60 s periods) is proven in test_harness_alarms.p
 from __future__ import annotations
 
 import json
+import threading
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from circuit import EPISODE_TIMEOUT, Circuit
@@ -115,6 +118,45 @@ def origin_attribute(receives: int) -> dict:
     return {"sqscb-origin": {"DataType": "String", "StringValue": json.dumps(origin)}}
 
 
+class StatusSampler:
+    """`sqs-circuit-breaker status` (the CLI's own code, on this test's clients) sampled in the
+    background: the circuit states it reports during an episode, in order, without repeats."""
+
+    def __init__(self, c: Circuit) -> None:
+        from sqs_circuit_breaker import aws as cli_aws
+
+        self.read = cli_aws.read_status
+        self.aws = cli_aws.Aws(
+            session=None,
+            sfn=c.sfn,
+            ssm=c.ssm,
+            lambda_=c.lam,
+            sqs=c.sqs,
+            cloudwatch=c.cw,
+            sts=c.aws("sts"),
+        )
+        self.circuit = cli_aws.find_circuit(self.aws, c.machine)  # by ARN: no session needed
+        self.seen: list[str] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                state = self.read(self.aws, self.circuit, datetime.now(tz=UTC))["state"]
+            except Exception:  # a read racing a change: sample again
+                state = None
+            if state and (not self.seen or self.seen[-1] != state):
+                self.seen.append(state)
+            self.done.wait(0.5)
+
+    def stop(self) -> list[str]:
+        self.done.set()
+        self.thread.join(timeout=30)
+        return self.seen
+
+
 # ---- 1 & 8: the seed's scenario ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def seed_episode(circuit: Circuit) -> dict:
@@ -131,6 +173,7 @@ def seed_episode(circuit: Circuit) -> dict:
     }
     sent = set(c.send(20, "seed", MessageAttributes=attributes))
     started = time.monotonic()
+    sampler = StatusSampler(c)
     execution = c.wait_opened(before)
     opened_after = time.monotonic() - started
     arn = execution["executionArn"]
@@ -143,6 +186,7 @@ def seed_episode(circuit: Circuit) -> dict:
     (exhausted,) = c.send(1, "exhausted", MessageAttributes=origin_attribute(MAX_RECEIVE_COUNT))
     result = c.wait_finished(arn)
     closed_after = time.monotonic() - fixed
+    phases = sampler.stop()
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="every message processed")
     dlq = wait_until(
         lambda: [m for m in drain(c.sqs, c.out["dlq_url"], seconds=1) if m["Body"] == exhausted],
@@ -160,6 +204,7 @@ def seed_episode(circuit: Circuit) -> dict:
         "notifications": list(c.notifications),
         "opened_after": opened_after,
         "closed_after": closed_after,
+        "phases": phases,
         "circuit": c,
     }
 
@@ -182,6 +227,17 @@ def test_failure_episode_processes_every_message_and_closes(seed_episode):
     assert "ReopenAfterClose" not in states
     alarm = c.cw.describe_alarms(AlarmNames=[c.out["alarm_name"]])["MetricAlarms"][0]
     assert alarm["StateValue"] in ("OK", "INSUFFICIENT_DATA")
+
+
+def test_status_reports_every_phase_of_the_episode(seed_episode):
+    """`sqs-circuit-breaker status`, sampled through the episode, saw it open, half-open (probe or
+    ramp), rejitter and close, in that order."""
+    phases = seed_episode["phases"]
+    expected = ["OPEN", "HALF-OPEN", "REJITTER", "CLOSED"]
+    order = [p for p in phases if p in expected]
+    firsts = [order.index(p) for p in expected if p in order]
+    assert set(expected) <= set(order), phases
+    assert firsts == sorted(firsts), phases
 
 
 def test_rejitter_preserves_attributes_and_spreads_redelivery(seed_episode):
@@ -515,6 +571,15 @@ def test_min_delay_above_max_delay_is_refused_at_plan_time(stack: Stack):
 
 
 # ---- Operating a circuit: the sqs-circuit-breaker CLI ------------------------------------------
+SAMPLES = Path(__file__).resolve().parents[2] / "build" / "cli-samples"
+
+
+def save_sample(name: str, text: str) -> None:
+    """Keep the CLI's real output of this run (build/cli-samples/) for the docs."""
+    SAMPLES.mkdir(parents=True, exist_ok=True)
+    (SAMPLES / f"{name}.txt").write_text(text)
+
+
 def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
     c = closed
     before = {e["executionArn"] for e in c.executions()}
@@ -523,6 +588,7 @@ def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
     assert c.mapping() == "Disabled"
     status = c.cli_status()
     assert status["state"] == "HELD OPEN" and status["hold"]["reason"] == "e2e deploy"
+    save_sample("status-held", c.cli("status", c.name).stdout)
     assert c.cli("open", c.name, "--reason", "again").returncode == 3  # already held
     sent = set(c.send(5, "held"))
 
@@ -546,10 +612,6 @@ def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
 
     done = c.cli("close", c.name, "--reason", "deploy done")
     assert done.returncode == 0, done.stdout + done.stderr
-    if c.mapping() != "Enabled":  # diagnostics
-        for e in c.executions()[:6]:
-            print(e["name"], e["status"], c.entered_states(e["executionArn"])[-25:])
-        print(done.stdout)
     assert c.mapping() == "Enabled"
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="the held backlog processed")
     assert_nothing_lost(c, sent)
@@ -568,6 +630,7 @@ def test_force_close_mid_episode_restores_the_settings_and_stops_the_rejitter(cl
         wait_until(lambda: "unhealthy" in c.probe_outcomes(arn), timeout=60, what="a failed probe")
         status = c.cli_status()
         assert status["state"] in ("OPEN", "HALF-OPEN"), status
+        save_sample("status-open", c.cli("status", c.name).stdout)
         assert status["episode"]["executionArn"] == arn
         # As if the episode had been interrupted during its half-open ramp: the mapping carries
         # the ramp's concurrency; the close restores the settings recorded at the open.
@@ -592,6 +655,7 @@ def test_force_close_mid_episode_restores_the_settings_and_stops_the_rejitter(cl
         rows = {row["executionArn"]: row for row in json.loads(history.stdout)}
         assert rows[arn]["outcome"] == "superseded"
         assert any(row["kind"] == "close" for row in rows.values())
+        save_sample("history", c.cli("history", c.name).stdout)
     finally:
         c.lam.update_event_source_mapping(UUID=c.uuid, ScalingConfig={})
 
