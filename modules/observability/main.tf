@@ -119,7 +119,7 @@ locals {
         metrics = [
           ["AWS/Lambda", "Invocations", "FunctionName", var.function_name, { id = "inv", stat = "Sum" }],
           ["AWS/Lambda", "Errors", "FunctionName", var.function_name, { id = "err", stat = "Sum" }],
-          [{ expression = "IF(inv > 0, 100 * err / inv, 0)", id = "rate", label = "Error rate (%)", yAxis = "right" }],
+          [{ expression = "IF(inv > 0, 100 * FILL(err, 0) / inv, 0)", id = "rate", label = "Error rate (%)", yAxis = "right" }],
         ]
         annotations = var.alarm_threshold == null ? {} : {
           horizontal = [{ label = "Alarm threshold (%)", value = var.alarm_threshold, yAxis = "right" }]
