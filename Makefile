@@ -1,6 +1,7 @@
 # terraform-aws-sqs-circuit-breaker: developer entry points.
 # Every target installs what it needs on first use; nothing is assumed to be installed by hand
-# except Terraform >= 1.6 and a Python >= 3.11 (plus a Python >= 3.12 for the local emulator).
+# except Terraform >= 1.7 (the module needs 1.6; `terraform test` uses mock_provider, 1.7) and a
+# Python >= 3.11 (plus a Python >= 3.12 for the local emulator).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help

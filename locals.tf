@@ -3,8 +3,11 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  # The region's name, on AWS provider 5.x and 6.x alike without a deprecation warning: 6.x
+  # deprecates `name` (and `id`) for `region`, which 5.x lacks; `endpoint`, the region's EC2
+  # endpoint ("ec2.<region>.<DNS suffix>", from the provider's partition data), exists in both.
+  region     = split(".", data.aws_region.current.endpoint)[1]
   account_id = data.aws_caller_identity.current.account_id
 
   # Names. `name` is at most 40 characters, so every derived name fits its service's limit without
