@@ -131,7 +131,7 @@ module "probe" {
   source = "./modules/function"
 
   function_name      = local.names.probe
-  role_name          = local.names.probe
+  role_name          = local.names.probe_role
   description        = "Circuit breaker ${var.name}: probes ${local.target_function_name} with one message of its queue."
   filename           = "${path.module}/dist/probe.zip"
   handler            = "probe.handler"
@@ -143,6 +143,9 @@ module "probe" {
   region             = local.region
   account_id         = local.account_id
   tags               = var.tags
+
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
 
   policy_statements = concat(
     [
@@ -174,7 +177,7 @@ module "rejitter" {
   count  = var.rejitter_enabled ? 1 : 0
 
   function_name      = local.names.rejitter
-  role_name          = local.names.rejitter
+  role_name          = local.names.rejitter_role
   description        = "Circuit breaker ${var.name}: re-sends the backlog of ${local.queue_name} with random delays."
   filename           = "${path.module}/dist/rejitter.zip"
   handler            = "rejitter.handler"
@@ -186,6 +189,9 @@ module "rejitter" {
   region             = local.region
   account_id         = local.account_id
   tags               = var.tags
+
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
 
   environment = {
     QUEUE_URL         = var.queue_url
@@ -229,6 +235,8 @@ resource "aws_lambda_event_source_mapping" "rejitter" {
   scaling_config {
     maximum_concurrency = var.rejitter_max_concurrency
   }
+
+  tags = var.tags
 
   lifecycle {
     # The state machine toggles it; Terraform must not undo that.
@@ -290,6 +298,9 @@ module "state_machine" {
   tracing_enabled            = var.tracing_enabled
 
   tags = var.tags
+
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
 }
 
 # ---- Trigger ----------------------------------------------------------------------------------
@@ -323,6 +334,9 @@ module "trigger" {
   # not leave the rejitter's mapping on.
   cleanup_enabled           = var.rejitter_enabled
   cleanup_state_machine_arn = module.state_machine.cleanup_state_machine_arn
+
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
 
   depends_on = [aws_sns_topic_policy.this]
 }

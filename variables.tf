@@ -500,3 +500,60 @@ variable "lambda_architecture" {
     error_message = "lambda_architecture must be x86_64 or arm64."
   }
 }
+
+# ---- IAM ----------------------------------------------------------------------------------------
+variable "role_permissions_boundary" {
+  description = "ARN of the IAM policy set as the permissions boundary of every role the module creates (state machine, cleanup, probe, rejitter, EventBridge), or null."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary == null || can(regex("^arn:[a-z-]+:iam::([0-9]{12}|aws):policy/.+$", var.role_permissions_boundary))
+    error_message = "role_permissions_boundary must be an IAM policy ARN (arn:<partition>:iam::<account>:policy/<path><name>) or null."
+  }
+}
+
+variable "role_path" {
+  description = "Path of every IAM role the module creates (\"/\" or \"/<segments>/\", e.g. \"/circuit-breakers/\")."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = length(var.role_path) <= 512 && can(regex("^/([\\x21-\\x7E]+/)?$", var.role_path)) && !strcontains(var.role_path, "//")
+    error_message = "role_path must be \"/\" or start and end with \"/\" (printable ASCII, no \"//\", at most 512 characters)."
+  }
+}
+
+variable "role_name_prefix" {
+  description = "Prefix of the default IAM role names (\"<prefix><name>-cb-sfn\", ...), e.g. an organisation's required \"app-\"; at most 12 characters, so every name fits IAM's 64. Ignored for a role named in role_names."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{0,12}$", var.role_name_prefix))
+    error_message = "role_name_prefix must be at most 12 characters of [A-Za-z0-9+=,.@_-]."
+  }
+}
+
+variable "role_names" {
+  description = "Full IAM role names replacing the defaults, per role: state_machine (<name>-cb-sfn), cleanup (<name>-cb-cleanup, with the rejitter), probe (<name>-cb-probe), rejitter (<name>-cb-rejitter), events (<name>-cb-events). Unset roles keep the default (with role_name_prefix). Role names are global per account."
+  type = object({
+    state_machine = optional(string)
+    cleanup       = optional(string)
+    probe         = optional(string)
+    rejitter      = optional(string)
+    events        = optional(string)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for n in values(var.role_names) : n == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", coalesce(n, "x")))])
+    error_message = "every name in role_names must be 1-64 characters of [A-Za-z0-9+=,.@_-]."
+  }
+
+  validation {
+    condition     = length(compact(values(var.role_names))) == length(distinct(compact(values(var.role_names))))
+    error_message = "the names in role_names must differ from each other."
+  }
+}

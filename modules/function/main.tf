@@ -22,6 +22,14 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Confused-deputy guard: only Lambda on behalf of this account. (Lambda also assumes the role
+    # while it validates CreateFunction, before the function exists: no aws:SourceArn.)
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
   }
 }
 
@@ -66,6 +74,9 @@ resource "aws_iam_role" "this" {
   description        = var.description
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
+
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -42,3 +42,18 @@ output "environment" {
   description = "Environment variables of the function."
   value       = var.environment
 }
+
+output "assume_role_policy_json" {
+  description = "The role's trust policy (JSON)."
+  value       = data.aws_iam_policy_document.assume.json
+}
+
+output "role_path" {
+  description = "Path of the function's role."
+  value       = aws_iam_role.this.path
+}
+
+output "role_permissions_boundary" {
+  description = "Permissions boundary of the function's role, or null."
+  value       = aws_iam_role.this.permissions_boundary
+}

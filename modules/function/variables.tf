@@ -91,3 +91,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "role_path" {
+  description = "Path of the IAM role(s)."
+  type        = string
+  default     = "/"
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of the permissions boundary of the IAM role(s), or null."
+  type        = string
+  default     = null
+}

@@ -16,6 +16,13 @@ data "aws_iam_policy_document" "assume" {
       variable = "aws:SourceAccount"
       values   = [var.account_id]
     }
+
+    # ...and only this state machine (or a version or alias of it).
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.state_machine_arn, "${local.state_machine_arn}:*"]
+    }
   }
 }
 
@@ -139,6 +146,9 @@ resource "aws_iam_role" "this" {
   description        = "Step Functions state machine of circuit breaker ${var.circuit_name}."
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
+
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -59,3 +59,26 @@ output "cleanup_definition" {
   description = "The cleanup state machine's definition (JSON), or null without the rejitter."
   value       = local.cleanup_enabled ? local.cleanup_definition : null
 }
+
+output "assume_role_policy_json" {
+  description = "The state machine role's trust policy (JSON)."
+  value       = data.aws_iam_policy_document.assume.json
+}
+
+output "cleanup_assume_role_policy_json" {
+  description = "The cleanup role's trust policy (JSON), or null without the rejitter."
+  value       = local.cleanup_enabled ? data.aws_iam_policy_document.cleanup_assume[0].json : null
+}
+
+output "cleanup_role_name" {
+  description = "Name of the cleanup state machine's role, or null without the rejitter."
+  value       = local.cleanup_enabled ? aws_iam_role.cleanup[0].name : null
+}
+
+output "roles" {
+  description = "Path and permissions boundary of each role (role, cleanup)."
+  value = {
+    for k, r in merge({ role = aws_iam_role.this }, local.cleanup_enabled ? { cleanup = aws_iam_role.cleanup[0] } : {}) :
+    k => { path = r.path, permissions_boundary = r.permissions_boundary }
+  }
+}

@@ -97,6 +97,19 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
     }
+
+    # Confused-deputy guard: only this circuit's rules (alarm, execution status) in this account.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
   }
 }
 
@@ -115,6 +128,9 @@ resource "aws_iam_role" "this" {
   description        = "EventBridge -> Step Functions for circuit breaker ${var.circuit_name}."
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
+
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -82,3 +82,18 @@ output "cleanup_target_arn" {
   description = "State machine the execution-status rule starts to turn the rejitter off (empty without the rejitter)."
   value       = var.cleanup_enabled ? aws_cloudwatch_event_target.cleanup[0].arn : ""
 }
+
+output "assume_role_policy_json" {
+  description = "The rule role's trust policy (JSON)."
+  value       = data.aws_iam_policy_document.assume.json
+}
+
+output "role_path" {
+  description = "Path of the rule role."
+  value       = aws_iam_role.this.path
+}
+
+output "role_permissions_boundary" {
+  description = "Permissions boundary of the rule role, or null."
+  value       = aws_iam_role.this.permissions_boundary
+}

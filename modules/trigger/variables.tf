@@ -107,3 +107,15 @@ variable "cleanup_state_machine_arn" {
   type        = string
   default     = null
 }
+
+variable "role_path" {
+  description = "Path of the IAM role(s)."
+  type        = string
+  default     = "/"
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of the permissions boundary of the IAM role(s), or null."
+  type        = string
+  default     = null
+}
