@@ -48,6 +48,10 @@ resource "terraform_data" "input_checks" {
       condition     = split(":", var.queue_arn)[5] == element(split("/", var.queue_url), length(split("/", var.queue_url)) - 1)
       error_message = "queue_url and queue_arn must name the same queue."
     }
+    precondition {
+      condition     = (length(var.vpc_subnet_ids) == 0) == (length(var.vpc_security_group_ids) == 0)
+      error_message = "vpc_subnet_ids and vpc_security_group_ids go together: set both (the functions run in the VPC) or neither."
+    }
   }
 }
 
@@ -147,6 +151,13 @@ module "probe" {
   role_path                 = var.role_path
   role_permissions_boundary = var.role_permissions_boundary
 
+  tracing_enabled         = var.tracing_enabled
+  reserved_concurrency    = var.probe_reserved_concurrency
+  code_signing_config_arn = var.code_signing_config_arn
+  subnet_ids              = var.vpc_subnet_ids
+  security_group_ids      = var.vpc_security_group_ids
+  environment             = { LOG_LEVEL = var.lambda_log_level }
+
   policy_statements = concat(
     [
       {
@@ -193,11 +204,17 @@ module "rejitter" {
   role_path                 = var.role_path
   role_permissions_boundary = var.role_permissions_boundary
 
+  tracing_enabled         = var.tracing_enabled
+  code_signing_config_arn = var.code_signing_config_arn
+  subnet_ids              = var.vpc_subnet_ids
+  security_group_ids      = var.vpc_security_group_ids
+
   environment = {
     QUEUE_URL         = var.queue_url
     MIN_DELAY_SECONDS = tostring(var.rejitter_min_delay_seconds)
     MAX_DELAY_SECONDS = tostring(var.rejitter_max_delay_seconds)
     WINDOW_SECONDS    = tostring(var.rejitter_window_seconds)
+    LOG_LEVEL         = var.lambda_log_level
   }
 
   policy_statements = concat(
@@ -301,6 +318,9 @@ module "state_machine" {
 
   role_path                 = var.role_path
   role_permissions_boundary = var.role_permissions_boundary
+
+  kms_key_arn                       = var.state_machine_kms_key_arn
+  kms_data_key_reuse_period_seconds = var.state_machine_kms_data_key_reuse_seconds
 }
 
 # ---- Trigger ----------------------------------------------------------------------------------
@@ -337,6 +357,7 @@ module "trigger" {
 
   role_path                 = var.role_path
   role_permissions_boundary = var.role_permissions_boundary
+  state_machine_kms_key_arn = var.state_machine_kms_key_arn
 
   depends_on = [aws_sns_topic_policy.this]
 }

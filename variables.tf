@@ -485,7 +485,7 @@ variable "log_kms_key_arn" {
 }
 
 variable "tracing_enabled" {
-  description = "Enable AWS X-Ray tracing of the state machine."
+  description = "Enable AWS X-Ray tracing of the state machines and the probe and rejitter functions (Active tracing; their roles may then write traces)."
   type        = bool
   default     = false
 }
@@ -555,5 +555,87 @@ variable "role_names" {
   validation {
     condition     = length(compact(values(var.role_names))) == length(distinct(compact(values(var.role_names))))
     error_message = "the names in role_names must differ from each other."
+  }
+}
+
+# ---- Compliance ---------------------------------------------------------------------------------
+# Options some organisations require (and checkov checks). Off by default where they cost money or
+# need setup of your own (a VPC, a signing profile, a key); tracing follows tracing_enabled.
+variable "lambda_log_level" {
+  description = "LOG_LEVEL of the probe and rejitter functions (their JSON logs): DEBUG, INFO, WARN or ERROR."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN", "ERROR"], var.lambda_log_level)
+    error_message = "lambda_log_level must be DEBUG, INFO, WARN or ERROR."
+  }
+}
+
+variable "probe_reserved_concurrency" {
+  description = "Reserved concurrency of the probe function, so that it can run while the account's concurrency is saturated (the probe runs one invocation at a time per circuit: 1 is enough), or null for none. Reserving takes from the account's unreserved pool, which Lambda keeps at 100 or more."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.probe_reserved_concurrency == null || (coalesce(var.probe_reserved_concurrency, 1) >= 1 && coalesce(var.probe_reserved_concurrency, 1) <= 1000 && floor(coalesce(var.probe_reserved_concurrency, 1)) == coalesce(var.probe_reserved_concurrency, 1))
+    error_message = "probe_reserved_concurrency must be null or a whole number from 1 to 1000."
+  }
+}
+
+variable "code_signing_config_arn" {
+  description = "ARN of a Lambda code signing configuration for the probe and rejitter functions, or null. The module deploys its own unsigned zips (dist/*.zip): use a configuration whose UntrustedArtifactOnDeployment policy is Warn, or Lambda refuses them."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.code_signing_config_arn == null || can(regex("^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$", var.code_signing_config_arn))
+    error_message = "code_signing_config_arn must be a Lambda code signing configuration ARN (arn:<partition>:lambda:<region>:<account>:code-signing-config:csc-<17 characters>) or null."
+  }
+}
+
+variable "vpc_subnet_ids" {
+  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, KMS (if used) and CloudWatch Logs endpoints: VPC interface endpoints or a NAT gateway."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.vpc_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "vpc_subnet_ids must be subnet IDs (subnet-<hex>)."
+  }
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of the probe and rejitter functions in the VPC (with vpc_subnet_ids), or []. They need outbound HTTPS only."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.vpc_security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", s))])
+    error_message = "vpc_security_group_ids must be security group IDs (sg-<hex>)."
+  }
+}
+
+variable "state_machine_kms_key_arn" {
+  description = "KMS key ARN (arn:...:key/<id>, not an alias) encrypting the state machines' definitions and execution history (customer-managed key), or null for the AWS-owned key. The module grants the state machines' roles and the EventBridge role the key, limited to its state machines by encryption context; the key policy must delegate to IAM (or name those roles) and, with execution logging, let delivery.logs.amazonaws.com decrypt."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.state_machine_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.state_machine_kms_key_arn))
+    error_message = "state_machine_kms_key_arn must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias, or null."
+  }
+}
+
+variable "state_machine_kms_data_key_reuse_seconds" {
+  description = "With state_machine_kms_key_arn: how long Step Functions reuses a data key before it calls KMS again (60-900 s; longer is cheaper)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.state_machine_kms_data_key_reuse_seconds >= 60 && var.state_machine_kms_data_key_reuse_seconds <= 900 && floor(var.state_machine_kms_data_key_reuse_seconds) == var.state_machine_kms_data_key_reuse_seconds
+    error_message = "state_machine_kms_data_key_reuse_seconds must be a whole number from 60 to 900."
   }
 }

@@ -86,6 +86,22 @@ data "aws_iam_policy_document" "cleanup" {
       resources = [var.sns_kms_key_arn]
     }
   }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "StateMachineEncryptionKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = [local.cleanup_arn]
+      }
+    }
+  }
 }
 
 # Its own trust policy: only the cleanup state machine of this account may assume the role.
@@ -146,6 +162,16 @@ resource "aws_sfn_state_machine" "cleanup" {
 
   tracing_configuration {
     enabled = var.tracing_enabled
+  }
+
+  dynamic "encryption_configuration" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      type                              = "CUSTOMER_MANAGED_KMS_KEY"
+      kms_key_id                        = encryption_configuration.value
+      kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+    }
   }
 
   tags = var.tags

@@ -108,6 +108,17 @@ locals {
       resources  = [var.sns_kms_key_arn]
       conditions = []
     }] : [],
+    var.kms_key_arn != null ? [{
+      # The definition and execution history are encrypted with the key (this state machine only).
+      sid       = "StateMachineEncryptionKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = [local.state_machine_arn]
+      }]
+    }] : [],
     var.tracing_enabled ? [{
       # X-Ray trace and sampling APIs have no resource-level permissions: "*" is required.
       sid        = "XRayTracing"

@@ -82,3 +82,16 @@ output "roles" {
     k => { path = r.path, permissions_boundary = r.permissions_boundary }
   }
 }
+
+output "encryption" {
+  description = "Encryption of each state machine (main, cleanup): type, key, data key reuse period."
+  value = {
+    for k, sm in merge({ main = aws_sfn_state_machine.this }, local.cleanup_enabled ? { cleanup = aws_sfn_state_machine.cleanup[0] } : {}) :
+    k => [for e in sm.encryption_configuration : { type = e.type, kms_key_id = e.kms_key_id, reuse = e.kms_data_key_reuse_period_seconds }]
+  }
+}
+
+output "cleanup_policy_json" {
+  description = "The cleanup role's inline policy (JSON), or null without the rejitter."
+  value       = local.cleanup_enabled ? data.aws_iam_policy_document.cleanup[0].json : null
+}

@@ -245,3 +245,15 @@ variable "role_permissions_boundary" {
   type        = string
   default     = null
 }
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key encrypting both state machines, or null (AWS-owned key)."
+  type        = string
+  default     = null
+}
+
+variable "kms_data_key_reuse_period_seconds" {
+  description = "Data key reuse period with kms_key_arn (60-900 s)."
+  type        = number
+  default     = 300
+}

@@ -121,6 +121,23 @@ data "aws_iam_policy_document" "this" {
     actions   = ["states:StartExecution"]
     resources = compact([var.state_machine_arn, var.cleanup_state_machine_arn])
   }
+
+  # With a customer-managed key the execution's input is encrypted with it when it starts.
+  dynamic "statement" {
+    for_each = var.state_machine_kms_key_arn == null ? [] : [var.state_machine_kms_key_arn]
+
+    content {
+      sid       = "EncryptExecutionInput"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = compact([var.state_machine_arn, var.cleanup_state_machine_arn])
+      }
+    }
+  }
 }
 
 resource "aws_iam_role" "this" {

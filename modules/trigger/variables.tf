@@ -119,3 +119,9 @@ variable "role_permissions_boundary" {
   type        = string
   default     = null
 }
+
+variable "state_machine_kms_key_arn" {
+  description = "Customer-managed key of the state machines, or null: StartExecution encrypts the execution's input with it."
+  type        = string
+  default     = null
+}
