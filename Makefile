@@ -77,9 +77,13 @@ lint: venv tf-init ## ruff, terraform fmt -check, terraform validate of every mo
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) scripts/package_lambdas.py --check
-	$(PY) scripts/check_docs.py
+	$(PY) scripts/docs.py --check
 	terraform fmt -check -recursive
 	@for d in $(TF_DIRS); do echo ">> terraform validate $${d#$(ROOT)/}"; terraform -chdir=$$d validate -no-color; done
+
+.PHONY: docs
+docs: venv ## Write the terraform-docs tables of README.md (Requirements ... Outputs) from the .tf files
+	$(PY) scripts/docs.py
 
 # ---- Tests ------------------------------------------------------------------------------------
 .PHONY: test
