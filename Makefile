@@ -1,6 +1,7 @@
 # terraform-aws-sqs-circuit-breaker: developer entry points.
 # Every target installs what it needs on first use; nothing is assumed to be installed by hand
-# except Terraform >= 1.6 and a Python >= 3.11 (plus a Python >= 3.12 for the local emulator).
+# except Terraform >= 1.7 (the module needs 1.6; `terraform test` uses mock_provider, 1.7) and a
+# Python >= 3.11 (plus a Python >= 3.12 for the local emulator).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -35,7 +36,11 @@ export TF_PLUGIN_CACHE_DIR := $(BUILD)/terraform-plugin-cache
 export TF_IN_AUTOMATION := 1
 export CHECKPOINT_DISABLE := 1
 
-TF_DIRS = $(ROOT) $(sort $(dir $(wildcard $(ROOT)/modules/*/main.tf $(ROOT)/examples/*/main.tf)))
+# Examples whose modules come from the public Terraform registry: initialised and validated only
+# when the registry is reachable (lint says so when it is not).
+REGISTRY_EXAMPLES = $(ROOT)/examples/with-terraform-aws-modules-lambda/
+TF_DIRS = $(filter-out $(REGISTRY_EXAMPLES),$(ROOT) $(sort $(dir $(wildcard $(ROOT)/modules/*/main.tf $(ROOT)/examples/*/main.tf))))
+CHECKOV_VENV := $(BUILD)/checkov-venv
 
 .PHONY: help
 help: ## List the targets
@@ -53,6 +58,21 @@ $(VENV)/.installed: requirements-dev.txt tests/harness/pyproject.toml cli/pyproj
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the pinned dev venv (.venv)
+
+# checkov has its own venv: its pins (boto3, ...) clash with the dev venv's.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -n "$(DEV_PYTHON)" || { scripts/find-python 3.11; exit 1; }
+	@echo ">> checkov venv in build/checkov-venv"
+	@test -x $(CHECKOV_VENV)/bin/python || $(DEV_PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt $(PIP_QUIET)
+	@touch $@
+
+.PHONY: lock-checkov
+lock-checkov: ## Re-resolve requirements-checkov.txt (latest checkov and its dependencies)
+	@rm -rf $(BUILD)/lock-checkov && $(DEV_PYTHON) -m venv $(BUILD)/lock-checkov
+	@$(BUILD)/lock-checkov/bin/pip install --quiet checkov
+	@{ echo "# checkov and its dependencies, pinned (its own venv, build/checkov-venv: its pins clash with the dev venv's)."; \
+	   echo "# Regenerate: make lock-checkov"; $(BUILD)/lock-checkov/bin/pip freeze; } > requirements-checkov.txt
 
 $(TF_PLUGIN_CACHE_DIR):
 	@mkdir -p $@
@@ -73,13 +93,35 @@ lock: ## Re-resolve requirements-dev.txt from requirements-dev.in
 
 # ---- Quality ----------------------------------------------------------------------------------
 .PHONY: lint
-lint: venv tf-init ## ruff, terraform fmt -check, terraform validate of every module and example
+lint: venv tf-init ## ruff, zips, docs tables, terraform fmt -check, terraform validate, checkov
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) scripts/package_lambdas.py --check
-	$(PY) scripts/check_docs.py
+	$(PY) scripts/docs.py --check
 	terraform fmt -check -recursive
+	@$(MAKE) validate checkov
+
+.PHONY: validate
+validate: tf-init ## terraform validate every module and example (registry examples only when the registry is reachable)
 	@for d in $(TF_DIRS); do echo ">> terraform validate $${d#$(ROOT)/}"; terraform -chdir=$$d validate -no-color; done
+	@for d in $(REGISTRY_EXAMPLES); do \
+	  name=$${d#$(ROOT)/}; \
+	  if curl -sf --max-time 5 -o /dev/null https://registry.terraform.io/.well-known/terraform.json; then \
+	    echo ">> terraform init + validate $$name (registry reachable)"; \
+	    terraform -chdir=$$d init -backend=false -input=false -no-color >$(BUILD)/tf-init.log 2>&1 || { cat $(BUILD)/tf-init.log; exit 1; }; \
+	    terraform -chdir=$$d validate -no-color; \
+	  else \
+	    echo ">> SKIPPED terraform validate $$name: registry.terraform.io is unreachable (its module comes from there); terraform fmt and checkov still cover it"; \
+	  fi; \
+	done
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed ## checkov on the module, its submodules and the examples (.checkov.yml: every skip justified)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yml --skip-download
+
+.PHONY: docs
+docs: venv ## Write the terraform-docs tables of README.md (Requirements ... Outputs) from the .tf files
+	$(PY) scripts/docs.py
 
 # ---- Tests ------------------------------------------------------------------------------------
 .PHONY: test

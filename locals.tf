@@ -3,8 +3,11 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  # The region's name, on AWS provider 5.x and 6.x alike without a deprecation warning: 6.x
+  # deprecates `name` (and `id`) for `region`, which 5.x lacks; `endpoint`, the region's EC2
+  # endpoint ("ec2.<region>.<DNS suffix>", from the provider's partition data), exists in both.
+  region     = split(".", data.aws_region.current.endpoint)[1]
   account_id = data.aws_caller_identity.current.account_id
 
   # Names. `name` is at most 40 characters, so every derived name fits its service's limit without
@@ -12,13 +15,15 @@ locals {
   # "<name>-circuit-breaker", 56 <= 80): distinct circuits never collide under for_each.
   names = {
     state_machine  = "${var.name}-circuit-breaker"
-    sfn_role       = "${var.name}-cb-sfn"
-    cleanup_role   = "${var.name}-cb-cleanup"
+    sfn_role       = coalesce(var.role_names.state_machine, "${var.role_name_prefix}${var.name}-cb-sfn")
+    cleanup_role   = coalesce(var.role_names.cleanup, "${var.role_name_prefix}${var.name}-cb-cleanup")
     delivery_dlq   = "${var.name}-cb-delivery-dlq"
     delivery_alarm = "${var.name}-cb-delivery-failed"
     probe          = "${var.name}-cb-probe"
     rejitter       = "${var.name}-cb-rejitter"
-    events_role    = "${var.name}-cb-events"
+    events_role    = coalesce(var.role_names.events, "${var.role_name_prefix}${var.name}-cb-events")
+    probe_role     = coalesce(var.role_names.probe, "${var.role_name_prefix}${var.name}-cb-probe")
+    rejitter_role  = coalesce(var.role_names.rejitter, "${var.role_name_prefix}${var.name}-cb-rejitter")
     rule           = "${var.name}-cb-alarm"
     status_rule    = "${var.name}-cb-status"
     alarm          = "${var.name}-cb-error-rate"

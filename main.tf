@@ -48,6 +48,10 @@ resource "terraform_data" "input_checks" {
       condition     = split(":", var.queue_arn)[5] == element(split("/", var.queue_url), length(split("/", var.queue_url)) - 1)
       error_message = "queue_url and queue_arn must name the same queue."
     }
+    precondition {
+      condition     = (length(var.vpc_subnet_ids) == 0) == (length(var.vpc_security_group_ids) == 0)
+      error_message = "vpc_subnet_ids and vpc_security_group_ids go together: set both (the functions run in the VPC) or neither."
+    }
   }
 }
 
@@ -131,7 +135,7 @@ module "probe" {
   source = "./modules/function"
 
   function_name      = local.names.probe
-  role_name          = local.names.probe
+  role_name          = local.names.probe_role
   description        = "Circuit breaker ${var.name}: probes ${local.target_function_name} with one message of its queue."
   filename           = "${path.module}/dist/probe.zip"
   handler            = "probe.handler"
@@ -143,6 +147,16 @@ module "probe" {
   region             = local.region
   account_id         = local.account_id
   tags               = var.tags
+
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
+
+  tracing_enabled         = var.tracing_enabled
+  reserved_concurrency    = var.probe_reserved_concurrency
+  code_signing_config_arn = var.code_signing_config_arn
+  subnet_ids              = var.vpc_subnet_ids
+  security_group_ids      = var.vpc_security_group_ids
+  environment             = { LOG_LEVEL = var.lambda_log_level }
 
   policy_statements = concat(
     [
@@ -174,7 +188,7 @@ module "rejitter" {
   count  = var.rejitter_enabled ? 1 : 0
 
   function_name      = local.names.rejitter
-  role_name          = local.names.rejitter
+  role_name          = local.names.rejitter_role
   description        = "Circuit breaker ${var.name}: re-sends the backlog of ${local.queue_name} with random delays."
   filename           = "${path.module}/dist/rejitter.zip"
   handler            = "rejitter.handler"
@@ -187,11 +201,20 @@ module "rejitter" {
   account_id         = local.account_id
   tags               = var.tags
 
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
+
+  tracing_enabled         = var.tracing_enabled
+  code_signing_config_arn = var.code_signing_config_arn
+  subnet_ids              = var.vpc_subnet_ids
+  security_group_ids      = var.vpc_security_group_ids
+
   environment = {
     QUEUE_URL         = var.queue_url
     MIN_DELAY_SECONDS = tostring(var.rejitter_min_delay_seconds)
     MAX_DELAY_SECONDS = tostring(var.rejitter_max_delay_seconds)
     WINDOW_SECONDS    = tostring(var.rejitter_window_seconds)
+    LOG_LEVEL         = var.lambda_log_level
   }
 
   policy_statements = concat(
@@ -229,6 +252,8 @@ resource "aws_lambda_event_source_mapping" "rejitter" {
   scaling_config {
     maximum_concurrency = var.rejitter_max_concurrency
   }
+
+  tags = var.tags
 
   lifecycle {
     # The state machine toggles it; Terraform must not undo that.
@@ -294,6 +319,12 @@ module "state_machine" {
   parameter_path = local.parameter_path
 
   tags = var.tags
+
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
+
+  kms_key_arn                       = var.state_machine_kms_key_arn
+  kms_data_key_reuse_period_seconds = var.state_machine_kms_data_key_reuse_seconds
 }
 
 # ---- Trigger ----------------------------------------------------------------------------------
@@ -332,6 +363,10 @@ module "trigger" {
   # not leave the rejitter's mapping on.
   cleanup_enabled           = var.rejitter_enabled
   cleanup_state_machine_arn = module.state_machine.cleanup_state_machine_arn
+
+  role_path                 = var.role_path
+  role_permissions_boundary = var.role_permissions_boundary
+  state_machine_kms_key_arn = var.state_machine_kms_key_arn
 
   depends_on = [aws_sns_topic_policy.this]
 }

@@ -109,12 +109,21 @@ output "iam_policy_statements" {
     state_machine = module.state_machine.policy_statements
     probe         = module.probe.policy_statements
     rejitter      = var.rejitter_enabled ? module.rejitter[0].policy_statements : []
-    events = [{
+    events = concat([{
       sid        = "StartThisStateMachine"
       actions    = ["states:StartExecution"]
       resources  = compact([module.state_machine.computed_state_machine_arn, module.state_machine.cleanup_state_machine_arn])
       conditions = []
-    }]
+      }], var.state_machine_kms_key_arn == null ? [] : [{
+      sid       = "EncryptExecutionInput"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [var.state_machine_kms_key_arn]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = compact([module.state_machine.computed_state_machine_arn, module.state_machine.cleanup_state_machine_arn])
+      }]
+    }])
   }
 }
 

@@ -535,7 +535,7 @@ variable "log_kms_key_arn" {
 }
 
 variable "tracing_enabled" {
-  description = "Enable AWS X-Ray tracing of the state machine."
+  description = "Enable AWS X-Ray tracing of the state machines and the probe and rejitter functions (Active tracing; their roles may then write traces)."
   type        = bool
   default     = false
 }
@@ -548,5 +548,144 @@ variable "lambda_architecture" {
   validation {
     condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
     error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+# ---- IAM ----------------------------------------------------------------------------------------
+variable "role_permissions_boundary" {
+  description = "ARN of the IAM policy set as the permissions boundary of every role the module creates (state machine, cleanup, probe, rejitter, EventBridge), or null."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary == null || can(regex("^arn:[a-z-]+:iam::([0-9]{12}|aws):policy/.+$", var.role_permissions_boundary))
+    error_message = "role_permissions_boundary must be an IAM policy ARN (arn:<partition>:iam::<account>:policy/<path><name>) or null."
+  }
+}
+
+variable "role_path" {
+  description = "Path of every IAM role the module creates (\"/\" or \"/<segments>/\", e.g. \"/circuit-breakers/\")."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = length(var.role_path) <= 512 && can(regex("^/([\\x21-\\x7E]+/)?$", var.role_path)) && !strcontains(var.role_path, "//")
+    error_message = "role_path must be \"/\" or start and end with \"/\" (printable ASCII, no \"//\", at most 512 characters)."
+  }
+}
+
+variable "role_name_prefix" {
+  description = "Prefix of the default IAM role names (\"<prefix><name>-cb-sfn\", ...), e.g. an organisation's required \"app-\"; at most 12 characters, so every name fits IAM's 64. Ignored for a role named in role_names."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{0,12}$", var.role_name_prefix))
+    error_message = "role_name_prefix must be at most 12 characters of [A-Za-z0-9+=,.@_-]."
+  }
+}
+
+variable "role_names" {
+  description = "Full IAM role names replacing the defaults, per role: state_machine (<name>-cb-sfn), cleanup (<name>-cb-cleanup, with the rejitter), probe (<name>-cb-probe), rejitter (<name>-cb-rejitter), events (<name>-cb-events). Unset roles keep the default (with role_name_prefix). Role names are global per account."
+  type = object({
+    state_machine = optional(string)
+    cleanup       = optional(string)
+    probe         = optional(string)
+    rejitter      = optional(string)
+    events        = optional(string)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for n in values(var.role_names) : n == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", coalesce(n, "x")))])
+    error_message = "every name in role_names must be 1-64 characters of [A-Za-z0-9+=,.@_-]."
+  }
+
+  validation {
+    condition     = length(compact(values(var.role_names))) == length(distinct(compact(values(var.role_names))))
+    error_message = "the names in role_names must differ from each other."
+  }
+}
+
+# ---- Compliance ---------------------------------------------------------------------------------
+# Options some organisations require (and checkov checks). Off by default where they cost money or
+# need setup of your own (a VPC, a signing profile, a key); tracing follows tracing_enabled.
+variable "lambda_log_level" {
+  description = "LOG_LEVEL of the probe and rejitter functions (their JSON logs): DEBUG, INFO, WARN or ERROR."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN", "ERROR"], var.lambda_log_level)
+    error_message = "lambda_log_level must be DEBUG, INFO, WARN or ERROR."
+  }
+}
+
+variable "probe_reserved_concurrency" {
+  description = "Reserved concurrency of the probe function, so that it can run while the account's concurrency is saturated (the probe runs one invocation at a time per circuit: 1 is enough), or null for none. Reserving takes from the account's unreserved pool, which Lambda keeps at 100 or more."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.probe_reserved_concurrency == null || (coalesce(var.probe_reserved_concurrency, 1) >= 1 && coalesce(var.probe_reserved_concurrency, 1) <= 1000 && floor(coalesce(var.probe_reserved_concurrency, 1)) == coalesce(var.probe_reserved_concurrency, 1))
+    error_message = "probe_reserved_concurrency must be null or a whole number from 1 to 1000."
+  }
+}
+
+variable "code_signing_config_arn" {
+  description = "ARN of a Lambda code signing configuration for the probe and rejitter functions, or null. The module deploys its own unsigned zips (dist/*.zip): use a configuration whose UntrustedArtifactOnDeployment policy is Warn, or Lambda refuses them."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.code_signing_config_arn == null || can(regex("^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$", var.code_signing_config_arn))
+    error_message = "code_signing_config_arn must be a Lambda code signing configuration ARN (arn:<partition>:lambda:<region>:<account>:code-signing-config:csc-<17 characters>) or null."
+  }
+}
+
+variable "vpc_subnet_ids" {
+  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, KMS (if used) and CloudWatch Logs endpoints: VPC interface endpoints or a NAT gateway."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.vpc_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "vpc_subnet_ids must be subnet IDs (subnet-<hex>)."
+  }
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of the probe and rejitter functions in the VPC (with vpc_subnet_ids), or []. They need outbound HTTPS only."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.vpc_security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", s))])
+    error_message = "vpc_security_group_ids must be security group IDs (sg-<hex>)."
+  }
+}
+
+variable "state_machine_kms_key_arn" {
+  description = "KMS key ARN (arn:...:key/<id>, not an alias) encrypting the state machines' definitions and execution history (customer-managed key), or null for the AWS-owned key. The module grants the state machines' roles and the EventBridge role the key, limited to its state machines by encryption context; the key policy must delegate to IAM (or name those roles) and, with execution logging, let delivery.logs.amazonaws.com decrypt."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.state_machine_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.state_machine_kms_key_arn))
+    error_message = "state_machine_kms_key_arn must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias, or null."
+  }
+}
+
+variable "state_machine_kms_data_key_reuse_seconds" {
+  description = "With state_machine_kms_key_arn: how long Step Functions reuses a data key before it calls KMS again (60-900 s; longer is cheaper)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.state_machine_kms_data_key_reuse_seconds >= 60 && var.state_machine_kms_data_key_reuse_seconds <= 900 && floor(var.state_machine_kms_data_key_reuse_seconds) == var.state_machine_kms_data_key_reuse_seconds
+    error_message = "state_machine_kms_data_key_reuse_seconds must be a whole number from 60 to 900."
   }
 }

@@ -20,6 +20,7 @@ locals {
 resource "aws_sqs_queue" "dlq" {
   name                      = "${var.name}-dlq"
   message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
   tags                      = local.tags
 }
 
@@ -27,6 +28,7 @@ resource "aws_sqs_queue" "work" {
   name                       = "${var.name}-work"
   visibility_timeout_seconds = var.queue_visibility_timeout_seconds
   message_retention_seconds  = var.queue_retention_seconds
+  sqs_managed_sse_enabled    = true
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq.arn
     maxReceiveCount     = 15
@@ -38,8 +40,9 @@ resource "aws_sqs_queue" "work" {
 resource "aws_sqs_queue" "processed" {
   count = var.record_processed ? 1 : 0
 
-  name = "${var.name}-processed"
-  tags = local.tags
+  name                    = "${var.name}-processed"
+  sqs_managed_sse_enabled = true
+  tags                    = local.tags
 }
 
 data "aws_iam_policy_document" "assume_lambda" {
@@ -146,8 +149,9 @@ resource "aws_lambda_event_source_mapping" "work" {
 # The module creates the circuit's topic (its ARN is known at plan time); a queue subscribed to it
 # lets the notifications be read back (demo, tests, chat bots).
 resource "aws_sqs_queue" "notifications" {
-  name = "${var.name}-notifications"
-  tags = local.tags
+  name                    = "${var.name}-notifications"
+  sqs_managed_sse_enabled = true
+  tags                    = local.tags
 }
 
 data "aws_iam_policy_document" "notifications_queue" {

@@ -22,10 +22,20 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Confused-deputy guard: only Lambda on behalf of this account. (Lambda also assumes the role
+    # while it validates CreateFunction, before the function exists: no aws:SourceArn.)
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
   }
 }
 
 locals {
+  in_vpc = length(var.subnet_ids) > 0
+
   # The log group is created above, so the function only writes streams and events.
   statements = concat(
     [{
@@ -35,6 +45,39 @@ locals {
       conditions = []
     }],
     var.policy_statements,
+    var.tracing_enabled ? [{
+      # X-Ray's trace APIs have no resource-level permissions: "*" is required.
+      sid        = "XRayTracing"
+      actions    = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources  = ["*"]
+      conditions = []
+    }] : [],
+    local.in_vpc ? [
+      {
+        # Lambda creates the function's network interfaces in its subnets and security groups.
+        sid     = "VpcNetworkInterfaces"
+        actions = ["ec2:CreateNetworkInterface"]
+        resources = concat(
+          ["arn:${var.partition}:ec2:${var.region}:${var.account_id}:network-interface/*"],
+          [for s in var.subnet_ids : "arn:${var.partition}:ec2:${var.region}:${var.account_id}:subnet/${s}"],
+          [for g in var.security_group_ids : "arn:${var.partition}:ec2:${var.region}:${var.account_id}:security-group/${g}"],
+        )
+        conditions = []
+      },
+      {
+        sid        = "VpcManageNetworkInterfaces"
+        actions    = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+        resources  = ["arn:${var.partition}:ec2:${var.region}:${var.account_id}:network-interface/*"]
+        conditions = []
+      },
+      {
+        # Describe* calls have no resource-level permissions: "*" is required.
+        sid        = "VpcDescribe"
+        actions    = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+        resources  = ["*"]
+        conditions = []
+      },
+    ] : [],
   )
 }
 
@@ -66,6 +109,9 @@ resource "aws_iam_role" "this" {
   description        = var.description
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
+
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 }
 
 resource "aws_iam_role_policy" "this" {
@@ -95,6 +141,22 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = var.tags
+
+  tracing_config {
+    mode = var.tracing_enabled ? "Active" : "PassThrough"
+  }
+
+  reserved_concurrent_executions = coalesce(var.reserved_concurrency, -1)
+  code_signing_config_arn        = var.code_signing_config_arn
+
+  dynamic "vpc_config" {
+    for_each = local.in_vpc ? [1] : []
+
+    content {
+      subnet_ids         = var.subnet_ids
+      security_group_ids = var.security_group_ids
+    }
+  }
 
   # The role must be able to write logs (and read the queue, for an event source mapping) before the
   # function runs; the log group must exist so that Lambda does not create one without retention.

@@ -91,3 +91,45 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "role_path" {
+  description = "Path of the IAM role(s)."
+  type        = string
+  default     = "/"
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of the permissions boundary of the IAM role(s), or null."
+  type        = string
+  default     = null
+}
+
+variable "tracing_enabled" {
+  description = "X-Ray Active tracing (else PassThrough)."
+  type        = bool
+  default     = false
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions, or null for none."
+  type        = number
+  default     = null
+}
+
+variable "code_signing_config_arn" {
+  description = "Code signing configuration ARN, or null."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "VPC subnets ([] for no VPC)."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_group_ids" {
+  description = "VPC security groups ([] for no VPC)."
+  type        = list(string)
+  default     = []
+}

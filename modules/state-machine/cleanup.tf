@@ -86,6 +86,50 @@ data "aws_iam_policy_document" "cleanup" {
       resources = [var.sns_kms_key_arn]
     }
   }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "StateMachineEncryptionKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = [local.cleanup_arn]
+      }
+    }
+  }
+}
+
+# Its own trust policy: only the cleanup state machine of this account may assume the role.
+data "aws_iam_policy_document" "cleanup_assume" {
+  count = local.cleanup_enabled ? 1 : 0
+
+  statement {
+    sid     = "StepFunctionsAssume"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.cleanup_arn, "${local.cleanup_arn}:*"]
+    }
+  }
 }
 
 resource "aws_iam_role" "cleanup" {
@@ -93,8 +137,11 @@ resource "aws_iam_role" "cleanup" {
 
   name               = var.cleanup_role_name
   description        = "Cleanup state machine of circuit breaker ${var.circuit_name}."
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+  assume_role_policy = data.aws_iam_policy_document.cleanup_assume[0].json
   tags               = var.tags
+
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 }
 
 resource "aws_iam_role_policy" "cleanup" {
@@ -115,6 +162,16 @@ resource "aws_sfn_state_machine" "cleanup" {
 
   tracing_configuration {
     enabled = var.tracing_enabled
+  }
+
+  dynamic "encryption_configuration" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      type                              = "CUSTOMER_MANAGED_KMS_KEY"
+      kms_key_id                        = encryption_configuration.value
+      kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+    }
   }
 
   tags = var.tags

@@ -16,6 +16,13 @@ data "aws_iam_policy_document" "assume" {
       variable = "aws:SourceAccount"
       values   = [var.account_id]
     }
+
+    # ...and only this state machine (or a version or alias of it).
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.state_machine_arn, "${local.state_machine_arn}:*"]
+    }
   }
 }
 
@@ -107,6 +114,17 @@ locals {
       resources  = [var.sns_kms_key_arn]
       conditions = []
     }] : [],
+    var.kms_key_arn != null ? [{
+      # The definition and execution history are encrypted with the key (this state machine only).
+      sid       = "StateMachineEncryptionKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = [local.state_machine_arn]
+      }]
+    }] : [],
     var.tracing_enabled ? [{
       # X-Ray trace and sampling APIs have no resource-level permissions: "*" is required.
       sid        = "XRayTracing"
@@ -145,6 +163,9 @@ resource "aws_iam_role" "this" {
   description        = "Step Functions state machine of circuit breaker ${var.circuit_name}."
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
+
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -361,6 +361,16 @@ resource "aws_sfn_state_machine" "this" {
     enabled = var.tracing_enabled
   }
 
+  dynamic "encryption_configuration" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      type                              = "CUSTOMER_MANAGED_KMS_KEY"
+      kms_key_id                        = encryption_configuration.value
+      kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+    }
+  }
+
   tags = var.tags
 
   depends_on = [aws_iam_role_policy.this, aws_ssm_parameter.control, aws_ssm_parameter.settings]

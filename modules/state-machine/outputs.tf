@@ -69,3 +69,39 @@ output "settings_parameter_name" {
   description = "Name of the SSM parameter holding the mapping settings remembered at the last open."
   value       = aws_ssm_parameter.settings.name
 }
+
+output "assume_role_policy_json" {
+  description = "The state machine role's trust policy (JSON)."
+  value       = data.aws_iam_policy_document.assume.json
+}
+
+output "cleanup_assume_role_policy_json" {
+  description = "The cleanup role's trust policy (JSON), or null without the rejitter."
+  value       = local.cleanup_enabled ? data.aws_iam_policy_document.cleanup_assume[0].json : null
+}
+
+output "cleanup_role_name" {
+  description = "Name of the cleanup state machine's role, or null without the rejitter."
+  value       = local.cleanup_enabled ? aws_iam_role.cleanup[0].name : null
+}
+
+output "roles" {
+  description = "Path and permissions boundary of each role (role, cleanup)."
+  value = {
+    for k, r in merge({ role = aws_iam_role.this }, local.cleanup_enabled ? { cleanup = aws_iam_role.cleanup[0] } : {}) :
+    k => { path = r.path, permissions_boundary = r.permissions_boundary }
+  }
+}
+
+output "encryption" {
+  description = "Encryption of each state machine (main, cleanup): type, key, data key reuse period."
+  value = {
+    for k, sm in merge({ main = aws_sfn_state_machine.this }, local.cleanup_enabled ? { cleanup = aws_sfn_state_machine.cleanup[0] } : {}) :
+    k => [for e in sm.encryption_configuration : { type = e.type, kms_key_id = e.kms_key_id, reuse = e.kms_data_key_reuse_period_seconds }]
+  }
+}
+
+output "cleanup_policy_json" {
+  description = "The cleanup role's inline policy (JSON), or null without the rejitter."
+  value       = local.cleanup_enabled ? data.aws_iam_policy_document.cleanup[0].json : null
+}

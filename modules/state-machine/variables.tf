@@ -244,3 +244,27 @@ variable "notification_format" {
   type        = string
   default     = "text"
 }
+
+variable "role_path" {
+  description = "Path of the IAM role(s)."
+  type        = string
+  default     = "/"
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of the permissions boundary of the IAM role(s), or null."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key encrypting both state machines, or null (AWS-owned key)."
+  type        = string
+  default     = null
+}
+
+variable "kms_data_key_reuse_period_seconds" {
+  description = "Data key reuse period with kms_key_arn (60-900 s)."
+  type        = number
+  default     = 300
+}

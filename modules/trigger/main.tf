@@ -97,6 +97,19 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
     }
+
+    # Confused-deputy guard: only this circuit's rules (alarm, execution status) in this account.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.rule_arns
+    }
   }
 }
 
@@ -108,6 +121,23 @@ data "aws_iam_policy_document" "this" {
     actions   = ["states:StartExecution"]
     resources = compact([var.state_machine_arn, var.cleanup_state_machine_arn])
   }
+
+  # With a customer-managed key the execution's input is encrypted with it when it starts.
+  dynamic "statement" {
+    for_each = var.state_machine_kms_key_arn == null ? [] : [var.state_machine_kms_key_arn]
+
+    content {
+      sid       = "EncryptExecutionInput"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = compact([var.state_machine_arn, var.cleanup_state_machine_arn])
+      }
+    }
+  }
 }
 
 resource "aws_iam_role" "this" {
@@ -115,6 +145,9 @@ resource "aws_iam_role" "this" {
   description        = "EventBridge -> Step Functions for circuit breaker ${var.circuit_name}."
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
+
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -87,3 +87,18 @@ output "rule_state" {
   description = "State of the alarm -> state machine rule (ENABLED, or DISABLED while the breaker is paused)."
   value       = aws_cloudwatch_event_rule.this.state
 }
+
+output "assume_role_policy_json" {
+  description = "The rule role's trust policy (JSON)."
+  value       = data.aws_iam_policy_document.assume.json
+}
+
+output "role_path" {
+  description = "Path of the rule role."
+  value       = aws_iam_role.this.path
+}
+
+output "role_permissions_boundary" {
+  description = "Permissions boundary of the rule role, or null."
+  value       = aws_iam_role.this.permissions_boundary
+}

@@ -119,3 +119,21 @@ variable "notification_format" {
   type        = string
   default     = "text"
 }
+
+variable "role_path" {
+  description = "Path of the IAM role(s)."
+  type        = string
+  default     = "/"
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of the permissions boundary of the IAM role(s), or null."
+  type        = string
+  default     = null
+}
+
+variable "state_machine_kms_key_arn" {
+  description = "Customer-managed key of the state machines, or null: StartExecution encrypts the execution's input with it."
+  type        = string
+  default     = null
+}

@@ -1,9 +1,9 @@
 """Apply an example (a plain Terraform root) against the emulator.
 
 The example is copied into build/e2e/<stack>/ with its module source pointed back at this
-repository, so the example folder stays clean and every stack has its own state. Terraform talks
-to the emulator through `tflocal` (terraform-local), which writes a provider override with the
-emulator's endpoints; no example file names LocalStack.
+repository, so the example folder stays clean and every stack has its own state. Plain `terraform`
+talks to the emulator through the standard AWS_ENDPOINT_URL (honoured by the AWS provider >= 5)
+and dummy credentials; no example file names LocalStack, and no wrapper (tflocal) is needed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,9 +25,8 @@ class TerraformError(RuntimeError):
         self.output = output
 
 
-def _tflocal() -> str:
-    found = Path(sys.executable).with_name("tflocal")
-    return str(found) if found.exists() else "tflocal"
+def _terraform() -> str:
+    return shutil.which("terraform") or "terraform"
 
 
 class Stack:
@@ -46,6 +44,8 @@ class Stack:
                 "AWS_ACCESS_KEY_ID": "test",
                 "AWS_SECRET_ACCESS_KEY": "test",
                 "AWS_DEFAULT_REGION": "us-east-1",
+                # no instance-metadata credential lookups (the provider's skip_metadata_api_check)
+                "AWS_EC2_METADATA_DISABLED": "true",
                 "TF_IN_AUTOMATION": "1",
                 "CHECKPOINT_DISABLE": "1",
             }
@@ -76,7 +76,7 @@ class Stack:
                 shutil.copytree(item, self.dir / item.name, dirs_exist_ok=True)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        command = [_tflocal(), *args]
+        command = [_terraform(), *args]
         proc = subprocess.run(
             command, cwd=self.dir, env=self._env(), capture_output=True, text=True, check=False
         )

@@ -673,7 +673,7 @@ run "other_partitions" {
   }
   override_data {
     target = data.aws_region.current
-    values = { name = "cn-north-1" }
+    values = { name = "cn-north-1", endpoint = "ec2.cn-north-1.amazonaws.com.cn" }
   }
 
   variables {

@@ -106,7 +106,7 @@ run "statements_are_least_privilege" {
       for principal, statements in output.iam_policy_statements : [
         for s in statements : "${principal}/${s.sid}" if contains(s.resources, "*")
       ]
-    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing"])
+    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing", "probe/XRayTracing", "rejitter/XRayTracing"])
     error_message = "a statement that could be scoped uses Resource \"*\""
   }
 
