@@ -296,7 +296,9 @@ def history_row(
     if command_kind(execution["name"]) != "episode":
         request = parse_json(described.get("input"))
         if request.get("reason"):
-            detail = f"{detail}; {request['reason']} (by {request.get('requestedBy') or '-'})"
+            asked = f"{request['reason']} (by {request.get('requestedBy') or '-'})"
+            known = detail in ("-", "", None) or detail == request["reason"]
+            detail = asked if known else f"{detail}; {asked}"
     started: datetime = execution["startDate"]
     stopped: datetime | None = execution.get("stopDate")
     tracking = output.get("tracking") or {}
