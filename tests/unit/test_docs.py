@@ -169,6 +169,7 @@ UNTAGGABLE = {
     "aws_cloudwatch_event_target",
     "aws_sns_topic_subscription",
     "terraform_data",
+    "aws_cloudwatch_dashboard",  # CloudWatch dashboards take no tags (the provider has no argument)
 }
 
 
