@@ -84,6 +84,19 @@ class Circuit:
             and "GetMappingSettings" in self.entered_states(e["executionArn"])
         ]
 
+    def describe_new_executions(self, since: set[str]) -> str:
+        """Diagnostics: the executions started after `since`, how they ended, where they were."""
+        alarm = self.cw.describe_alarms(AlarmNames=[self.out["alarm_name"]])["MetricAlarms"]
+        lines = [f"alarm: {[(a['StateValue'], a['StateReason'][:80]) for a in alarm]}"]
+        lines.append(f"control: {self.control()}")
+        for e in self.executions():
+            if e["executionArn"] in since:
+                continue
+            states = self.entered_states(e["executionArn"])
+            outcome = self.outcome(e["executionArn"])
+            lines.append(f"{e['name']} {e['status']} {outcome} {states[-8:]}")
+        return "\n".join(lines)
+
     def errors_in_alarm_window(self) -> float:
         """Errors the function reported within the alarm's window, plus one period of margin for
         the clock-aligned evaluation (its own high-resolution metrics)."""
@@ -133,11 +146,14 @@ class Circuit:
 
     def wait_opened(self, since: set[str]) -> dict:
         """The execution started after `since` that opened the circuit."""
-        execution = wait_until(
-            lambda: self.acting_executions(since),
-            timeout=60,
-            what="an execution started by the alarm that acts",
-        )[-1]
+        try:
+            execution = wait_until(
+                lambda: self.acting_executions(since),
+                timeout=90,  # a loaded 2-core machine delays the alarm's evaluation
+                what="an execution started by the alarm that acts",
+            )[-1]
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.describe_new_executions(since)}") from None
         wait_until(lambda: self.mapping() == "Disabled", timeout=30, what="mapping Disabled")
         return execution
 

@@ -19,10 +19,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from localstack_harness import ctl
 from support import client
 
+OWNERSHIP: dict[str, bool] = {}
+
 
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
     already_up = ctl.external_endpoint() is not None or ctl.health() is not None
+    OWNERSHIP["ours"] = not already_up
     try:
         url = ctl.up()
     except ctl.HarnessError as exc:
@@ -30,6 +33,13 @@ def endpoint() -> Iterator[str]:
     yield url
     if not already_up:
         ctl.down()
+
+
+@pytest.fixture(scope="session")
+def emulator_is_ours(endpoint: str) -> bool:
+    """True when this session started the emulator (and stops it at the end, with every stack
+    in it: the stacks are then forgotten, not destroyed one resource at a time)."""
+    return OWNERSHIP.get("ours", False)
 
 
 @pytest.fixture(scope="session")

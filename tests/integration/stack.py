@@ -106,6 +106,19 @@ class Stack:
         out = self.run("output", "-json", "-no-color").stdout
         return {k: v["value"] for k, v in json.loads(out).items()}
 
+    def forget(self) -> None:
+        """The emulator is about to be stopped with everything in it: drop this stack's state
+        instead of destroying resource by resource (a next run starts from nothing)."""
+        for state in self.dir.glob("terraform.tfstate*"):
+            state.unlink()
+
+    def release(self, emulator_is_ours: bool) -> None:
+        """End of a test module: destroy on an emulator someone else owns; forget on ours."""
+        if emulator_is_ours:
+            self.forget()
+        else:
+            self.destroy()
+
     def destroy(self) -> None:
         if (self.dir / "terraform.tfstate").exists():
             proc = self.run("destroy", "-auto-approve", "-input=false", "-no-color", check=False)

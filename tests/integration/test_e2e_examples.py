@@ -105,7 +105,7 @@ class Episode:
 
 
 @pytest.fixture(scope="module")
-def own_alarm(endpoint, aws):
+def own_alarm(endpoint, aws, emulator_is_ours):
     stack = Stack("existing-alarm", "e2e-existing-alarm", endpoint)
     outputs = stack.apply(
         {
@@ -117,14 +117,14 @@ def own_alarm(endpoint, aws):
         }
     )
     yield Episode(aws, outputs)
-    stack.destroy()
+    stack.release(emulator_is_ours)
 
 
 @pytest.fixture(scope="module")
-def fifo(endpoint, aws):
+def fifo(endpoint, aws, emulator_is_ours):
     stack = Stack("fifo", "e2e-fifo", endpoint)
     yield Episode(aws, stack.apply({**TIMINGS, "name": "e2e-fifo"}))
-    stack.destroy()
+    stack.release(emulator_is_ours)
 
 
 def test_the_users_own_alarm_opens_the_circuit_and_it_closes_on_recovery(own_alarm: Episode):

@@ -256,6 +256,7 @@ def drill(aws: Aws, args: argparse.Namespace, console: Console) -> int:
     )
     console.print(f"Alarm {circuit.alarm_name} set to ALARM; following the episode ...")
     deadline = time.monotonic() + args.timeout
+    opened = False
     with Live(console=console, auto_refresh=False) as live:
         while True:
             new = [
@@ -266,7 +267,12 @@ def drill(aws: Aws, args: argparse.Namespace, console: Console) -> int:
             document = read_status(aws, circuit, now())
             waiting = "waiting for the episode to start" if not new else "episode running"
             live.update(Group(status_view(document), Text(f"drill: {waiting}")), refresh=True)
-            if new and all(e["status"] != "RUNNING" for e in new):
+            opened = opened or (bool(new) and not document["closed"])
+            # Done when the episode has closed the circuit again (its watch of the alarm may go
+            # on: the circuit is closed meanwhile), or when every new execution has ended.
+            if new and (
+                (opened and document["closed"]) or all(e["status"] != "RUNNING" for e in new)
+            ):
                 break
             if time.monotonic() >= deadline:
                 raise CliError(
@@ -282,5 +288,8 @@ def drill(aws: Aws, args: argparse.Namespace, console: Console) -> int:
     console.print(status_view(document))
     if document["state"] != CLOSED:
         raise CliError(f"the drill's episode ended with the circuit {document['state']}")
-    console.print(f"Drill passed: the episode of circuit {circuit.name} ended CLOSED.")
+    console.print(
+        f"Drill passed: circuit {circuit.name} opened and is CLOSED again"
+        + (" (the episode still watches the alarm)." if document["watching"] else ".")
+    )
     return ExitCode.OK
