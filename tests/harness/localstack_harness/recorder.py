@@ -17,7 +17,6 @@ Each record is a list, see FIELDS. Nothing is recorded (and nothing costs) while
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -129,7 +128,7 @@ class RequestsResource:
         }
 
     def on_post(self, request):
-        body = json.loads(request.data or b"{}")
+        body = request.get_json(force=True, silent=True) or {}
         _STATE["recording"] = bool(body.get("recording"))
         LOG.info("request recorder %s", "on" if _STATE["recording"] else "off")
         return {"recording": _STATE["recording"]}
