@@ -135,7 +135,12 @@ class Recorder:
 
     def _request(self, method: str, query: str = "", body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + query, data=data, method=method)
+        request = urllib.request.Request(
+            self.url + query,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=120) as response:
             return json.loads(response.read())
 
