@@ -70,14 +70,23 @@ class Parties:
     protected: str
     probe: str
     rejitter: str
+    machine_roles: tuple[str, ...]
 
     @classmethod
     def for_circuit(cls, name: str, protected: str) -> Parties:
-        return cls(protected=protected, probe=f"{name}-cb-probe", rejitter=f"{name}-cb-rejitter")
+        """The module's naming (README, "What gets created")."""
+        return cls(
+            protected=protected,
+            probe=f"{name}-cb-probe",
+            rejitter=f"{name}-cb-rejitter",
+            machine_roles=(f"role/{name}-cb-sfn", f"role/{name}-cb-cleanup"),
+        )
 
     def who(self, call: Call) -> str:
         principal = call.principal
-        if principal == "states":
+        if call.service == "sts":
+            return "other"  # the emulator's credentials plumbing, not an API call of the breaker
+        if principal == "states" or call.caller in self.machine_roles:
             return "state machine"
         if principal == "events":
             return "eventbridge"
@@ -86,7 +95,7 @@ class Parties:
                 self.probe: "probe",
                 self.rejitter: "rejitter",
                 self.protected: "workload",
-            }.get(call.caller or "", "driver")
+            }.get(call.caller or "", "driver" if call.caller is None else "other")
         # internal: a mapping's poller names its function as the source; its invocations name
         # the function they invoke
         subject = function_name(call.source) if principal == "lambda" else None

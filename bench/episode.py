@@ -164,7 +164,7 @@ def run(
         ep.started = time.time()
         c.set_failing(True)
         with (
-            Drain(c.sqs, c.out["processed_queue_url"], _processed_body) as processed,
+            Drain(c.sqs, c.out["processed_queue_url"], _processed) as processed,
             Drain(c.sqs, c.out["dlq_url"]) as dlq,
         ):
             bodies, ep.first_sent = send_messages(c, size, label)
@@ -181,7 +181,8 @@ def run(
             sent = set(bodies)
 
             def settled() -> bool:
-                if not sent <= set(processed.snapshot()) | set(dlq.snapshot()):
+                done = {body for body, _ in processed.snapshot()} | set(dlq.snapshot())
+                if not sent <= done:
                     return False
                 running = [e for e in c.executions("RUNNING") if e["executionArn"] not in before]
                 return not running and c.mapping() == "Enabled"
@@ -190,7 +191,13 @@ def run(
                 settled, timeout=SETTLE_TIMEOUT, what="every message accounted for", interval=1
             )
             ep.ended = time.time()
-        processed_ids = set(processed.snapshot()) & sent
+        first_processed: dict[str, float] = {}
+        for body, at in processed.snapshot():
+            if body in sent:
+                first_processed[body] = min(at, first_processed.get(body, at))
+        processed_ids = set(first_processed)
+        if first_processed:
+            ep.timeline["all_processed"] = max(first_processed.values())
         dlq_ids = set(dlq.snapshot()) & sent
         ep.processed, ep.in_dlq = len(processed_ids), len(dlq_ids)
         missing = sent - processed_ids - dlq_ids
@@ -213,8 +220,9 @@ def run(
     return ep
 
 
-def _processed_body(raw: str) -> str:
-    return json.loads(raw)["body"]
+def _processed(raw: str) -> tuple[str, float]:
+    record = json.loads(raw)
+    return record["body"], record["processedAt"]
 
 
 def _executions(c: Circuit, arn: str | None) -> set[str]:
@@ -296,18 +304,22 @@ def _executions_metrics(
     healthy = probe_exits[-1] if probe_exits and ep.probes[-1:] == ["healthy"] else None
     reenabled = [t for s in ("OpenHalfway", "CloseCircuit") for t in _exits(events, s)]
     closes = _exits(events, "CloseCircuit")
-    ep.timeline = {
-        "execution_started": first,
-        "mapping_disabled": disabled[0] if disabled else None,
-        "first_probe": probe_entries[0] if probe_entries else None,
-        "healthy_probe": healthy,
-        "healthy_probe_entered": probe_entries[-1] if healthy and probe_entries else None,
-        "rejitter_on": next(iter(_exits(events, "EnableRejitter")), None),
-        "rejitter_off": next(iter(_exits(events, "DisableRejitter")), None),
-        "mapping_reenabled": min((t for t in reenabled if healthy and t >= healthy), default=None),
-        "closed": min((t for t in closes if healthy and t >= healthy), default=None),
-        "execution_ended": events[-1]["timestamp"].timestamp(),
-    }
+    ep.timeline.update(
+        {
+            "execution_started": first,
+            "mapping_disabled": disabled[0] if disabled else None,
+            "first_probe": probe_entries[0] if probe_entries else None,
+            "healthy_probe": healthy,
+            "healthy_probe_entered": probe_entries[-1] if healthy and probe_entries else None,
+            "rejitter_on": next(iter(_exits(events, "EnableRejitter")), None),
+            "rejitter_off": next(iter(_exits(events, "DisableRejitter")), None),
+            "mapping_reenabled": min(
+                (t for t in reenabled if healthy and t >= healthy), default=None
+            ),
+            "closed": min((t for t in closes if healthy and t >= healthy), default=None),
+            "execution_ended": events[-1]["timestamp"].timestamp(),
+        }
+    )
     # One probe loop: from one Probe entry to the next (wait, checks, probe, bookkeeping).
     if len(probe_entries) >= 2:
         first_entry, last_entry = probe_entries[0], probe_entries[-1]

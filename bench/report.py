@@ -269,7 +269,9 @@ def savings_table(results: dict[str, Any]) -> str:
                 f"{fmt(none['in_dlq'])} / {fmt(with_['in_dlq'])}",
                 f"{fmt(a.get('wasted_invocations'))} / {fmt(b.get('wasted_invocations'))}",
                 f"{fmt(none['lost'])} / {fmt(with_['lost'])}",
-                fmt(since(none, "ended", "fixed")) + " / " + fmt(since(with_, "ended", "fixed")),
+                fmt(since(none, "all_processed", "fixed"))
+                + " / "
+                + fmt(since(with_, "all_processed", "fixed")),
             ]
         )
     return table(
@@ -279,7 +281,7 @@ def savings_table(results: dict[str, Any]) -> str:
             "messages in the DLQ",
             "wasted invocations",
             "lost",
-            "fix -> all accounted for, s",
+            "fix -> every message processed, s",
         ],
         rows,
     )
@@ -404,6 +406,8 @@ def rejitter_section(results: dict[str, Any]) -> tuple[str, str, float | None]:
             ]
         ],
     )
+    if not per_invocation:
+        return measured, "", None
     rows = []
     for backlog in SIZING_BACKLOGS:
         # the whole backlog must be re-sent within the window; a window of at most 900 s (SQS's

@@ -6,7 +6,8 @@ Lambda `Invoke`, the function, the number of SQS records in its payload and whet
 the concurrent batches of the protected function from it. Internal requests (Step Functions'
 service integrations, event source mapping pollers, EventBridge targets, SNS deliveries) pass the
 gateway too and carry LocalStack's service principal; a request signed with a Lambda execution
-environment's credentials is attributed to that function (the executor registers the keys).
+environment's credentials is attributed to that function (the executor registers the keys), one
+signed with credentials from AssumeRole to that role (Step Functions' SDK integrations).
 
     GET    /_localstack/harness/requests?after=SEQ  -> {"recording", "seq", "records": [...]}
     POST   /_localstack/harness/requests {"recording": true|false}
@@ -38,7 +39,7 @@ FIELDS = (
     "status",
     "principal",  # an internal request's service principal ("internal" if none), else null
     "source",  # the internal request's source ARN, else null
-    "caller",  # the Lambda function whose credentials signed an external request, else null
+    "caller",  # who signed an external request: a Lambda function's name, or "role/<name>"
     "function",  # Invoke: FunctionName
     "records",  # Invoke: number of SQS records in the payload, else null
     "error",  # Invoke: X-Amz-Function-Error, else null
@@ -50,6 +51,18 @@ _RECORDS: deque[list[Any]] = deque(maxlen=MAX_RECORDS)
 _STATE = {"recording": False, "seq": 0}
 #: access key id -> function name, registered by the local-process executor
 FUNCTION_KEYS: dict[str, str] = {}
+#: access key id -> "role/<name>" of the role AssumeRole handed it out for
+ROLE_KEYS: dict[str, str] = {}
+
+
+def _remember_role(context) -> None:
+    """Credentials handed out by AssumeRole sign later requests: remember whose they are (Step
+    Functions' service integrations call AWS with the state machine role's credentials)."""
+    response = context.service_response or {}
+    key = (response.get("Credentials") or {}).get("AccessKeyId")
+    role_arn = (context.service_request or {}).get("RoleArn") or ""
+    if key and role_arn:
+        ROLE_KEYS[key] = "role/" + role_arn.rsplit("/", 1)[-1]
 
 
 def register_function_credentials(key_id: str | None, function_name: str | None) -> None:
@@ -73,11 +86,17 @@ def _record(chain, context, response) -> None:
     if service == "lambda" and operation == "Invoke":
         request = context.service_request or {}
         function = request.get("FunctionName")
-        records = payload_records(request.get("Payload"))
+        payload = request.get("Payload")
+        if not isinstance(payload, bytes | str):  # a stream the provider has read
+            payload = context.request.data  # the body, cached by the parser
+        records = payload_records(payload)
         error = response.headers.get("X-Amz-Function-Error")
     caller = None
     if params is None:
-        caller = FUNCTION_KEYS.get(access_key(context.request.headers.get("Authorization")))
+        key = access_key(context.request.headers.get("Authorization"))
+        caller = FUNCTION_KEYS.get(key) or ROLE_KEYS.get(key)
+    if service == "sts" and operation == "AssumeRole":
+        _remember_role(context)
     row = [
         0,
         round(started, 4),
