@@ -90,12 +90,12 @@ class Parties:
             return "state machine"
         if principal == "events":
             return "eventbridge"
+        if principal is None or principal == "internal":
+            caller = {self.probe: "probe", self.rejitter: "rejitter", self.protected: "workload"}
+            if call.caller in caller:
+                return caller[call.caller]
         if principal is None:
-            return {
-                self.probe: "probe",
-                self.rejitter: "rejitter",
-                self.protected: "workload",
-            }.get(call.caller or "", "driver" if call.caller is None else "other")
+            return "driver" if call.caller is None else "other"
         # internal: a mapping's poller names its function as the source; its invocations name
         # the function they invoke
         subject = function_name(call.source) if principal == "lambda" else None

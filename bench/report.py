@@ -247,6 +247,15 @@ def episode_tables(results: dict[str, Any]) -> str:
     return latency, calls
 
 
+def operations_table(results: dict[str, Any]) -> str:
+    """The breaker's calls per operation, one column per episode of the largest backlog."""
+    largest = max(results["sizes"])
+    eps = [e for e in breaker_episodes(results) if e["size"] == largest]
+    names = sorted({op for e in eps for op in e["api_operations"]})
+    rows = [[f"`{op}`"] + [fmt(e["api_operations"].get(op, 0)) for e in eps] for op in names]
+    return table(["operation", *(variant(e) for e in eps)], rows)
+
+
 def savings_table(results: dict[str, Any]) -> str:
     rows = []
     for size in results["sizes"]:
@@ -266,6 +275,7 @@ def savings_table(results: dict[str, Any]) -> str:
             [
                 fmt(size),
                 f"{fmt(a.get('failed_deliveries'))} / {fmt(b.get('failed_deliveries'))}",
+                fmt(a.get("failed_deliveries", 0) / size),
                 f"{fmt(none['in_dlq'])} / {fmt(with_['in_dlq'])}",
                 f"{fmt(a.get('wasted_invocations'))} / {fmt(b.get('wasted_invocations'))}",
                 f"{fmt(none['lost'])} / {fmt(with_['lost'])}",
@@ -278,6 +288,7 @@ def savings_table(results: dict[str, Any]) -> str:
         [
             "backlog",
             "failed deliveries (without / with)",
+            "failed deliveries per message without",
             "messages in the DLQ",
             "wasted invocations",
             "lost",
@@ -628,6 +639,10 @@ def markdown(results: dict[str, Any]) -> str:
         " emulator's gateway by the harness's request recorder):",
         "",
         calls,
+        "",
+        f"By operation, {max(results['sizes']):,}-message backlog:",
+        "",
+        operations_table(results),
         "",
         "**What the breaker saves** (the same outage without the breaker: its EventBridge rule"
         " disabled, so the mapping keeps delivering; with the breaker: closing at once):",

@@ -47,7 +47,8 @@ BASE_VARS: dict[str, Any] = {
     "name": NAME,
     "record_processed": True,
     "function_timeout_seconds": 3,
-    "queue_visibility_timeout_seconds": 4,
+    # 3 s (the e2e tests: 4): 15 deliveries (the example's maxReceiveCount) fit in the outage
+    "queue_visibility_timeout_seconds": 3,
     "fast_alarm_period_seconds": ALARM_PERIOD,
     "alarm_evaluation_periods": ALARM_EVALUATION_PERIODS,
     "alarm_datapoints_to_alarm": 1,
@@ -63,10 +64,10 @@ BASE_VARS: dict[str, Any] = {
     "half_open_max_concurrency": None,
     "half_open_seconds": 20,
     "rejitter_enabled": False,
-    "rejitter_window_seconds": 30,
-    "rejitter_min_delay_seconds": 30,  # >= the window: no copy is seen again within it
-    "rejitter_max_delay_seconds": 90,
-    "rejitter_timeout_seconds": 4,  # at most the work queue's visibility timeout
+    "rejitter_window_seconds": 40,
+    "rejitter_min_delay_seconds": 40,  # >= the window: no copy is seen again within it
+    "rejitter_max_delay_seconds": 100,
+    "rejitter_timeout_seconds": 3,  # at most the work queue's visibility timeout
 }
 #: the close variants compared on the largest backlog
 CONFIGS: dict[str, dict[str, Any]] = {

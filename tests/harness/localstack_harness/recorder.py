@@ -39,7 +39,7 @@ FIELDS = (
     "status",
     "principal",  # an internal request's service principal ("internal" if none), else null
     "source",  # the internal request's source ARN, else null
-    "caller",  # who signed an external request: a Lambda function's name, or "role/<name>"
+    "caller",  # who signed the request: a Lambda function's name, or "role/<name>", else null
     "function",  # Invoke: FunctionName
     "records",  # Invoke: number of SQS records in the payload, else null
     "error",  # Invoke: X-Amz-Function-Error, else null
@@ -73,6 +73,10 @@ def register_function_credentials(key_id: str | None, function_name: str | None)
 def _stamp(chain, context, response) -> None:
     if _STATE["recording"]:
         context._sqscb_started = time.time()
+        if context.request.path.endswith("/invocations"):  # Lambda Invoke
+            # read (and cache) the payload before the provider consumes its stream; the
+            # parser's stream reads the cached body
+            context._sqscb_payload = context.request.data
 
 
 def _record(chain, context, response) -> None:
@@ -86,15 +90,12 @@ def _record(chain, context, response) -> None:
     if service == "lambda" and operation == "Invoke":
         request = context.service_request or {}
         function = request.get("FunctionName")
-        payload = request.get("Payload")
-        if not isinstance(payload, bytes | str):  # a stream the provider has read
-            payload = context.request.data  # the body, cached by the parser
-        records = payload_records(payload)
+        records = payload_records(getattr(context, "_sqscb_payload", None))
         error = response.headers.get("X-Amz-Function-Error")
-    caller = None
-    if params is None:
-        key = access_key(context.request.headers.get("Authorization"))
-        caller = FUNCTION_KEYS.get(key) or ROLE_KEYS.get(key)
+    # internal requests are signed too: Step Functions' integrations with the state machine
+    # role's credentials, a mapping's polls with the function role's
+    key = access_key(context.request.headers.get("Authorization"))
+    caller = FUNCTION_KEYS.get(key) or ROLE_KEYS.get(key)
     if service == "sts" and operation == "AssumeRole":
         _remember_role(context)
     row = [
