@@ -601,6 +601,64 @@ def scaling_table(results: dict[str, Any]) -> str:
 
 
 # ---- document -----------------------------------------------------------------------------------
+def headline(results: dict[str, Any]) -> list[str]:
+    """The run in a few bullets, every number taken from the tables."""
+    base = results["base_vars"]
+    eps = breaker_episodes(results)
+    lines = []
+    lats = [latencies(e, base) for e in eps]
+    detections = [x["detection"] for x in lats if x["detection"] is not None]
+    reactions = [x["reaction"] for x in lats if x["reaction"] is not None]
+    lows = [x["detection_aws_low"] for x in lats if "detection_aws_low" in x]
+    highs = [x["detection_aws_high"] for x in lats if "detection_aws_high" in x]
+    if detections and reactions and lows and highs:
+        lines.append(
+            f"- **Detection** {min(detections):.0f}-{max(detections):.0f} s on the emulator (10 s"
+            f" alarm); the breaker's own reaction (alarm event -> mapping disabled) is"
+            f" {min(reactions):.1f}-{max(reactions):.1f} s, so on AWS defaults detection is"
+            f" the alarm's: {min(lows):.0f}-{max(highs):.0f} s."
+        )
+    lost = sum(e["lost"] for e in results["episodes"])
+    lines.append(
+        f"- **Lost messages: {lost}** in {len(results['episodes'])} episodes"
+        f" ({sum(e['sent'] for e in results['episodes']):,} messages, counted by id)."
+    )
+    saved = []
+    for size in results["sizes"]:
+        none = without(results, size)
+        with_ = next((e for e in eps if e["size"] == size and e["config"]["name"] == "close"), None)
+        if none and with_:
+            saved.append(
+                f"{size:,}: {none['in_dlq']:,} -> {with_['in_dlq']:,} dead-lettered,"
+                f" {none['deliveries'].get('failed_deliveries', 0):,} ->"
+                f" {with_['deliveries'].get('failed_deliveries', 0):,} failed deliveries"
+            )
+    if saved:
+        lines.append(
+            f"- **Saved** by a {results['outage_seconds']:.0f} s outage (without -> with the"
+            f" breaker): {'; '.join(saved)}."
+        )
+    herd = herd_rows(results)
+    if herd:
+        lines.append(
+            "- **After the close** ("
+            + "; ".join(
+                f"{r['variant']}: peak {fmt(r['peak_rate'])} invocations/s, p99"
+                f" {fmt(r['p99_rate'])}, up to {fmt(r['peak_conc'])} concurrent batches"
+                for r in herd
+            )
+            + ")."
+        )
+    memory = {"protected": 128, "probe": 256, "rejitter": 256, **results.get("memory_mb", {})}
+    costs = [sum(breaker_cost(e, memory).values()) for e in eps]
+    if costs:
+        lines.append(
+            f"- **Cost** of an episode: {usd(min(costs))}-{usd(max(costs))} at list prices,"
+            " mostly Step Functions transitions; see the worst case below."
+        )
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     m, c = results["machine"], results["commit"]
     harness = results.get("harness", {})
@@ -618,6 +676,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"on the same 2 cores (SQS mappings polled by {harness.get('sqs_esm_pollers', '?')} "
         "concurrent pollers, at most the mapping's MaximumConcurrency; no scaling beyond), so "
         "throughput figures are the emulator's, not AWS's.",
+        "",
+        *headline(results),
         "",
         "**Episodes** (the seed's scenario: the function fails, N messages arrive, the function "
         f"is fixed {results['outage_seconds']:.0f} s after the first one). Detection: first failed"
