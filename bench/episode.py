@@ -448,4 +448,9 @@ def _herd(mapping: list[Call], origin: float) -> dict[str, Any]:
         "invocations": invocations,
         "records": records,
         "concurrency": concurrency,
+        # every invocation (start, end, records), seconds after the healthy probe: the report
+        # takes percentiles on a finer grid than whole seconds
+        "calls": [
+            [round(x.start - origin, 3), round(x.end - origin, 3), x.records or 0] for x in after
+        ],
     }
