@@ -147,6 +147,17 @@ demo: venv ## Apply examples/complete on the local emulator and play a failure e
 demo-down: venv ## Destroy the demo stack (the emulator keeps running: make localstack-down)
 	$(PY) scripts/demo.py --down
 
+# ---- Benchmark --------------------------------------------------------------------------------
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt $(PIP_QUIET)
+	@touch $@
+
+.PHONY: bench bench-readme
+bench: venv $(VENV)/.bench-installed ## Measure episodes, savings, herd, rejitter, costs (BENCH_SIZES=20,1000,10000; not in make test)
+	$(PY) bench/run.py
+bench-readme: $(VENV)/.bench-installed ## Put the last make bench's tables into README.md (Performance)
+	$(PY) bench/report.py --readme >/dev/null
+
 # ---- Build ------------------------------------------------------------------------------------
 .PHONY: package
 package: venv ## Build dist/*.zip and examples/complete/dist/protected.zip (deterministic; commit them)

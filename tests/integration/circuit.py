@@ -221,9 +221,10 @@ class Circuit:
         if self.mapping() in ("Disabled", "Disabling"):
             self.lam.update_event_source_mapping(UUID=self.uuid, Enabled=True)
         wait_until(lambda: self.mapping() == "Enabled", timeout=30, what="mapping Enabled")
-        wait_until(
-            lambda: self.rejitter_mapping() == "Disabled", timeout=30, what="rejitter Disabled"
-        )
+        if self.out.get("rejitter_event_source_mapping_uuid"):  # null without the rejitter
+            wait_until(
+                lambda: self.rejitter_mapping() == "Disabled", timeout=30, what="rejitter Disabled"
+            )
         wait_until(lambda: queue_depth(self.sqs, self.work) == (0, 0), timeout=30, what="drained")
         self.cw.set_alarm_state(
             AlarmName=self.out["alarm_name"], StateValue="OK", StateReason="e2e reset"

@@ -173,6 +173,30 @@ def test_an_undeliverable_event_is_retried_then_dead_lettered(aws, name, cleanup
     assert attributes["RETRY_ATTEMPTS"] == "1"
 
 
+def test_a_disabled_rule_matches_nothing(aws, name, cleanup):
+    """DisableRule stops a rule's deliveries (LocalStack delivered all the same); EnableRule
+    resumes them. The benchmark plays an outage without the breaker this way."""
+    events, sqs = aws("events"), aws("sqs")
+    url, arn = queue(aws, f"{name}-target", cleanup)
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": [f"test.{name}"]}))
+    events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+    cleanup(lambda: events.delete_rule(Name=name))
+    cleanup(lambda: events.remove_targets(Rule=name, Ids=["q"]))
+
+    def put(n: int) -> None:
+        events.put_events(
+            Entries=[{"Source": f"test.{name}", "DetailType": "t", "Detail": json.dumps({"n": n})}]
+        )
+
+    events.disable_rule(Name=name)
+    put(1)
+    assert drain(sqs, url, seconds=3) == []
+    events.enable_rule(Name=name)
+    put(2)
+    (message,) = wait_until(lambda: drain(sqs, url, seconds=1), timeout=10, what="the event")
+    assert json.loads(message["Body"])["detail"] == {"n": 2}
+
+
 def test_an_updated_mapping_reports_the_state_of_its_new_worker(aws, name, cleanup):
     """The breaker's half-open ramp updates an enabled mapping twice within seconds (OpenHalfway,
     then CloseCircuit). LocalStack's replaced worker used to write `Disabled` into the store when

@@ -16,16 +16,23 @@
    function's timeout, with AWS's error (InvalidParameterValueException "Queue visibility
    timeout: 30 seconds is less than Function timeout: 60 seconds"). AWS checks this on create
    only; an update of an existing mapping is not refused.
+4. Concurrent SQS pollers, opt-in. LocalStack polls an SQS queue with one thread and invokes one
+   batch at a time; AWS starts with five concurrent pollers, scales up from there, and honours
+   ScalingConfig.MaximumConcurrency. With HARNESS_SQS_ESM_POLLERS=N (default 1: LocalStack's
+   behaviour, which the tests use) a mapping polls with N threads, at most its MaximumConcurrency,
+   so the concurrency of a mapping (and the breaker's half-open ramp) can be measured (`make
+   bench` sets 5). There is no scaling beyond N.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from localstack.runtime import hooks
 
-from localstack_harness.esm_logic import visibility_timeout_error
+from localstack_harness.esm_logic import sqs_pollers, visibility_timeout_error
 
 LOG = logging.getLogger("localstack_harness.esm")
 DELETE_GRACE_SECONDS = 15.0
@@ -113,12 +120,64 @@ def _install_visibility_timeout_check() -> None:
     LambdaProvider.validate_event_source_mapping = validate
 
 
+def configured_sqs_pollers() -> int:
+    try:
+        return int(os.environ.get("HARNESS_SQS_ESM_POLLERS") or 1)
+    except ValueError:
+        return 1
+
+
+def _install_concurrent_sqs_pollers() -> None:
+    from localstack import config
+    from localstack.services.lambda_.event_source_mapping.esm_worker import EsmWorker
+    from localstack.services.lambda_.event_source_mapping.pollers.poller import (
+        EmptyPollResultsException,
+    )
+    from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller
+
+    original = EsmWorker.poller_loop
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def extra_poller(worker) -> None:
+        while not worker._shutdown_event.is_set():
+            wait = config.LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC
+            try:
+                worker.poller.poll_events()
+            except EmptyPollResultsException:
+                wait = max(
+                    wait, min(1.0, config.LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC)
+                )
+            except Exception as error:
+                LOG.warning("extra poller of %s: %s", worker.uuid, error)
+                wait = 2.0
+            worker._shutdown_event.wait(wait)
+
+    def poller_loop(self, *args, **kwargs):
+        if isinstance(self.poller, SqsPoller):
+            scaling = self.esm_config.get("ScalingConfig") or {}
+            count = sqs_pollers(configured_sqs_pollers(), scaling.get("MaximumConcurrency"))
+            for index in range(1, count):
+                threading.Thread(
+                    target=extra_poller,
+                    args=(self,),
+                    name=f"esm-poller-{self.uuid}-{index}",
+                    daemon=True,
+                ).start()
+        return original(self, *args, **kwargs)
+
+    poller_loop._sqscb_patched = True
+    EsmWorker.poller_loop = poller_loop
+
+
 @hooks.on_infra_start()
 def install_esm_fidelity() -> None:
     _install_complete_deletion()
     _install_superseded_workers_keep_quiet()
     _install_visibility_timeout_check()
+    _install_concurrent_sqs_pollers()
     LOG.info(
         "event source mapping fidelity installed: deletion completes, state of the current"
-        " worker, visibility check"
+        " worker, visibility check, %d SQS poller(s) per mapping",
+        configured_sqs_pollers(),
     )

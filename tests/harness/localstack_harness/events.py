@@ -7,6 +7,10 @@ EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS, and the rule's AWS/Events FailedIn
 counts it. LocalStack logs the failure and drops the event, and publishes no metric.
 Here a failing target is retried (at most MAX_RETRIES times, a second apart: the emulator's
 time scale, not AWS's up to 185 over 24 hours) and then dead-lettered as on AWS.
+
+A disabled rule (DisableRule) matches no event on AWS; LocalStack delivered events to its targets
+all the same. Here a disabled rule is skipped (`make bench` disables the breaker's alarm rule to
+play the same outage without the breaker).
 """
 
 from __future__ import annotations
@@ -89,9 +93,28 @@ def _install_retries_and_dead_letters() -> None:
     TargetSender.process_event = process_event
 
 
+def _install_disabled_rules_match_nothing() -> None:
+    from localstack.aws.api.events import RuleState
+    from localstack.services.events.provider import EventsProvider
+
+    original = EventsProvider._process_rules
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def process_rules(self, rule, *args, **kwargs):
+        if rule.state == RuleState.DISABLED:
+            return None
+        return original(self, rule, *args, **kwargs)
+
+    process_rules._sqscb_patched = True
+    EventsProvider._process_rules = process_rules
+
+
 @hooks.on_infra_start()
 def install_events_fidelity() -> None:
     _install_retries_and_dead_letters()
+    _install_disabled_rules_match_nothing()
     LOG.info(
-        "eventbridge fidelity installed: target retries, dead-letter queues, FailedInvocations"
+        "eventbridge fidelity installed: target retries, dead-letter queues, FailedInvocations,"
+        " disabled rules match nothing"
     )

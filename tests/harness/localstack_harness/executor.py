@@ -34,6 +34,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 from localstack.utils.net import get_free_tcp_port
 
 from localstack_harness import pythons
+from localstack_harness.recorder import register_function_credentials
 
 LOG = logging.getLogger(__name__)
 RUNTIME_SCRIPT = Path(__file__).with_name("runtime.py")
@@ -83,6 +84,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME")}
         env.update({str(k): str(v) for k, v in env_vars.items()})
+        register_function_credentials(
+            env_vars.get("AWS_ACCESS_KEY_ID"), env_vars.get("AWS_LAMBDA_FUNCTION_NAME")
+        )
         # Lambda's sys.path: the task root first, then the runtime's boto3 (/var/runtime).
         env["PYTHONPATH"] = os.pathsep.join(p for p in (code_dir, handler_site()) if p)
         env["LAMBDA_TASK_ROOT"] = code_dir
