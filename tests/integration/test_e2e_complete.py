@@ -514,8 +514,12 @@ def test_an_aborted_episode_is_notified_and_turns_the_rejitter_off(closed: Circu
     execution = c.wait_opened(before)
     arn = execution["executionArn"]
     c.set_failing(False)
-    wait_until(lambda: "EnableRejitter" in c.entered_states(arn), timeout=90, what="rejitter on")
-    assert c.rejitter_mapping() in ("Enabled", "Enabling")
+    # RejitterWindow is entered once EnableRejitter's UpdateEventSourceMapping has returned (the
+    # EnableRejitter state is entered before its call: the mapping may still read Disabled then).
+    wait_until(lambda: "RejitterWindow" in c.entered_states(arn), timeout=90, what="rejitter on")
+    wait_until(
+        lambda: c.rejitter_mapping() in ("Enabled", "Enabling"), timeout=5, what="rejitter Enabled"
+    )
 
     c.sfn.stop_execution(executionArn=arn, cause="operator")
 
@@ -611,9 +615,19 @@ def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
     c.collect()
     assert any("is HELD OPEN by" in t and "e2e deploy" in t for t in c.notifications)
 
+    # The close runs alone (the hold's execution has ended): it lists itself as the only running
+    # execution. That one-element list must stay a list, or every later alarm execution fails on
+    # States.ArrayContains (LocalStack unwrapped a single JSONPath match; AWS does not).
+    wait_until(
+        lambda: not [e for e in c.executions("RUNNING") if e["name"].startswith("hold-")],
+        timeout=60,
+        what="the hold's execution ended",
+    )
     done = c.cli("close", c.name, "--reason", "deploy done")
     assert done.returncode == 0, done.stdout + done.stderr
     assert c.mapping() == "Enabled"
+    marker = c.control()
+    assert marker["mode"] == "auto" and marker["superseded"] == [marker["execution"]], marker
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="the held backlog processed")
     assert_nothing_lost(c, sent)
     refused = c.cli("close", c.name)

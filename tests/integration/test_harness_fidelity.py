@@ -1,6 +1,7 @@
 """Where the harness is as strict as AWS although LocalStack is not (tests/harness/README.md):
 mapping deletion completes, a queue that hides messages for less than the function runs is
-refused, StopExecution aborts at once, a target that cannot be invoked is dead-lettered."""
+refused, StopExecution aborts at once, an indefinite JSONPath yields an array, a target that
+cannot be invoked is dead-lettered."""
 
 from __future__ import annotations
 
@@ -137,6 +138,56 @@ def test_stop_execution_aborts_at_once_even_during_a_task(aws, name, cleanup):
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
     (event,) = wait_until(lambda: drain(sqs, url, seconds=1), timeout=10, what="ABORTED event")
     assert json.loads(event["Body"])["detail"]["executionArn"] == execution
+
+
+def test_an_indefinite_path_yields_an_array_even_of_one_match(aws, name, cleanup):
+    """AWS (Jayway JsonPath) returns every match of a wildcard, slice or filter path as an array.
+    LocalStack returned a single match unwrapped: the breaker's list of superseded executions
+    (`$.Executions[*].ExecutionArn`) became a string when one execution ran, and every later
+    alarm execution failed on `States.ArrayContains`."""
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=name,
+        definition=json.dumps(
+            {
+                "StartAt": "Select",
+                "States": {
+                    "Select": {
+                        "Type": "Pass",
+                        "Parameters": {
+                            "one.$": "$.one[*].id",
+                            "two.$": "$.two[*].id",
+                            "none.$": "$.none[*].id",
+                            "filtered.$": "$.two[?(@.id == 'b')].id",
+                            "first.$": "$.two[0].id",
+                            "contains.$": "States.ArrayContains($.one[*].id, 'a')",
+                        },
+                        "End": True,
+                    }
+                },
+            }
+        ),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn-role",
+    )["stateMachineArn"]
+    cleanup(lambda: sfn.delete_state_machine(stateMachineArn=machine))
+    execution = sfn.start_execution(
+        stateMachineArn=machine,
+        input=json.dumps({"one": [{"id": "a"}], "two": [{"id": "a"}, {"id": "b"}], "none": []}),
+    )["executionArn"]
+    done = wait_until(
+        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d,
+        timeout=30,
+        what="the execution ended",
+    )
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == {
+        "one": ["a"],
+        "two": ["a", "b"],
+        "none": [],
+        "filtered": ["b"],
+        "first": "a",
+        "contains": True,
+    }
 
 
 def test_an_undeliverable_event_is_retried_then_dead_lettered(aws, name, cleanup):

@@ -8,13 +8,23 @@ before it reports ABORTED and publishes the event: an operator's view and the br
 execution-status rule (notification, rejitter cleanup) lag behind. Here the execution is reported
 ABORTED and the event published when StopExecution returns; LocalStack's own event at the end of
 the run is not published a second time.
+
+JSONPath results. AWS evaluates paths with Jayway JsonPath: an indefinite path (wildcard, slice,
+union, filter, deep scan) yields an array of its matches, even of a single match. LocalStack
+unwraps a single match unless the path ends with the wildcard: `$.Executions[*].ExecutionArn`
+over one execution gave a string, not a one-element array, so a definition that is correct on
+AWS (`States.ArrayContains` on that list) failed here, and only when one execution ran. Here an
+indefinite path always yields an array, as on AWS; definite paths are left to LocalStack.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from localstack.runtime import hooks
+
+from localstack_harness.sfn_logic import is_definite_path
 
 LOG = logging.getLogger("localstack_harness.sfn")
 
@@ -55,7 +65,33 @@ def _install_immediate_stop() -> None:
     module.BaseExecutionWorkerCommunication.terminated = terminated
 
 
+def _install_jsonpath_arrays() -> None:
+    from localstack.services.stepfunctions.asl.utils import json_path as module
+
+    original = module.extract_json
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def extract_json(path, data):
+        if is_definite_path(path):
+            return original(path, data)
+        return [match.value for match in module.parse(path).find(data)]
+
+    extract_json._sqscb_patched = True
+    module.extract_json = extract_json
+    # Modules that imported the function by name before this hook ran hold the original.
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith("localstack.services.stepfunctions") and (
+            getattr(loaded, "extract_json", None) is original
+        ):
+            loaded.extract_json = extract_json
+
+
 @hooks.on_infra_start()
 def install_sfn_fidelity() -> None:
     _install_immediate_stop()
-    LOG.info("step functions fidelity installed: StopExecution aborts at once")
+    _install_jsonpath_arrays()
+    LOG.info(
+        "step functions fidelity installed: StopExecution aborts at once,"
+        " indefinite JSONPaths yield arrays"
+    )
