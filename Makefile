@@ -1,7 +1,7 @@
 # terraform-aws-sqs-circuit-breaker: developer entry points.
 # Every target installs what it needs on first use; nothing is assumed to be installed by hand
 # except Terraform >= 1.7 (the module needs 1.6; `terraform test` uses mock_provider, 1.7) and a
-# Python >= 3.11 (plus a Python >= 3.12 for the local emulator).
+# Python >= 3.11 (plus a Python >= 3.12 for the local emulator), and node with npm for `make asl`.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -93,13 +93,13 @@ lock: ## Re-resolve requirements-dev.txt from requirements-dev.in
 
 # ---- Quality ----------------------------------------------------------------------------------
 .PHONY: lint
-lint: venv tf-init ## ruff, zips, docs tables, terraform fmt -check, terraform validate, checkov
+lint: venv tf-init ## ruff, zips, docs tables, terraform fmt -check, terraform validate, checkov, asl-validator on the rendered state machines
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) scripts/package_lambdas.py --check
 	$(PY) scripts/docs.py --check
 	terraform fmt -check -recursive
-	@$(MAKE) validate checkov
+	@$(MAKE) validate checkov asl
 
 .PHONY: validate
 validate: tf-init ## terraform validate every module and example (registry examples only when the registry is reachable)
@@ -119,6 +119,17 @@ validate: tf-init ## terraform validate every module and example (registry examp
 checkov: $(CHECKOV_VENV)/.installed ## checkov on the module, its submodules and the examples (.checkov.yml: every skip justified)
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yml --skip-download
 
+ASL_VALIDATOR_DIR := $(BUILD)/asl-validator
+$(ASL_VALIDATOR_DIR)/.installed: scripts/asl-validator/package.json scripts/asl-validator/package-lock.json
+	@command -v npm >/dev/null || { echo "make asl needs node and npm (asl-validator is an npm package)" >&2; exit 1; }
+	@mkdir -p $(ASL_VALIDATOR_DIR) && cp scripts/asl-validator/package.json scripts/asl-validator/package-lock.json $(ASL_VALIDATOR_DIR)/
+	@cd $(ASL_VALIDATOR_DIR) && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+.PHONY: asl
+asl: venv $(ASL_VALIDATOR_DIR)/.installed ## Render the state machines in 4 configurations (terraform plan, offline) and check them with asl-validator
+	$(PY) scripts/check_asl.py --validator $(ASL_VALIDATOR_DIR)/node_modules/.bin/asl-validator
+
 .PHONY: docs
 docs: venv ## Write the terraform-docs tables of README.md (Requirements ... Outputs) from the .tf files
 	$(PY) scripts/docs.py
@@ -137,8 +148,8 @@ test-module: tf-init ## terraform test with mock_provider (offline)
 	terraform test -no-color -test-directory=tests/module
 
 .PHONY: test-integration
-test-integration: venv ## Integration tests against LocalStack (started here unless LOCALSTACK_ENDPOINT is set)
-	$(call pytest_ok,tests/integration --durations=12)
+test-integration: venv ## Integration tests against LocalStack (started here unless LOCALSTACK_ENDPOINT is set); the e2e suite runs next to the others (INTEGRATION_PARALLEL=0: one process)
+	$(PY) scripts/run_integration.py
 
 # ---- Demo -------------------------------------------------------------------------------------
 .PHONY: demo demo-down

@@ -149,10 +149,26 @@ def test_open_holds_the_circuit_through_a_hold_execution(
 
 def test_open_refuses_when_already_held(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     env.set_control(mode="hold", reason="migration")
+    env.set_mapping(enabled=False)
     code, _, err = run(capsys, "open", NAME, "--reason", "again")
     assert code == ExitCode.REFUSED
     assert "already held open" in err
     assert env.running() == []
+
+
+def test_open_holds_again_when_a_held_mapping_reads_enabled(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a superseded episode's retried update re-enabled the mapping after the hold looked again
+    env.set_control(mode="hold", reason="migration")
+    env.set_mapping(enabled=True)
+    act_as_state_machine(env, monkeypatch)
+    code, out, _ = run(capsys, "open", NAME, "--reason", "again", "--json")
+    assert code == ExitCode.OK, out
+    document = json.loads(out)
+    assert (document["state"], document["mapping"]["state"]) == ("HELD OPEN", "Disabled")
+    (execution,) = env.sfn.list_executions(stateMachineArn=env.state_machine_arn)["executions"]
+    assert execution["name"].startswith("hold-")
 
 
 def test_open_reports_a_failed_command_execution(

@@ -104,40 +104,12 @@ data "aws_iam_policy_document" "cleanup" {
   }
 }
 
-# Its own trust policy: only the cleanup state machine of this account may assume the role.
-data "aws_iam_policy_document" "cleanup_assume" {
-  count = local.cleanup_enabled ? 1 : 0
-
-  statement {
-    sid     = "StepFunctionsAssume"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [var.account_id]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = [local.cleanup_arn, "${local.cleanup_arn}:*"]
-    }
-  }
-}
-
 resource "aws_iam_role" "cleanup" {
   count = local.cleanup_enabled ? 1 : 0
 
   name               = var.cleanup_role_name
   description        = "Cleanup state machine of circuit breaker ${var.circuit_name}."
-  assume_role_policy = data.aws_iam_policy_document.cleanup_assume[0].json
+  assume_role_policy = data.aws_iam_policy_document.assume["cleanup"].json
   tags               = var.tags
 
   path                 = var.role_path

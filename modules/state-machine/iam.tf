@@ -1,5 +1,13 @@
 # The state machine's role: exactly the calls its definition makes, on the exact resources.
+# Trust policies of both state machines' roles (this one and the cleanup's, cleanup.tf): only that
+# state machine (or a version or alias of it) of this account may assume the role (confused-deputy
+# guard).
 data "aws_iam_policy_document" "assume" {
+  for_each = merge(
+    { main = local.state_machine_arn },
+    local.cleanup_enabled ? { cleanup = local.cleanup_arn } : {},
+  )
+
   statement {
     sid     = "StepFunctionsAssume"
     effect  = "Allow"
@@ -10,18 +18,16 @@ data "aws_iam_policy_document" "assume" {
       identifiers = ["states.amazonaws.com"]
     }
 
-    # Confused-deputy guard: only state machines of this account may assume the role.
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [var.account_id]
     }
 
-    # ...and only this state machine (or a version or alias of it).
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [local.state_machine_arn, "${local.state_machine_arn}:*"]
+      values   = [each.value, "${each.value}:*"]
     }
   }
 }
@@ -161,7 +167,7 @@ data "aws_iam_policy_document" "this" {
 resource "aws_iam_role" "this" {
   name               = var.role_name
   description        = "Step Functions state machine of circuit breaker ${var.circuit_name}."
-  assume_role_policy = data.aws_iam_policy_document.assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["main"].json
   tags               = var.tags
 
   path                 = var.role_path

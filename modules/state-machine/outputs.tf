@@ -72,12 +72,12 @@ output "settings_parameter_name" {
 
 output "assume_role_policy_json" {
   description = "The state machine role's trust policy (JSON)."
-  value       = data.aws_iam_policy_document.assume.json
+  value       = data.aws_iam_policy_document.assume["main"].json
 }
 
 output "cleanup_assume_role_policy_json" {
   description = "The cleanup role's trust policy (JSON), or null without the rejitter."
-  value       = local.cleanup_enabled ? data.aws_iam_policy_document.cleanup_assume[0].json : null
+  value       = local.cleanup_enabled ? data.aws_iam_policy_document.assume["cleanup"].json : null
 }
 
 output "cleanup_role_name" {

@@ -201,23 +201,10 @@ class Circuit:
         )
         for execution in self.executions("RUNNING"):
             self.sfn.stop_execution(executionArn=execution["executionArn"], cause="e2e reset")
-        if self.control().get("mode") != "auto":  # a test left a hold: back to automatic
-            self.ssm.put_parameter(
-                Name=self.out["control_parameter_name"],
-                Value=json.dumps(
-                    {
-                        "mode": "auto",
-                        "command": None,
-                        "reason": "e2e reset",
-                        "requestedBy": "e2e",
-                        "at": "1970-01-01T00:00:00Z",
-                        "execution": None,
-                        "superseded": [],
-                    }
-                ),
-                Type="String",
-                Overwrite=True,
-            )
+        control = self.control()
+        # a test left a hold, or a malformed marker: back to automatic
+        if control.get("mode") != "auto" or not isinstance(control.get("superseded"), list):
+            self.write_control(superseded=[])
         if self.mapping() in ("Disabled", "Disabling"):
             self.lam.update_event_source_mapping(UUID=self.uuid, Enabled=True)
         wait_until(lambda: self.mapping() == "Enabled", timeout=30, what="mapping Enabled")
@@ -258,6 +245,24 @@ class Circuit:
         done = self.cli("status", self.name, "--json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
+
+    def write_control(self, **fields) -> None:
+        """Write the control marker as a test (an operator's hand edit, or a reset) would."""
+        record = {
+            "mode": "auto",
+            "command": None,
+            "reason": "e2e reset",
+            "requestedBy": "e2e",
+            "at": "1970-01-01T00:00:00Z",
+            "execution": None,
+            **fields,
+        }
+        self.ssm.put_parameter(
+            Name=self.out["control_parameter_name"],
+            Value=json.dumps(record),
+            Type="String",
+            Overwrite=True,
+        )
 
     def control(self) -> dict:
         value = self.ssm.get_parameter(Name=self.out["control_parameter_name"])["Parameter"][

@@ -7,6 +7,7 @@ if this session started it), or your own: set LOCALSTACK_ENDPOINT (or AWS_ENDPOI
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,8 +39,10 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def emulator_is_ours(endpoint: str) -> bool:
     """True when this session started the emulator (and stops it at the end, with every stack
-    in it: the stacks are then forgotten, not destroyed one resource at a time)."""
-    return OWNERSHIP.get("ours", False)
+    in it: the stacks are then forgotten, not destroyed one resource at a time), or when the
+    runner that started it says it is disposable (scripts/run_integration.py, whose two pytest
+    processes share it: LOCALSTACK_DISPOSABLE=1)."""
+    return OWNERSHIP.get("ours", False) or os.environ.get("LOCALSTACK_DISPOSABLE") == "1"
 
 
 @pytest.fixture(scope="session")

@@ -677,6 +677,9 @@ def test_force_close_mid_episode_restores_the_settings_and_stops_the_rejitter(cl
 
 def test_drill_plays_an_episode_on_a_healthy_function(closed: Circuit):
     c = closed
+    # A marker edited by hand (superseded is not a list) must not keep the circuit from opening
+    # or the episode from closing: the alarm's execution and every control check ignore it.
+    c.write_control(reason="edited by hand", superseded="not-a-list")
     before = {e["executionArn"] for e in c.executions()}
     done = c.cli("drill", c.name, "--timeout", "150")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr

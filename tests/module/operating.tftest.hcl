@@ -30,8 +30,15 @@ run "control_parameters_and_commands" {
     error_message = "alarm executions (no command) read the marker; hold and close are the only commands; anything else fails before changing anything"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsHeldAtStart.Choices[3].Next == "AlarmIgnoredHeld" && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended"
-    error_message = "an alarm during a hold ends at once"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.IsHeldAtStart.Choices : c.Next] == ["AssumeAutoControl", "AssumeAutoControl", "AssumeAutoControl", "AssumeAutoControl", "AlarmIgnoredHeld"] && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended"
+    error_message = "an alarm during a hold ends at once; a marker without mode, execution or a list of superseded executions is ignored first"
+  }
+  assert {
+    condition = alltrue([for state in ["IsHeldAtStart", "IsControlUsable"] :
+      [for r in jsondecode(output.state_machine_definition).States[state].Choices[2].Or : keys(r)] == [["IsString", "Variable"], ["IsNumeric", "Variable"], ["IsBoolean", "Variable"], ["IsNull", "Variable"]]
+      && alltrue([for r in jsondecode(output.state_machine_definition).States[state].Choices[2].Or : r.Variable == "$.control.value.superseded"])
+    ])
+    error_message = "a marker whose superseded is not a list (edited by hand) is ignored before States.ArrayContains could fail the execution"
   }
   assert {
     condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose", "WaitForAlarmEvaluation"] : jsondecode(output.state_machine_definition).States[s].Next] == ["ControlBeforeProbe", "ControlInWatch", "ControlInWatch"]

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.text import Text
 
 from .aws import Aws, find_circuit, read_json_parameter, read_mapping, read_status, recent_events
-from .derive import ENDED_BADLY, HIDDEN_OUTCOMES, history_row, is_command
+from .derive import DISABLED_STATES, ENDED_BADLY, HIDDEN_OUTCOMES, history_row, is_command
 from .discovery import Circuit
 from .errors import CliError, ExitCode
 from .phases import CLOSED
@@ -156,38 +156,63 @@ def _report(
     console.print(Text(note))
 
 
+def _run_command(
+    aws: Aws,
+    circuit: Circuit,
+    args: argparse.Namespace,
+    console: Console,
+    *,
+    command: str,
+    doing: str,
+    mode: str,
+    mapping_state: str,
+    what: str,
+    note: str,
+) -> int:
+    """Start a hold or close execution and wait until the control marker names it with `mode`
+    and the mapping reads `mapping_state`; then print the circuit's status and `note`."""
+    execution_arn = start_command(aws, circuit, command, args.reason)
+    if not args.json:
+        console.print(f"{doing} (execution {execution_arn}) ...")
+
+    def done(control: dict[str, Any], state: str | None) -> bool:
+        return (
+            control.get("mode") == mode
+            and control.get("execution") == execution_arn
+            and state == mapping_state
+        )
+
+    wait_for_command(aws, circuit, execution_arn, done=done, what=what, timeout=args.timeout)
+    _report(aws, circuit, args, console, note)
+    return ExitCode.OK
+
+
 def open_circuit(aws: Aws, args: argparse.Namespace, console: Console) -> int:
     circuit = find_circuit(aws, args.circuit)
     document = read_status(aws, circuit, now())
-    if document["hold"]:
-        hold = document["hold"]
+    hold = document["hold"]
+    # Held, but the mapping reads Enabled (a superseded episode's retried update landed after the
+    # hold looked again): a second hold disables it again. Otherwise there is nothing to do.
+    if hold and document["mapping"]["state"] in DISABLED_STATES:
         raise CliError(
             f"circuit {circuit.name} is already held open since {hold['since']} by"
             f" {hold['requestedBy']}: {hold['reason']}. Release it with:"
             f" sqs-circuit-breaker close {circuit.name}",
             ExitCode.REFUSED,
         )
-    execution_arn = start_command(aws, circuit, "hold", args.reason)
-    if not args.json:
-        console.print(f"Holding circuit {circuit.name} open (execution {execution_arn}) ...")
-
-    def held(control: dict[str, Any], mapping_state: str | None) -> bool:
-        return (
-            control.get("mode") == "hold"
-            and control.get("execution") == execution_arn
-            and mapping_state == "Disabled"
-        )
-
-    wait_for_command(aws, circuit, execution_arn, done=held, what="held open", timeout=args.timeout)
-    _report(
+    return _run_command(
         aws,
         circuit,
         args,
         console,
-        f"Circuit {circuit.name} is HELD OPEN: the mapping is disabled and stays so (no probes, no"
-        f" automatic close). Undo with: sqs-circuit-breaker close {circuit.name}",
+        command="hold",
+        doing=f"Holding circuit {circuit.name} open",
+        mode="hold",
+        mapping_state="Disabled",
+        what="held open",
+        note=f"Circuit {circuit.name} is HELD OPEN: the mapping is disabled and stays so (no"
+        f" probes, no automatic close). Undo with: sqs-circuit-breaker close {circuit.name}",
     )
-    return ExitCode.OK
 
 
 def close_circuit(aws: Aws, args: argparse.Namespace, console: Console) -> int:
@@ -199,28 +224,20 @@ def close_circuit(aws: Aws, args: argparse.Namespace, console: Console) -> int:
             " not held, no open episode): nothing to close",
             ExitCode.REFUSED,
         )
-    execution_arn = start_command(aws, circuit, "close", args.reason)
-    if not args.json:
-        console.print(f"Closing circuit {circuit.name} (execution {execution_arn}) ...")
-
-    def closed(control: dict[str, Any], mapping_state: str | None) -> bool:
-        return (
-            control.get("mode") == "auto"
-            and control.get("execution") == execution_arn
-            and mapping_state == "Enabled"
-        )
-
-    wait_for_command(aws, circuit, execution_arn, done=closed, what="closed", timeout=args.timeout)
-    _report(
+    return _run_command(
         aws,
         circuit,
         args,
         console,
-        f"Circuit {circuit.name} is CLOSED: the mapping is enabled with its remembered settings and"
-        f" the alarm re-armed. To hold it open again: sqs-circuit-breaker open {circuit.name}"
-        " --reason TEXT",
+        command="close",
+        doing=f"Closing circuit {circuit.name}",
+        mode="auto",
+        mapping_state="Enabled",
+        what="closed",
+        note=f"Circuit {circuit.name} is CLOSED: the mapping is enabled with its remembered"
+        " settings and the alarm re-armed. To hold it open again:"
+        f" sqs-circuit-breaker open {circuit.name} --reason TEXT",
     )
-    return ExitCode.OK
 
 
 # ---- drill --------------------------------------------------------------------------------------
