@@ -744,7 +744,9 @@ def markdown(results: dict[str, Any]) -> str:
     latency, calls = episode_tables(results)
     measured, sizing, per_invocation = rejitter_section(results)
     loops, seconds = aws_give_up_loops()
-    monthly = 2 * PRICES["alarm_month"] + PRICES["custom_metric_month"]
+    # The module's alarms with notifications on (README "Cost"): error rate (2 alarm metrics),
+    # delivery failed (1), breaker execution failed (3), open too long (1), trigger failed (1).
+    monthly = 8 * PRICES["alarm_month"]
     parts = [
         f"Measured by `make bench` on {results['date'][:10]} at commit `{c['short']}`"
         + (" (with uncommitted changes)" if c["dirty"] else "")
@@ -828,9 +830,11 @@ def markdown(results: dict[str, Any]) -> str:
         f" The worst case adds {loops} probe loops (AWS defaults, stay_open, equal jitter) at the"
         " measured cost of one loop, until the retention guard closes after"
         f" {seconds / 86400:.1f} days; without the breaker every message is delivered 15 times"
-        " (maxReceiveCount) and dead-lettered. Fixed monthly cost of a circuit: two standard"
-        f" alarms and the CircuitState metric, {usd(monthly)} (a 10 s high-resolution alarm like"
-        f" the emulator's is {usd(PRICES['alarm_high_resolution_month'])}).",
+        " (maxReceiveCount) and dead-lettered. Fixed monthly cost of a circuit: the module's"
+        f" alarms with notifications on (8 standard alarm metrics), {usd(monthly)}, plus the"
+        " CircuitState and OpenSeconds metrics for the hours they are published (at most"
+        f" {usd(PRICES['custom_metric_month'])} each a month; a 10 s high-resolution alarm like"
+        f" the emulator's is {usd(PRICES['alarm_high_resolution_month'])} an alarm metric).",
         "",
         cost_table(results),
         "",
