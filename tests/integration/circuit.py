@@ -12,7 +12,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from support import REGION, drain, mapping_state, queue_depth, wait_until
+from support import REGION, drain, mapping_state, queue_depth, set_function_failing, wait_until
 
 EPISODE_TIMEOUT = 180
 
@@ -37,11 +37,7 @@ class Circuit:
 
     # -- the protected function
     def set_failing(self, failing: bool) -> None:
-        fn = self.out["function_name"]
-        env = self.lam.get_function_configuration(FunctionName=fn)["Environment"]["Variables"]
-        env["SHOULD_ERROR"] = "true" if failing else "false"
-        self.lam.update_function_configuration(FunctionName=fn, Environment={"Variables": env})
-        self.lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
+        set_function_failing(self.lam, self.out["function_name"], failing)
 
     # -- messages
     def send(self, count: int, prefix: str = "msg", **kwargs) -> list[str]:

@@ -117,5 +117,17 @@ def queue_depth(sqs, queue_url: str) -> tuple[int, int]:
     )
 
 
+def set_function_failing(lam, function_name: str, failing: bool) -> None:
+    """Break or fix the examples' protected function (its SHOULD_ERROR variable) and wait until
+    the update is live."""
+    config = lam.get_function_configuration(FunctionName=function_name)
+    variables = config["Environment"]["Variables"]
+    variables["SHOULD_ERROR"] = "true" if failing else "false"
+    lam.update_function_configuration(
+        FunctionName=function_name, Environment={"Variables": variables}
+    )
+    lam.get_waiter("function_updated_v2").wait(FunctionName=function_name)
+
+
 def mapping_state(lam, uuid: str) -> str:
     return lam.get_event_source_mapping(UUID=uuid)["State"]

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 from stack import Stack
-from support import drain, mapping_state, wait_until
+from support import drain, mapping_state, set_function_failing, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +40,7 @@ class Episode:
         self.processed: list[dict] = []
 
     def set_failing(self, failing: bool) -> None:
-        fn = self.out["function_name"]
-        env = self.lam.get_function_configuration(FunctionName=fn)["Environment"]["Variables"]
-        env["SHOULD_ERROR"] = "true" if failing else "false"
-        self.lam.update_function_configuration(FunctionName=fn, Environment={"Variables": env})
-        self.lam.get_waiter("function_updated_v2").wait(FunctionName=fn)
+        set_function_failing(self.lam, self.out["function_name"], failing)
 
     def send(self, prefix: str, count: int, **kwargs) -> list[str]:
         ids = [f"{prefix}-{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(count)]
