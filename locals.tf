@@ -19,15 +19,17 @@ locals {
     cleanup_role   = coalesce(var.role_names.cleanup, "${var.role_name_prefix}${var.name}-cb-cleanup")
     delivery_dlq   = "${var.name}-cb-delivery-dlq"
     delivery_alarm = "${var.name}-cb-delivery-failed"
-    probe          = "${var.name}-cb-probe"
-    rejitter       = "${var.name}-cb-rejitter"
-    events_role    = coalesce(var.role_names.events, "${var.role_name_prefix}${var.name}-cb-events")
-    probe_role     = coalesce(var.role_names.probe, "${var.role_name_prefix}${var.name}-cb-probe")
-    rejitter_role  = coalesce(var.role_names.rejitter, "${var.role_name_prefix}${var.name}-cb-rejitter")
-    rule           = "${var.name}-cb-alarm"
-    status_rule    = "${var.name}-cb-status"
-    alarm          = "${var.name}-cb-error-rate"
-    topic          = "${var.name}-circuit-breaker"
+    # The observability module's alarms: <prefix>-execution-failed, -open-too-long, -trigger-failed.
+    breaker_alarm_prefix = "${var.name}-cb"
+    probe                = "${var.name}-cb-probe"
+    rejitter             = "${var.name}-cb-rejitter"
+    events_role          = coalesce(var.role_names.events, "${var.role_name_prefix}${var.name}-cb-events")
+    probe_role           = coalesce(var.role_names.probe, "${var.role_name_prefix}${var.name}-cb-probe")
+    rejitter_role        = coalesce(var.role_names.rejitter, "${var.role_name_prefix}${var.name}-cb-rejitter")
+    rule                 = "${var.name}-cb-alarm"
+    status_rule          = "${var.name}-cb-status"
+    alarm                = "${var.name}-cb-error-rate"
+    topic                = "${var.name}-circuit-breaker"
   }
 
   # Operator control parameters (modules/state-machine/control.tf).
@@ -64,6 +66,14 @@ locals {
   create_topic          = var.create_sns_topic
   notifications_enabled = var.create_sns_topic || var.sns_topic_arn != null
   sns_topic_arn         = local.create_topic ? "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.names.topic}" : var.sns_topic_arn
+
+  # The breaker's own alarms that notify the topic (modules/trigger: delivery failed;
+  # modules/observability: <name>-cb-<kind>), named in the created topic's policy.
+  breaker_alarm_names = concat(
+    [local.names.delivery_alarm],
+    [for kind in ["execution-failed", "open-too-long", "trigger-failed"] : "${local.names.breaker_alarm_prefix}-${kind}"],
+  )
+  breaker_alarm_arns = [for n in local.breaker_alarm_names : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${n}"]
 
   # The execution-status rule (modules/trigger), named in the created topic's policy.
   status_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.names.status_rule}"

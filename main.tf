@@ -64,8 +64,9 @@ resource "aws_sns_topic" "this" {
   tags              = var.tags
 }
 
-# The default topic policy (the account may manage and use its topic), plus EventBridge, which
-# publishes the execution-status notifications (execution aborted, timed out or failed).
+# The default topic policy (the account may manage and use its topic), plus the two services that
+# publish to it as service principals: EventBridge (the execution-status notifications: execution
+# aborted, timed out or failed) and CloudWatch (the breaker's own alarms).
 data "aws_iam_policy_document" "topic" {
   count = local.create_topic ? 1 : 0
 
@@ -103,6 +104,33 @@ data "aws_iam_policy_document" "topic" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = [local.status_rule_arn]
+    }
+  }
+
+  # CloudWatch alarm actions publish as the service principal, not as the account: without this
+  # statement the breaker's own alarms (delivery failed, execution failed, open too long, trigger
+  # failed) would be dropped by SNS. Scoped to exactly these alarms of this account
+  # (confused-deputy guard; CloudWatch sends aws:SourceArn = the alarm's ARN).
+  statement {
+    sid       = "BreakerAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [local.sns_topic_arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.breaker_alarm_arns
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
     }
   }
 }
@@ -387,7 +415,7 @@ module "observability" {
   rule_name          = local.names.rule
   delivery_dlq_name  = local.names.delivery_dlq
   probe_function     = local.names.probe
-  alarm_name_prefix  = "${var.name}-cb"
+  alarm_name_prefix  = local.names.breaker_alarm_prefix
   alarm_actions      = local.notifications_enabled ? [local.sns_topic_arn] : []
   create_dashboard   = var.create_dashboard
   dashboard_name     = "${var.name}-circuit-breaker"

@@ -412,7 +412,7 @@ variable "create_sns_topic" {
 }
 
 variable "sns_topic_arn" {
-  description = "Existing SNS topic for notifications (with create_sns_topic = false), or null. The module's counts depend only on create_sns_topic, so this may come from a resource of the same configuration. Its topic policy must allow events.amazonaws.com to sns:Publish (the execution-status rule <name>-cb-status), and its KMS key, if any, must allow the state machine's role and EventBridge."
+  description = "Existing SNS topic for notifications (with create_sns_topic = false), or null. The module's counts depend only on create_sns_topic, so this may come from a resource of the same configuration. Its topic policy must allow sns:Publish to events.amazonaws.com (aws:SourceArn: the execution-status rule <name>-cb-status) and to cloudwatch.amazonaws.com (aws:SourceArn: the breaker alarms <name>-cb-delivery-failed, -execution-failed, -open-too-long, -trigger-failed), and its KMS key, if any, must allow the state machine's role, EventBridge and CloudWatch (see sns_kms_key_arn)."
   type        = string
   default     = null
 
@@ -423,7 +423,7 @@ variable "sns_topic_arn" {
 }
 
 variable "sns_kms_key_arn" {
-  description = "KMS key ARN (arn:...:key/<id>, not an alias) encrypting the topic (used for the created topic, and granted to the state machine), or null. Its key policy must let events.amazonaws.com use it (kms:GenerateDataKey, kms:Decrypt) for the execution-status notifications."
+  description = "KMS key ARN (arn:...:key/<id>, not an alias) encrypting the topic (used for the created topic, and granted to the state machine), or null. Its key policy must let two service principals use it (kms:GenerateDataKey*, kms:Decrypt): events.amazonaws.com (the execution-status notifications; KMS requests from EventBridge carry no aws:SourceArn, so do not condition that grant on it) and cloudwatch.amazonaws.com (the breaker alarms; may be conditioned on aws:SourceAccount). Without them SNS drops those notifications silently."
   type        = string
   default     = null
 

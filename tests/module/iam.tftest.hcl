@@ -85,6 +85,27 @@ run "rendered_policy_json" {
     condition     = one([for s in jsondecode(module.state_machine.policy_json).Statement : s.Condition.StringEquals["cloudwatch:namespace"] if s.Sid == "PublishCircuitStateMetric"]) == "SqsCircuitBreaker"
     error_message = "the rendered PutMetricData statement keeps its namespace condition"
   }
+
+  # CloudWatch alarm actions publish as cloudwatch.amazonaws.com: the created topic's policy must
+  # let exactly the breaker's own alarms (every one that notifies the topic) publish.
+  assert {
+    condition = toset(one([
+      for s in jsondecode(data.aws_iam_policy_document.topic[0].json).Statement :
+      flatten([s.Condition.ArnEquals["aws:SourceArn"]]) if try(s.Principal.Service, "") == "cloudwatch.amazonaws.com"
+      ])) == toset([
+      for n in concat([output.delivery_failed_alarm_name], values(output.breaker_alarm_names)) :
+      "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:${n}"
+    ])
+    error_message = "the topic policy must allow cloudwatch.amazonaws.com to publish for every breaker alarm, and only those"
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(data.aws_iam_policy_document.topic[0].json).Statement :
+      [s.Action, s.Condition.StringEquals["aws:SourceAccount"]] if try(s.Principal.Service, "") == "cloudwatch.amazonaws.com"
+    ]) == ["sns:Publish", "123456789012"]
+    error_message = "CloudWatch may only publish, on behalf of this account"
+  }
 }
 
 run "statements_are_least_privilege" {
