@@ -49,6 +49,10 @@ resource "terraform_data" "input_checks" {
       error_message = "queue_url and queue_arn must name the same queue."
     }
     precondition {
+      condition     = var.dlq_kms_key_arn == null || var.dead_letter_queue_arn != null
+      error_message = "dlq_kms_key_arn is the key of dead_letter_queue_arn: set dead_letter_queue_arn too."
+    }
+    precondition {
       condition     = (length(var.vpc_subnet_ids) == 0) == (length(var.vpc_security_group_ids) == 0)
       error_message = "vpc_subnet_ids and vpc_security_group_ids go together: set both (the functions run in the VPC) or neither."
     }
@@ -264,6 +268,14 @@ module "rejitter" {
       conditions = []
     }],
     local.queue_kms_statements,
+    var.dlq_kms_key_arn == null || var.dlq_kms_key_arn == var.queue_kms_key_arn ? [] : [{
+      # SendMessage to an SSE-KMS queue needs the queue's key (GenerateDataKey to encrypt, Decrypt
+      # to verify the data key): a DLQ with its own key refuses the moved message without it.
+      sid        = "UseDeadLetterQueueKey"
+      actions    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources  = [var.dlq_kms_key_arn]
+      conditions = []
+    }],
   )
 }
 

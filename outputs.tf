@@ -104,11 +104,12 @@ output "metric_namespace" {
 }
 
 output "iam_policy_statements" {
-  description = "Allow statements of each role's inline policy, by principal (state_machine, probe, rejitter, events): for review and tests."
+  description = "Allow statements of each role's inline policy, by principal (state_machine, probe, rejitter, cleanup, events): for review and tests."
   value = {
     state_machine = module.state_machine.policy_statements
     probe         = module.probe.policy_statements
     rejitter      = var.rejitter_enabled ? module.rejitter[0].policy_statements : []
+    cleanup       = module.state_machine.cleanup_policy_statements
     events = concat([{
       sid        = "StartThisStateMachine"
       actions    = ["states:StartExecution"]

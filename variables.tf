@@ -392,6 +392,17 @@ variable "dead_letter_queue_arn" {
   }
 }
 
+variable "dlq_kms_key_arn" {
+  description = "ARN of the KMS key encrypting dead_letter_queue_arn (SSE-KMS), when it is not queue_kms_key_arn, or null: a key ARN (arn:...:key/<id>), not an alias. Grants the rejitter kms:GenerateDataKey/Decrypt on it, which SQS needs to accept the messages the rejitter moves there. The key policy must delegate to IAM (or name the rejitter's role)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dlq_kms_key_arn == null || can(regex("^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.dlq_kms_key_arn))
+    error_message = "dlq_kms_key_arn must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>), not an alias, or null."
+  }
+}
+
 # ---- Watch after the close ----------------------------------------------------------------------
 variable "alarm_watch_seconds" {
   description = "After a healthy close the execution watches the alarm this long, looking at it every period: an ALARM after an OK (a new wave) re-opens the circuit; an alarm that never left ALARM is re-armed at the end, and re-opens the circuit if it returns to ALARM. null: derived from the alarm, (evaluation_periods + 1) x period + 60 (Lambda publishes its metrics up to a minute late). Shorter re-arms the alarm while the failures from before the open are still in its window (it trips again: a flap)."

@@ -52,32 +52,23 @@ locals {
       resources  = ["*"]
       conditions = []
     }] : [],
-    local.in_vpc ? [
-      {
-        # Lambda creates the function's network interfaces in its subnets and security groups.
-        sid     = "VpcNetworkInterfaces"
-        actions = ["ec2:CreateNetworkInterface"]
-        resources = concat(
-          ["arn:${var.partition}:ec2:${var.region}:${var.account_id}:network-interface/*"],
-          [for s in var.subnet_ids : "arn:${var.partition}:ec2:${var.region}:${var.account_id}:subnet/${s}"],
-          [for g in var.security_group_ids : "arn:${var.partition}:ec2:${var.region}:${var.account_id}:security-group/${g}"],
-        )
-        conditions = []
-      },
-      {
-        sid        = "VpcManageNetworkInterfaces"
-        actions    = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
-        resources  = ["arn:${var.partition}:ec2:${var.region}:${var.account_id}:network-interface/*"]
-        conditions = []
-      },
-      {
-        # Describe* calls have no resource-level permissions: "*" is required.
-        sid        = "VpcDescribe"
-        actions    = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
-        resources  = ["*"]
-        conditions = []
-      },
-    ] : [],
+    local.in_vpc ? [{
+      # Lambda creates, describes and deletes the function's network interfaces with the execution
+      # role, and checks at CreateFunction / UpdateFunctionConfiguration that the role may do so by
+      # evaluating these actions without a subnet or security-group context. The Lambda developer
+      # guide ("Giving Lambda functions access to resources in an Amazon VPC") requires
+      # ec2:DescribeNetworkInterfaces on "*", and AWS's own AWSLambdaVPCAccessExecutionRole grants
+      # exactly these six actions on "*": a policy scoped to subnet and security-group ARNs fails
+      # that check on AWS. The ENIs belong to Lambda (requester-managed); the subnets and security
+      # groups are fixed by the function's vpc_config, not by this policy.
+      sid = "VpcNetworkInterfaces"
+      actions = [
+        "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+      ]
+      resources  = ["*"]
+      conditions = []
+    }] : [],
   )
 }
 

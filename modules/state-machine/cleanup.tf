@@ -58,47 +58,46 @@ locals {
   })
 }
 
+locals {
+  cleanup_statements = !local.cleanup_enabled ? [] : concat(
+    [{
+      sid        = "DisableRejitterMapping"
+      actions    = ["lambda:UpdateEventSourceMapping"]
+      resources  = ["arn:${var.partition}:lambda:${var.region}:${var.account_id}:event-source-mapping:${var.rejitter_mapping_uuid}"]
+      conditions = []
+    }],
+    local.notify_statements,
+    var.kms_key_arn == null ? [] : [{
+      sid        = "StateMachineEncryptionKey"
+      actions    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources  = [var.kms_key_arn]
+      conditions = [{ test = "StringEquals", variable = "kms:EncryptionContext:aws:states:stateMachineArn", values = [local.cleanup_arn] }]
+    }],
+    # tracing_configuration is on for this state machine too: it needs the same X-Ray grant.
+    local.xray_statements,
+  )
+}
+
 data "aws_iam_policy_document" "cleanup" {
   count = local.cleanup_enabled ? 1 : 0
 
-  statement {
-    sid       = "DisableRejitterMapping"
-    actions   = ["lambda:UpdateEventSourceMapping"]
-    resources = ["arn:${var.partition}:lambda:${var.region}:${var.account_id}:event-source-mapping:${var.rejitter_mapping_uuid}"]
-  }
-
   dynamic "statement" {
-    for_each = local.notifications_enabled ? [1] : []
+    for_each = local.cleanup_statements
 
     content {
-      sid       = "Notify"
-      actions   = ["sns:Publish"]
-      resources = [var.sns_topic_arn]
-    }
-  }
+      sid       = statement.value.sid
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
 
-  dynamic "statement" {
-    for_each = local.notifications_enabled && var.sns_kms_key_arn != null ? [1] : []
+      dynamic "condition" {
+        for_each = statement.value.conditions
 
-    content {
-      sid       = "NotifyEncryptedTopic"
-      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources = [var.sns_kms_key_arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-
-    content {
-      sid       = "StateMachineEncryptionKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-
-      condition {
-        test     = "StringEquals"
-        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
-        values   = [local.cleanup_arn]
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
       }
     }
   }

@@ -108,18 +108,7 @@ locals {
         conditions = []
       },
     ],
-    local.notifications_enabled ? [{
-      sid        = "Notify"
-      actions    = ["sns:Publish"]
-      resources  = [var.sns_topic_arn]
-      conditions = []
-    }] : [],
-    local.notifications_enabled && var.sns_kms_key_arn != null ? [{
-      sid        = "NotifyEncryptedTopic"
-      actions    = ["kms:GenerateDataKey", "kms:Decrypt"]
-      resources  = [var.sns_kms_key_arn]
-      conditions = []
-    }] : [],
+    local.notify_statements,
     var.kms_key_arn != null ? [{
       # The definition and execution history are encrypted with the key (this state machine only).
       sid       = "StateMachineEncryptionKey"
@@ -131,14 +120,31 @@ locals {
         values   = [local.state_machine_arn]
       }]
     }] : [],
-    var.tracing_enabled ? [{
-      # X-Ray trace and sampling APIs have no resource-level permissions: "*" is required.
-      sid        = "XRayTracing"
-      actions    = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
-      resources  = ["*"]
-      conditions = []
-    }] : [],
+    local.xray_statements,
   )
+
+  # Shared by both state machines' roles (cleanup.tf).
+  notify_statements = !local.notifications_enabled ? [] : concat(
+    [{
+      sid        = "Notify"
+      actions    = ["sns:Publish"]
+      resources  = [var.sns_topic_arn]
+      conditions = []
+    }],
+    var.sns_kms_key_arn == null ? [] : [{
+      sid        = "NotifyEncryptedTopic"
+      actions    = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources  = [var.sns_kms_key_arn]
+      conditions = []
+    }],
+  )
+  xray_statements = !var.tracing_enabled ? [] : [{
+    # X-Ray trace and sampling APIs have no resource-level permissions: "*" is required.
+    sid        = "XRayTracing"
+    actions    = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    resources  = ["*"]
+    conditions = []
+  }]
 }
 
 data "aws_iam_policy_document" "this" {

@@ -101,6 +101,11 @@ output "encryption" {
   }
 }
 
+output "cleanup_policy_statements" {
+  description = "Allow statements of the cleanup state machine's role ([] without the rejitter)."
+  value       = local.cleanup_statements
+}
+
 output "cleanup_policy_json" {
   description = "The cleanup role's inline policy (JSON), or null without the rejitter."
   value       = local.cleanup_enabled ? data.aws_iam_policy_document.cleanup[0].json : null

@@ -28,6 +28,8 @@ variables {
   tracing_enabled           = true
   queue_kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/queue"
   sns_kms_key_arn           = "arn:aws:kms:eu-west-1:123456789012:key/topic"
+  dead_letter_queue_arn     = "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"
+  dlq_kms_key_arn           = "arn:aws:kms:eu-west-1:123456789012:key/dlq"
 }
 
 run "rendered_policy_json" {
@@ -127,7 +129,7 @@ run "statements_are_least_privilege" {
       for principal, statements in output.iam_policy_statements : [
         for s in statements : "${principal}/${s.sid}" if contains(s.resources, "*")
       ]
-    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing", "probe/XRayTracing", "rejitter/XRayTracing"])
+    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing", "probe/XRayTracing", "rejitter/XRayTracing", "cleanup/XRayTracing"])
     error_message = "a statement that could be scoped uses Resource \"*\""
   }
 
@@ -171,6 +173,20 @@ run "statements_are_least_privilege" {
   assert {
     condition     = flatten([for s in output.iam_policy_statements.events : s.actions]) == ["states:StartExecution"] && flatten([for s in output.iam_policy_statements.events : s.resources]) == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker", "arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker-cleanup"]
     error_message = "the rules' role may only start this state machine and (with the rejitter) its cleanup"
+  }
+
+  # Both state machines have tracing_configuration.enabled = tracing_enabled: both roles need X-Ray.
+  assert {
+    condition = alltrue([
+      for principal in ["state_machine", "cleanup"] :
+      toset(flatten([for s in output.iam_policy_statements[principal] : s.actions if s.sid == "XRayTracing"])) == toset(["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"])
+    ])
+    error_message = "with tracing_enabled, both state machines' roles may send traces and read sampling rules"
+  }
+
+  assert {
+    condition     = toset(flatten([for s in output.iam_policy_statements.rejitter : s.actions if contains(s.resources, "arn:aws:kms:eu-west-1:123456789012:key/dlq")])) == toset(["kms:Decrypt", "kms:GenerateDataKey"])
+    error_message = "the rejitter may encrypt what it moves to a DLQ that has a key of its own"
   }
 
   assert {
