@@ -103,6 +103,61 @@ def test_permission_denied_exits_5_and_names_the_action(
     assert "ssm:GetParameter" in err
 
 
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_kms_denied_on_the_definition_exits_5_and_names_the_key(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create = Aws.create
+
+    def denying(*args: Any) -> Aws:
+        aws = create(*args)
+
+        def deny(**_: Any) -> None:
+            message = f"User is not authorized to perform kms:Decrypt on {KEY}"
+            error = {"Error": {"Code": "KmsAccessDeniedException", "Message": message}}
+            raise ClientError(error, "DescribeStateMachine")  # type: ignore[arg-type]
+
+        aws.sfn.meta.events.register("before-call.states.DescribeStateMachine", deny)
+        return aws
+
+    monkeypatch.setattr(Aws, "create", denying)
+    code, _, err = run(capsys, "status", NAME)
+    assert code == ExitCode.DENIED
+    assert KEY in err and "kms:Decrypt" in err
+
+
+def test_kms_denied_on_start_names_the_circuits_key_and_generate_data_key(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StartExecution's error need not name the key: the one DescribeStateMachine read is named."""
+    create = Aws.create
+
+    def encrypted(*args: Any) -> Aws:
+        aws = create(*args)
+
+        def add_key(parsed: dict[str, Any], **_: Any) -> None:
+            parsed["encryptionConfiguration"] = {
+                "type": "CUSTOMER_MANAGED_KMS_KEY",
+                "kmsKeyId": KEY,
+            }
+
+        def deny(**_: Any) -> None:
+            error = {"Error": {"Code": "KmsAccessDeniedException", "Message": "access denied"}}
+            raise ClientError(error, "StartExecution")  # type: ignore[arg-type]
+
+        aws.sfn.meta.events.register("after-call.states.DescribeStateMachine", add_key)
+        aws.sfn.meta.events.register("before-call.states.StartExecution", deny)
+        return aws
+
+    monkeypatch.setattr(Aws, "create", encrypted)
+    env.set_mapping(enabled=True)
+    code, _, err = run(capsys, "open", NAME, "--reason", "maintenance")
+    assert code == ExitCode.DENIED
+    assert KEY in err and "kms:GenerateDataKey" in err
+
+
 def test_missing_region_is_a_clear_error(
     env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -136,11 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     errors = Console(stderr=True)
+    aws: Aws | None = None
     try:
         aws = Aws.create(args.profile, args.region or arn_region(args.circuit))
         return int(args.handler(aws, args, console))
     except ClientError as exc:
-        error = from_client_error(exc)
+        error = from_client_error(exc, aws.kms_key if aws else None)
     except CliError as exc:
         error = exc
     except NoCredentialsError:

@@ -37,6 +37,9 @@ class Aws:
     cloudwatch: Any
     sts: Any
     _caller: dict[str, Any] = field(default_factory=dict)
+    # The circuit's state machine key (customer managed), once DescribeStateMachine has read it:
+    # named in the message of a later KMS error (StartExecution, GetExecutionHistory, ...).
+    kms_key: str | None = None
 
     @classmethod
     def create(cls, profile: str | None = None, region: str | None = None) -> Aws:
@@ -90,6 +93,8 @@ def find_circuit(aws: Aws, name_or_arn: str) -> Circuit:
         if code == "InvalidArn":
             raise CliError(f"not a state machine ARN: {name_or_arn}", ExitCode.USAGE) from exc
         raise
+    key = machine.get("encryptionConfiguration", {}).get("kmsKeyId")
+    aws.kms_key = key if isinstance(key, str) and key else None
     return circuit_from_definition(arn, machine["definition"])
 
 
