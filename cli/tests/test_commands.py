@@ -158,6 +158,18 @@ def test_kms_denied_on_start_names_the_circuits_key_and_generate_data_key(
     assert KEY in err and "kms:GenerateDataKey" in err
 
 
+def test_an_over_long_reason_is_refused_before_anything_starts(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.set_mapping(enabled=True)
+    with pytest.raises(SystemExit) as exited:
+        main(["open", NAME, "--reason", "x" * 257])
+    _, err = capsys.readouterr()
+    assert exited.value.code == ExitCode.USAGE
+    assert "at most 256" in err
+    assert env.running() == []  # no command execution was started
+
+
 def test_missing_region_is_a_clear_error(
     env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,7 +1,7 @@
 """Where the harness is as strict as AWS although LocalStack is not (tests/harness/README.md):
 mapping deletion completes, a queue that hides messages for less than the function runs is
 refused, StopExecution aborts at once, an indefinite JSONPath yields an array, a target that
-cannot be invoked is dead-lettered."""
+cannot be invoked is dead-lettered, a parameter value over its tier's size is refused."""
 
 from __future__ import annotations
 
@@ -291,4 +291,21 @@ def test_an_updated_mapping_reports_the_state_of_its_new_worker(aws, name, clean
         ),
         timeout=30,
         what="delivery",
+    )
+
+
+def test_a_parameter_value_longer_than_its_tier_allows_is_refused(aws, name, cleanup):
+    """AWS limits a standard-tier value to 4,096 characters (advanced: 8,192) with a
+    ValidationException; LocalStack stored any size. The breaker's control marker must fit."""
+    ssm = aws("ssm")
+    parameter = f"/sqscb-test/{name}"
+    ssm.put_parameter(Name=parameter, Value="x" * 4096, Type="String", Tier="Standard")
+    cleanup(lambda: ssm.delete_parameter(Name=parameter))
+    with pytest.raises(ClientError) as refused:
+        ssm.put_parameter(Name=parameter, Value="x" * 4097, Type="String", Overwrite=True)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "4096 characters" in refused.value.response["Error"]["Message"]
+    assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == "x" * 4096
+    ssm.put_parameter(
+        Name=parameter, Value="x" * 8192, Type="String", Tier="Advanced", Overwrite=True
     )

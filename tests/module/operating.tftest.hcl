@@ -45,7 +45,7 @@ run "control_parameters_and_commands" {
     error_message = "every wait of an episode is followed by a control check"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].StringEquals == "hold" && jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].Next == "Superseded" && jsondecode(output.state_machine_definition).States.JudgeControl.Parameters["listed.$"] == "States.ArrayContains($.control.value.superseded, $.started.execution)" && jsondecode(output.state_machine_definition).States.IsSuperseded.Default == "Superseded"
+    condition     = jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].StringEquals == "hold" && jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].Next == "Superseded" && jsondecode(output.state_machine_definition).States.JudgeControl.Parameters["listed.$"] == "States.ArrayContains($.control.value.superseded, $.started.name)" && jsondecode(output.state_machine_definition).States.ListSupersededExecutions.ResultSelector["names.$"] == "$.Executions[*].Name" && jsondecode(output.state_machine_definition).States.ListSupersededExecutions.Parameters.MaxResults == 20 && jsondecode(output.state_machine_definition).States.IsSuperseded.Default == "Superseded"
     error_message = "a hold, or a command given while the execution ran (it is listed), supersedes it; the command itself goes on"
   }
   assert {

@@ -54,6 +54,23 @@ def _positive(text: str) -> float:
     return value
 
 
+# The control marker (an SSM standard-tier parameter, at most 4096 characters) holds the reason
+# next to up to 20 execution names and the caller's ARN: a reason of this many characters fits.
+MAX_REASON_CHARS = 256
+
+
+def _reason(text: str) -> str:
+    reason = text.strip()
+    if not reason:
+        raise argparse.ArgumentTypeError("must not be empty")
+    if len(reason) > MAX_REASON_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"is {len(reason)} characters long; at most {MAX_REASON_CHARS} fit the circuit's"
+            " control marker (an SSM parameter of 4 KB): shorten it (link to a ticket for details)"
+        )
+    return reason
+
+
 def _count(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -107,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "hold the circuit open (mapping disabled, no probes, no automatic close) until `close`",
         'sqs-circuit-breaker open orders --reason "database migration"',
     )
-    hold.add_argument("--reason", required=True, help="why (shown in status and notifications)")
+    hold.add_argument(
+        "--reason",
+        required=True,
+        type=_reason,
+        help=f"why, at most {MAX_REASON_CHARS} characters (shown in status and notifications)",
+    )
     hold.add_argument("--timeout", type=_positive, default=120.0, help="wait limit (s)")
     hold.add_argument("--json", action="store_true", help="print the final status as JSON")
     hold.set_defaults(handler=commands.open_circuit)
@@ -118,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "close the circuit now: end any episode or hold, restore the settings, re-arm the alarm",
         'sqs-circuit-breaker close orders --reason "migration done"',
     )
-    close.add_argument("--reason", default="closed by an operator", help="why")
+    close.add_argument(
+        "--reason",
+        default="closed by an operator",
+        type=_reason,
+        help=f"why, at most {MAX_REASON_CHARS} characters",
+    )
     close.add_argument("--timeout", type=_positive, default=120.0, help="wait limit (s)")
     close.add_argument("--json", action="store_true", help="print the final status as JSON")
     close.set_defaults(handler=commands.close_circuit)
