@@ -44,6 +44,10 @@ locals {
     : "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.function_name}"
   )
 
+  # The probe's time after the invoke (hand the message back, report): AFTER_INVOKE_RESERVE_S in
+  # lambda_src/probe/probe.py.
+  probe_reserve_seconds = 10
+
   probe_function_arn = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.names.probe}"
 
   queue_name    = split(":", var.queue_arn)[5]

@@ -163,6 +163,26 @@ module "alarm" {
 }
 
 # ---- Probe function ---------------------------------------------------------------------------
+# The probe invokes the protected function synchronously and must outlive its longest run: a
+# probe that Lambda ends mid-invoke fails its task, and the breaker would take its failure path
+# (close) while the function hangs. The probe waits for the answer until its own time is nearly up
+# (lambda_src/probe: invoke_read_timeout); a function slower than that is unhealthy, so the
+# probe's timeout must cover the function's timeout, the receive's long poll and the hand-back.
+# Read at plan time when the function exists (after the first apply of a configuration that
+# creates it, at apply: depends_on defers the read until the function has been created).
+data "aws_lambda_function" "protected" {
+  function_name = var.function_name
+
+  depends_on = [terraform_data.input_checks]
+
+  lifecycle {
+    postcondition {
+      condition     = var.probe_timeout_seconds >= self.timeout + var.probe_wait_time_seconds + local.probe_reserve_seconds
+      error_message = "probe_timeout_seconds (${var.probe_timeout_seconds}) must be at least the protected function's timeout (${self.timeout} s) + probe_wait_time_seconds (${var.probe_wait_time_seconds}) + ${local.probe_reserve_seconds} s, i.e. ${self.timeout + var.probe_wait_time_seconds + local.probe_reserve_seconds}: the probe invokes the function synchronously, and a probe that Lambda ends mid-invoke would make the breaker close while the function hangs. Raise probe_timeout_seconds (at most 900), or lower the function's timeout."
+    }
+  }
+}
+
 module "probe" {
   source = "./modules/function"
 

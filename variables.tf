@@ -253,7 +253,7 @@ variable "probe_failure_visibility_margin_seconds" {
 }
 
 variable "probe_timeout_seconds" {
-  description = "Timeout of the probe function; it invokes the protected function synchronously, so this must exceed that function's duration. Each probe counts this much against the retention budget."
+  description = "Timeout of the probe function. It invokes the protected function synchronously and waits for it until its own time is nearly up (a function that has not answered by then is unhealthy), so it must be at least the function's timeout + probe_wait_time_seconds + 10 s: the plan reads the function's timeout and refuses less. Each probe counts this much against the retention budget."
   type        = number
   default     = 120
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from common import aws
@@ -61,14 +62,19 @@ QUEUE_COUNT_ATTRIBUTES = (
 )
 
 # The invoke must never be retried by botocore: a retried RequestResponse invoke runs the
-# protected handler twice with the same message. Read timeout above Lambda's 900 s maximum, and
-# TCP keep-alive so an idle connection held for minutes is not dropped by a NAT (350 s idle).
+# protected handler twice with the same message. TCP keep-alive so an idle connection held for
+# minutes is not dropped by a NAT (350 s idle). The read timeout is the probe's own time budget
+# (invoke_read_timeout): a function that has not answered when the probe must hand its message
+# back is unhealthy. Without a Lambda context (tests, scripts) it waits past Lambda's maximum.
 INVOKE_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=10,
     read_timeout=LAMBDA_MAX_TIMEOUT_S + VISIBILITY_MARGIN_S,
     tcp_keepalive=True,
 )
+# Kept for the calls after the invoke (ChangeMessageVisibility or DeleteMessage, with their
+# retries) and the probe's result, before Lambda would end the probe itself.
+AFTER_INVOKE_RESERVE_S = 10
 
 # Invoke errors that come from the protected function's side (throttling, its runtime, its
 # VPC/KMS/EFS/SnapStart setup, Lambda's own 5xx): the ESM would fail the batch on these too, so
@@ -439,6 +445,34 @@ def _invoke(lambda_client: Any, request: ProbeRequest, event: Mapping[str, Any])
             " configuration or permissions, not the function's health; any probe message is"
             " made visible again"
         ) from exc
+
+
+def invoke_read_timeout(remaining_ms: int | None, wait_time_seconds: int) -> int:
+    """Seconds the probe waits for the protected function's answer.
+
+    The probe's remaining time at its start, less the receive's long poll and the reserve for
+    handing the message back: if Lambda ended the probe mid-invoke, the task would fail and the
+    breaker would take its failure path (close) while the function hangs. A function that has not
+    answered by then is unhealthy (the plan refuses a probe_timeout_seconds that cannot cover the
+    protected function's timeout). At least 1 s; without a Lambda context, past Lambda's maximum.
+    """
+    if remaining_ms is None:
+        return LAMBDA_MAX_TIMEOUT_S + VISIBILITY_MARGIN_S
+    budget = max(remaining_ms, 0) // 1000 - wait_time_seconds - AFTER_INVOKE_RESERVE_S
+    return max(1, min(budget, LAMBDA_MAX_TIMEOUT_S + VISIBILITY_MARGIN_S))
+
+
+_INVOKE_CLIENTS: dict[tuple[str, int], Any] = {}
+
+
+def invoke_client(region: str, read_timeout: int) -> Any:
+    """The Lambda client for invokes with this read timeout (one per container and timeout: the
+    probe's remaining time at its start is the same from one invocation to the next)."""
+    key = (region, read_timeout)
+    if key not in _INVOKE_CLIENTS:
+        config = INVOKE_CONFIG.merge(Config(read_timeout=read_timeout))
+        _INVOKE_CLIENTS[key] = boto3.client("lambda", region_name=region, config=config)
+    return _INVOKE_CLIENTS[key]
 
 
 # ---- SQS side -----------------------------------------------------------------------------------
@@ -814,11 +848,14 @@ def _lambda_region(function_name: str, default: str) -> str:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_event(event)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
+    read_timeout = invoke_read_timeout(
+        remaining() if remaining else None, request.wait_time_seconds
+    )
     return run_probe(
         request,
         sqs=aws.client("sqs", request.region),
-        lambda_client=aws.client(
-            "lambda", _lambda_region(request.function_name, request.region), INVOKE_CONFIG
+        lambda_client=invoke_client(
+            _lambda_region(request.function_name, request.region), read_timeout
         ),
         remaining_ms=remaining,
     )

@@ -685,3 +685,38 @@ run "edge_values_are_accepted" {
     sns_kms_key_arn           = "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
   }
 }
+
+# The probe invokes the function synchronously: its timeout must cover the function's timeout, the
+# long poll and the hand-back (10 s), or Lambda would end the probe mid-invoke and the breaker
+# would close while the function hangs. The first apply creates the circuit (the function's
+# timeout is read during that apply: it may be created in the same apply); from then on every plan
+# reads it and refuses a probe that cannot cover it.
+run "probe_timeout_that_covers_the_function_is_accepted" {
+  command = apply
+
+  variables {
+    probe_timeout_seconds   = 120
+    probe_wait_time_seconds = 2
+  }
+
+  override_data {
+    target = data.aws_lambda_function.protected
+    values = { timeout = 108 }
+  }
+}
+
+run "probe_timeout_shorter_than_the_function_is_refused_at_plan" {
+  command = plan
+
+  variables {
+    probe_timeout_seconds   = 120
+    probe_wait_time_seconds = 2
+  }
+
+  override_data {
+    target = data.aws_lambda_function.protected
+    values = { timeout = 109 }
+  }
+
+  expect_failures = [data.aws_lambda_function.protected]
+}

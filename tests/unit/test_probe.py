@@ -284,6 +284,33 @@ def test_invoke_client_never_retries_and_waits_longer_than_lambdas_maximum_timeo
     assert lam.meta.config.tcp_keepalive is True
 
 
+@pytest.mark.parametrize(
+    ("remaining_ms", "wait", "expected"),
+    [
+        (120_000, 2, 108),  # the default probe: 120 s, 2 s long poll, 10 s to hand back
+        (119_400, 20, 89),  # whole seconds, rounded down
+        (900_000, 0, 890),
+        (5_000, 2, 1),  # never below 1 s
+        (None, 2, 960),  # no Lambda context: past Lambda's maximum
+    ],
+)
+def test_the_invoke_waits_no_longer_than_the_probe_can(remaining_ms, wait, expected):
+    assert probe.invoke_read_timeout(remaining_ms, wait) == expected
+
+
+def test_the_handlers_invoke_client_times_out_before_the_probe_would_be_killed(sqs, queue):
+    class Short:
+        def get_remaining_time_in_millis(self) -> int:
+            return 40_000
+
+    probe._INVOKE_CLIENTS.clear()
+    probe.handler(probe_event(queue, waitTimeSeconds=5), Short())  # empty queue: no invoke
+    ((_, read_timeout), client) = next(iter(probe._INVOKE_CLIENTS.items()))
+    assert read_timeout == 25 and client.meta.config.read_timeout == 25
+    assert client.meta.config.retries["total_max_attempts"] == 1  # still never retried
+    assert probe.invoke_client(REGION, 25) is probe.invoke_client(REGION, 25)
+
+
 def test_function_error_is_unhealthy_and_the_message_is_visible_again_at_once(sqs, queue):
     sent = sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
     lam = FakeLambda(

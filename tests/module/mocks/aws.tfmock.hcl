@@ -19,6 +19,13 @@ mock_data "aws_caller_identity" {
   }
 }
 
+mock_data "aws_lambda_function" {
+  defaults = {
+    timeout = 3
+    arn     = "arn:aws:lambda:eu-west-1:123456789012:function:mocked"
+  }
+}
+
 mock_data "aws_iam_policy_document" {
   defaults = {
     json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
