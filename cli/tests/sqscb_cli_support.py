@@ -37,7 +37,7 @@ def definition(
         "GetQueueAttributes": task(
             {"QueueUrl": queue_url, "AttributeNames": ["VisibilityTimeout"]}
         ),
-        "HandOverToNewExecution": task({"AlarmName": alarm, "StateValue": "OK"}),
+        "RearmAlarm": task({"AlarmName": alarm, "StateValue": "OK"}),
         "ReadControl": task({"Name": control}),
         "SaveSettings": task({"Name": settings, "Value.$": "$.original"}),
         "NotifyOpened": {"Type": "Pass", "End": True},

@@ -335,6 +335,43 @@ def test_drill_sets_the_alarm_and_follows_the_episode_to_its_end(
     assert alarm["StateReason"].startswith("Drill by arn:aws:")
 
 
+def test_drill_of_a_composite_alarm_starts_the_episode_and_never_sets_the_alarm(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SetAlarmState would hold a composite alarm in ALARM until a child changes (the watch
+    would then re-open the healthy circuit): the drill starts an episode execution instead."""
+    create = Aws.create
+
+    def composite(*args: Any) -> Aws:
+        aws = create(*args)
+
+        def read_composite(parsed: dict[str, Any], **_: Any) -> None:
+            # moto has no composite alarms: the circuit's alarm is answered as one.
+            alarms = parsed.pop("MetricAlarms", [])
+            parsed["CompositeAlarms"] = [{**a, "AlarmRule": 'ALARM("child")'} for a in alarms]
+
+        def refuse(**_: Any) -> None:
+            raise AssertionError("SetAlarmState called on a composite alarm")
+
+        aws.cloudwatch.meta.events.register("after-call.cloudwatch.DescribeAlarms", read_composite)
+        aws.cloudwatch.meta.events.register("before-call.cloudwatch.SetAlarmState", refuse)
+        return aws
+
+    def episode(_seconds: float) -> None:  # the started episode ends closed
+        for execution in env.running():
+            env.sfn.stop_execution(executionArn=execution["executionArn"])
+
+    monkeypatch.setattr(Aws, "create", composite)
+    monkeypatch.setattr(commands, "sleep", episode)
+    code, out, _ = run(capsys, "drill", NAME, "--timeout", "60")
+    assert code == ExitCode.OK, out
+    assert "composite alarm" in out
+    (started,) = env.sfn.list_executions(stateMachineArn=env.state_machine_arn)["executions"]
+    assert started["name"].startswith("drill-")
+    described = env.sfn.describe_execution(executionArn=started["executionArn"])
+    assert "command" not in json.loads(described["input"])  # an alarm episode, not a command
+
+
 def test_drill_times_out_when_no_episode_starts(
     env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,6 +47,14 @@ locals {
         conditions = []
       },
       {
+        # After max_reopens re-openings an execution hands the circuit over to a successor
+        # execution (a fresh execution history) instead of resetting the alarm.
+        sid        = "HandOverToSuccessor"
+        actions    = ["states:StartExecution"]
+        resources  = [local.state_machine_arn]
+        conditions = []
+      },
+      {
         # A duplicate execution reads the older one's status before it gives its event up.
         sid        = "SingleFlightDescribeOwnExecutions"
         actions    = ["states:DescribeExecution"]

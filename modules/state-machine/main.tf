@@ -163,9 +163,9 @@ locals {
     NotifyClosedAfterFailure = {
       state   = "CLOSED"
       subject = "CLOSED AFTER ERROR"
-      text    = "Circuit ${var.circuit_name} was CLOSED after an unexpected error: {}. Execution: {}"
+      text    = "Circuit ${var.circuit_name} was CLOSED after an unexpected error: {}. A metric alarm is re-armed, so that it opens the circuit again while the function fails; a composite alarm cannot be re-armed (SetAlarmState would hold it until a child changes), so the circuit opens again when the composite alarm next enters ALARM. Execution: {}"
       args    = ["States.JsonToString($.error)", "$.singleFlight.self"]
-      next    = "FailureResetAlarm"
+      next    = "FailureReadAlarm"
     }
     NotifyManualActionRequired = {
       state   = "OPEN"

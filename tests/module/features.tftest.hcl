@@ -339,21 +339,30 @@ run "close_path_watches_the_alarm_window" {
     error_message = "a composite alarm is never reset (SetAlarmState does not re-evaluate it): still ALARM after the window re-opens"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Default == "DisableMapping" && jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Choices[0].Next == "HandOverToNewExecution" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Next == "Closed"
-    error_message = "re-opening goes back through DisableMapping, at most max_reopens times, then hands over"
+    condition     = jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Default == "DisableMapping" && jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Choices[0].Next == "PrepareHandOver" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Resource == "arn:aws:states:::aws-sdk:sfn:startExecution" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Parameters.StateMachineArn == "arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Next == "HandedOver"
+    error_message = "re-opening goes back through DisableMapping, at most max_reopens times, then hands over to a successor execution (not by resetting the alarm)"
+  }
+  assert {
+    # SetAlarmState on a composite alarm holds it in the set state until a child changes: every
+    # state that calls it is reached only after a DescribeAlarms found a metric alarm.
+    condition = alltrue([
+      for name, state in jsondecode(output.state_machine_definition).States :
+      contains(["RearmAlarm", "FailureResetAlarm"], name) if try(state.Resource, "") == "arn:aws:states:::aws-sdk:cloudwatch:setAlarmState"
+    ]) && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0].Variable == "$.failureAlarm.metric[0].AlarmName" && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.WatchOver.Choices[0].And[1].Variable == "$.alarmNow.composite"
+    error_message = "SetAlarmState only in RearmAlarm and FailureResetAlarm, each behind a check that the alarm is a metric alarm"
   }
   assert {
     condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "ResetAlarm")
     error_message = "no reset of the alarm right at the close (it flaps)"
   }
   assert {
-    condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
-      "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm", "ClosedAfterFailure",
+    condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureReadAlarm", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureReadAlarm", "IsFailureAlarmMetric", "ClosedAfterFailure",
     ]
-    error_message = "failure path: FailureCloseCircuit, FailurePublishClosedMetric, NotifyClosedAfterFailure, FailureResetAlarm, ClosedAfterFailure"
+    error_message = "failure path: FailureCloseCircuit, FailurePublishClosedMetric, NotifyClosedAfterFailure, FailureReadAlarm, (FailureResetAlarm for a metric alarm), ClosedAfterFailure"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.FailureResetAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.NotifyClosedAfterFailure.Catch[0].Next == "FailureResetAlarm"
+    condition     = jsondecode(output.state_machine_definition).States.FailureResetAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.FailureReadAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.NotifyClosedAfterFailure.Catch[0].Next == "FailureReadAlarm"
     error_message = "failure path catches keep the order"
   }
 }

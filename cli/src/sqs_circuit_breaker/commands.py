@@ -266,12 +266,25 @@ def drill(aws: Aws, args: argparse.Namespace, console: Console) -> int:
         )
     before = {e["executionArn"] for e in recent_executions(aws, circuit.state_machine_arn)}
     caller = aws.caller()["Arn"]
-    aws.cloudwatch.set_alarm_state(
-        AlarmName=circuit.alarm_name,
-        StateValue="ALARM",
-        StateReason=f"Drill by {caller}: sqs-circuit-breaker drill",
-    )
-    console.print(f"Alarm {circuit.alarm_name} set to ALARM; following the episode ...")
+    if document["alarm"].get("composite"):
+        # SetAlarmState would hold a composite alarm in ALARM until one of its children changes:
+        # the episode's watch would then re-open the healthy circuit. Start the episode directly.
+        started = aws.sfn.start_execution(
+            stateMachineArn=circuit.state_machine_arn,
+            name=command_name("drill", now()),
+            input=json.dumps({"drill": {"requestedBy": caller, "alarm": circuit.alarm_name}}),
+        )
+        console.print(
+            f"Alarm {circuit.alarm_name} is a composite alarm (never set by hand): episode"
+            f" {started['executionArn'].rsplit(':', 1)[-1]} started; following it ..."
+        )
+    else:
+        aws.cloudwatch.set_alarm_state(
+            AlarmName=circuit.alarm_name,
+            StateValue="ALARM",
+            StateReason=f"Drill by {caller}: sqs-circuit-breaker drill",
+        )
+        console.print(f"Alarm {circuit.alarm_name} set to ALARM; following the episode ...")
     deadline = time.monotonic() + args.timeout
     opened = False
     with Live(console=console, auto_refresh=False) as live:

@@ -217,6 +217,8 @@ def build_status(inputs: StatusInputs, now: datetime) -> dict[str, Any]:
             "state": alarm.get("StateValue"),
             "reason": alarm.get("StateReason"),
             "updatedAt": iso(alarm.get("StateUpdatedTimestamp")),
+            # Composite alarms have a rule instead of a metric.
+            "composite": "AlarmRule" in alarm,
         },
         "at": iso(now),
     }
@@ -239,6 +241,7 @@ OTHER_OUTCOMES = {
     "superseded": "superseded by operator",
     "duplicate": "duplicate",
     "alarm_ignored_held": "alarm ignored (held)",
+    "handed_over": "handed over (re-opened in a new execution)",
 }
 HIDDEN_OUTCOMES = frozenset({"duplicate", "alarm_ignored_held"})
 

@@ -76,7 +76,7 @@ def circuit_from_definition(arn: str, definition: str) -> Circuit:
         state_machine_arn=arn,
         mapping_uuid=_parameter(states, "GetMappingSettings", "Uuid", arn),
         queue_url=_parameter(states, "GetQueueAttributes", "QueueUrl", arn),
-        alarm_name=_parameter(states, "HandOverToNewExecution", "AlarmName", arn),
+        alarm_name=_parameter(states, ("RearmAlarm", "FailureResetAlarm"), "AlarmName", arn),
         control_parameter=_parameter(states, CONTROL_STATES, "Name", arn),
         settings_parameter=_parameter(states, "SaveSettings", "Name", arn),
         rejitter_mapping_uuid=rejitter,

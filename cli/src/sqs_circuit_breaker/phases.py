@@ -125,6 +125,9 @@ PHASE_STATES: dict[str, tuple[str, ...]] = {
         "RearmAlarm",
         "MarkRearmed",
         "WaitForAlarmEvaluation",
+        "PrepareHandOver",
+        "HandOverToNewExecution",
+        "HandedOver",
         "Closed",
     ),
 }
