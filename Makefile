@@ -151,6 +151,14 @@ test-module: tf-init ## terraform test with mock_provider (offline)
 test-integration: venv ## Integration tests against LocalStack (started here unless LOCALSTACK_ENDPOINT is set); the e2e suite runs next to the others (INTEGRATION_PARALLEL=0: one process)
 	$(PY) scripts/run_integration.py
 
+.PHONY: test-history
+test-history: venv ## An episode past the 25,000-event history quota, on the emulator (about 12 min; .ci/run runs it after make test)
+	$(PY) -m pytest tests/integration/test_e2e_history.py --durations=3
+
+.PHONY: history-readme
+history-readme: venv ## Put the last make test-history's measured events per loop into README.md (Execution history)
+	$(PY) scripts/history_report.py --readme >/dev/null
+
 # ---- Demo -------------------------------------------------------------------------------------
 .PHONY: demo demo-down
 demo: venv ## Apply examples/complete on the local emulator and play a failure episode live

@@ -17,6 +17,7 @@ locals {
     state_machine  = "${var.name}-circuit-breaker"
     sfn_role       = coalesce(var.role_names.state_machine, "${var.role_name_prefix}${var.name}-cb-sfn")
     cleanup_role   = coalesce(var.role_names.cleanup, "${var.role_name_prefix}${var.name}-cb-cleanup")
+    lease_table    = "${var.name}-cb-lease"
     delivery_dlq   = "${var.name}-cb-delivery-dlq"
     delivery_alarm = "${var.name}-cb-delivery-failed"
     # The observability module's alarms: <prefix>-execution-failed, -open-too-long, -trigger-failed.

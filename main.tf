@@ -224,6 +224,15 @@ module "probe" {
         resources  = [local.target_function_arn, "${local.target_function_arn}:*"]
         conditions = []
       },
+      {
+        # The mapping's FilterCriteria are judged with EventBridge's own implementation of the
+        # pattern language (only when the mapping has filters). TestEventPattern has no
+        # resource type: IAM requires "*".
+        sid        = "JudgeMappingFilters"
+        actions    = ["events:TestEventPattern"]
+        resources  = ["*"]
+        conditions = []
+      },
     ],
     var.queue_kms_key_arn == null ? [] : [{
       sid        = "DecryptQueueMessages"
@@ -327,6 +336,7 @@ module "state_machine" {
 
   circuit_name       = var.name
   state_machine_name = local.names.state_machine
+  lease_table_name   = local.names.lease_table
   role_name          = local.names.sfn_role
   cleanup_role_name  = local.names.cleanup_role
   partition          = local.partition

@@ -153,6 +153,11 @@ output "control_parameter_name" {
   value       = module.state_machine.control_parameter_name
 }
 
+output "lease_table_name" {
+  description = "DynamoDB table of the episode lease: which execution owns the circuit now (single flight; written by the state machine)."
+  value       = module.state_machine.lease_table_name
+}
+
 output "settings_parameter_name" {
   description = "SSM parameter of the mapping settings remembered at the last open."
   value       = module.state_machine.settings_parameter_name

@@ -25,6 +25,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import history_budget  # scripts/history_budget.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "asl-check"
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -154,6 +156,7 @@ provider "aws" {{
         arguments = {
             **BASE,
             "state_machine_name": f"orders-{name}",
+            "lease_table_name": f"orders-{name}-cb-lease",
             "role_name": f"orders-{name}-sfn",
             "cleanup_role_name": f"orders-{name}-cleanup",
             "parameter_path": f"/sqs-circuit-breaker/{name}",
@@ -228,7 +231,9 @@ def main() -> int:
     sys.stdout.write(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         print(f"asl-validator refused a rendered definition (files in {WORK})", file=sys.stderr)
-    return proc.returncode
+        return proc.returncode
+    # The execution history quota: the longest stretch between two measurements must fit.
+    return history_budget.main([str(path) for path in paths])
 
 
 if __name__ == "__main__":

@@ -63,6 +63,11 @@ output "control_parameter_name" {
   value       = module.circuit_breaker.control_parameter_name
 }
 
+output "lease_table_name" {
+  description = "DynamoDB table of the episode lease (which execution owns the circuit)."
+  value       = module.circuit_breaker.lease_table_name
+}
+
 output "event_rule_name" {
   description = "Name of the alarm -> state machine EventBridge rule."
   value       = module.circuit_breaker.event_rule_name

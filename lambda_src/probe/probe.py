@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -28,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from common import aws
 from common.log import get_logger
+from filters import FilterCheckError, FilterConfigError, Filters, first_admitted, parse_filters
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -113,8 +114,14 @@ UNHEALTHY_INVOKE_ERRORS = frozenset(
 RECEIPT_HANDLE_INVALID = frozenset({"ReceiptHandleIsInvalid", "InvalidReceiptHandle"})
 
 _QUEUE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sqs:(?P<region>[a-z0-9-]+):\d{12}:(?P<name>[\w-]{1,80}(?:\.fifo)?)$"
+    r"^arn:aws[a-z-]*:sqs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<name>[\w-]{1,80}(?:\.fifo)?)$"
 )
+
+# With FilterCriteria on the mapping: messages per ReceiveMessage, and receives per probe, while
+# the probe looks for one that the filters admit (excluded ones stay hidden meanwhile, then are
+# made visible again: the mapping deletes them itself when it resumes, as it always does).
+FILTERED_RECEIVE_BATCH = 10
+FILTERED_MAX_RECEIVES = 5
 _LAMBDA_ARN_REGION = re.compile(r"^arn:aws[a-z-]*:lambda:(?P<region>[a-z0-9-]+):")
 
 # System attributes in the order the ESM writes them; any others follow in received order.
@@ -149,6 +156,8 @@ class ProbeRequest:
     wait_time_seconds: int
     region: str
     function_response_types: tuple[str, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    account: str = ""
 
     @property
     def fifo(self) -> bool:
@@ -246,6 +255,13 @@ def parse_event(event: Any) -> ProbeRequest:
         )
     if probe_mode == "synthetic" and synthetic_body is None:
         raise ProbeConfigError('syntheticBody is required when probeMode is "synthetic"')
+    mapping = event.get("mapping")
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise ProbeConfigError(f"mapping must be an object or null, got {type(mapping).__name__}")
+    try:
+        filters = parse_filters(mapping)
+    except FilterConfigError as exc:
+        raise ProbeConfigError(f"mapping: {exc}") from None
     return ProbeRequest(
         queue_url=queue_url,
         queue_arn=queue_arn,
@@ -256,6 +272,8 @@ def parse_event(event: Any) -> ProbeRequest:
         wait_time_seconds=_bounded_int(event, "waitTimeSeconds", 2, 0, 20),
         region=match["region"],
         function_response_types=_string_list(event, "functionResponseTypes"),
+        filters=filters,
+        account=match["account"],
     )
 
 
@@ -503,12 +521,19 @@ def _supports(client: Any, operation: str, parameter: str) -> bool:
 def receive_one(
     sqs: Any, request: ProbeRequest, visibility_timeout: int
 ) -> Mapping[str, Any] | None:
+    messages = receive(sqs, request, visibility_timeout, 1, request.wait_time_seconds)
+    return messages[0] if messages else None
+
+
+def receive(
+    sqs: Any, request: ProbeRequest, visibility_timeout: int, count: int, wait_seconds: int
+) -> list[Mapping[str, Any]]:
     params: dict[str, Any] = {
         "QueueUrl": request.queue_url,
-        "MaxNumberOfMessages": 1,
+        "MaxNumberOfMessages": count,
         "AttributeNames": ["All"],  # deprecated spelling, understood by every SDK release
         "MessageAttributeNames": ["All"],
-        "WaitTimeSeconds": request.wait_time_seconds,
+        "WaitTimeSeconds": wait_seconds,
         "VisibilityTimeout": visibility_timeout,
     }
     if _supports(sqs, "ReceiveMessage", "MessageSystemAttributeNames"):
@@ -520,8 +545,7 @@ def receive_one(
         raise ProbeAwsError(
             f"ReceiveMessage on {request.queue_url} failed: {aws.error_message(exc)}"
         ) from exc
-    messages = response.get("Messages") or []
-    return messages[0] if messages else None
+    return list(response.get("Messages") or [])
 
 
 def parse_queue_counts(attributes: Mapping[str, Any]) -> QueueCounts:
@@ -625,6 +649,102 @@ def delete(sqs: Any, queue_url: str, receipt_handle: str, message_id: str) -> st
     return None
 
 
+# ---- The mapping's filters ----------------------------------------------------------------------
+def _admitted(
+    events_client: Any, request: ProbeRequest, records: list[dict[str, Any]]
+) -> int | None:
+    if events_client is None:
+        raise ProbeAwsError("the mapping has FilterCriteria, and the probe no EventBridge client")
+    try:
+        return first_admitted(
+            events_client,
+            request.filters,
+            records,
+            account=request.account,
+            region=request.region,
+        )
+    except FilterCheckError as exc:
+        raise ProbeAwsError(str(exc)) from exc
+
+
+def receive_admitted(
+    sqs: Any, events_client: Any, request: ProbeRequest, visibility_timeout: int
+) -> tuple[Mapping[str, Any] | None, list[Mapping[str, Any]]]:
+    """(the first message the mapping's filters admit or None, the other messages received).
+
+    Receives up to FILTERED_MAX_RECEIVES batches, keeping excluded messages hidden meanwhile so
+    that the next receive sees others (the first receive long-polls, the next ones do not). The
+    caller makes every message of the second list visible again (release_all), whatever happens.
+    Messages received after the chosen one in its batch are in that list too (marked admitted:
+    they are not counted as excluded)."""
+    held: list[Mapping[str, Any]] = []
+    try:
+        for attempt in range(FILTERED_MAX_RECEIVES):
+            wait = request.wait_time_seconds if attempt == 0 else 0
+            batch = receive(sqs, request, visibility_timeout, FILTERED_RECEIVE_BATCH, wait)
+            if not batch:
+                break
+            records = [esm_record(m, request.queue_arn, request.region) for m in batch]
+            held += batch  # hidden by this probe from here on: handed back whatever happens
+            index = _admitted(events_client, request, records)
+            if index is None:
+                continue
+            del held[len(held) - len(batch) :]
+            held += batch[:index]
+            held += [{**m, "_sqscbAdmitted": True} for m in batch[index + 1 :]]
+            return batch[index], held
+    except BaseException:
+        release_all(sqs, request.queue_url, held)
+        raise
+    return None, held
+
+
+def nothing_admitted(counts: QueueCounts, excluded: int) -> tuple[str, str]:
+    """(outcome, reason) when every message received was excluded by the mapping's filters.
+
+    While the probe holds them hidden, they are among the queue's not-visible messages: when the
+    queue holds nothing else, the mapping would give the function nothing (it deletes excluded
+    messages), so there is nothing to protect ("empty"). Otherwise a message the filters admit
+    may be further back, hidden or delayed: the function's health is unknown ("unhealthy")."""
+    if counts.visible == 0 and counts.delayed == 0 and counts.not_visible <= excluded:
+        return "empty", (
+            f"every message in the queue ({excluded}) is excluded by the mapping's filters: the"
+            " function would get none of them (the mapping deletes them when it resumes)"
+        )
+    return "unhealthy", (
+        f"none of the {excluded} message(s) received is admitted by the mapping's filters, and"
+        f" the queue holds more ({counts.visible} visible, {counts.not_visible} not visible,"
+        f" {counts.delayed} delayed): probe again"
+    )
+
+
+def release_all(sqs: Any, queue_url: str, messages: list[Mapping[str, Any]]) -> None:
+    """Make messages visible again (ChangeMessageVisibilityBatch, 10 at a time). A failure is
+    logged: the messages reappear when the probe's visibility timeout expires anyway."""
+    for start in range(0, len(messages), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(messages[start : start + 10])
+        ]
+        try:
+            response = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            log.error(
+                "could not make passed-over messages visible again; they reappear when their"
+                " visibility timeout expires",
+                queueUrl=queue_url,
+                error=aws.error_message(exc),
+            )
+            continue
+        for failed in response.get("Failed") or []:
+            log.error(
+                "could not make a passed-over message visible again; it reappears when its"
+                " visibility timeout expires",
+                queueUrl=queue_url,
+                error=f"{failed.get('Code')}: {failed.get('Message')}",
+            )
+
+
 # ---- The probe ----------------------------------------------------------------------------------
 def _result(
     outcome: str,
@@ -637,6 +757,7 @@ def _result(
     message_age_seconds: int = 0,
     original_message_id: str | None = None,
     queue: QueueCounts | None = None,
+    excluded: int = 0,
 ) -> dict[str, Any]:
     return {
         "outcome": outcome,
@@ -646,6 +767,7 @@ def _result(
         "receiveCount": receive_count,
         "messageAgeSeconds": max(0, message_age_seconds),
         "queue": queue.as_dict() if queue is not None else None,
+        "excluded": excluded,
         "reason": reason,
         "durationMs": max(0, duration_ms),
     }
@@ -660,6 +782,7 @@ def run_probe(
     clock: Callable[[], float] = time.monotonic,
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    events_client: Any = None,
 ) -> dict[str, Any]:
     started = clock()
 
@@ -668,31 +791,57 @@ def run_probe(
 
     message = None
     received_at = started
+    skipped = 0
     if request.probe_mode == "message":
         visibility = receive_visibility_timeout(remaining_ms() if remaining_ms else None)
         # Taken before the call: SQS counts the 12 h limit from the receive, which happens at
         # the latest when the call returns, so this errs on the short side.
         received_at = clock()
-        message = receive_one(sqs, request, visibility)
-        if message is None and request.synthetic_body is None:
-            counts = read_queue_counts(sqs, request.queue_url)
-            outcome, reason = nothing_received(counts)
-            log.info(
-                "nothing received",
-                outcome=outcome,
-                queueUrl=request.queue_url,
-                queue=counts.as_dict(),
-                reason=reason,
-            )
-            return _result(
-                outcome, None, None, None, reason, duration_ms=elapsed_ms(), queue=counts
-            )
+        held: list[Mapping[str, Any]] = []
+        try:
+            if request.filters:
+                message, held = receive_admitted(sqs, events_client, request, visibility)
+                skipped = sum(1 for m in held if not m.get("_sqscbAdmitted"))
+            else:
+                message = receive_one(sqs, request, visibility)
+            if message is None and request.synthetic_body is None:
+                counts = read_queue_counts(sqs, request.queue_url)
+                if skipped:
+                    outcome, reason = nothing_admitted(counts, skipped)
+                else:
+                    outcome, reason = nothing_received(counts)
+                log.info(
+                    "nothing to probe with",
+                    outcome=outcome,
+                    queueUrl=request.queue_url,
+                    queue=counts.as_dict(),
+                    excluded=skipped,
+                    reason=reason,
+                )
+                return _result(
+                    outcome,
+                    None,
+                    None,
+                    None,
+                    reason,
+                    duration_ms=elapsed_ms(),
+                    queue=counts,
+                    excluded=skipped,
+                )
+        finally:
+            release_all(sqs, request.queue_url, held)
 
     if message is None:
         body = request.synthetic_body if request.synthetic_body is not None else ""
         record = synthetic_record(
             body, request.queue_arn, request.region, now_ms=now_ms(), message_id=new_id()
         )
+        if request.filters and _admitted(events_client, request, [record]) is None:
+            raise ProbeConfigError(
+                "syntheticBody is excluded by the mapping's FilterCriteria: the function would"
+                " never receive such a message, so it cannot tell whether the function is"
+                " healthy (set probe_synthetic_body to a body the filters admit)"
+            )
         event = {"Records": [record]}
         verdict = _invoke(lambda_client, request, event)
         outcome = "healthy" if verdict.healthy else "unhealthy"
@@ -725,6 +874,11 @@ def run_probe(
         raise
 
     reason = verdict.reason
+    if skipped:
+        reason = (
+            f"{reason}; {skipped} message(s) the mapping's filters exclude were passed over"
+            " (visible again: the mapping deletes them when it resumes)"
+        )
     if verdict.healthy:
         note = delete(sqs, request.queue_url, receipt_handle, message_id)
         if note:
@@ -770,6 +924,7 @@ def run_probe(
             record["attributes"], now_ms(), origin.sent_ms if origin else None
         ),
         original_message_id=original_message_id,
+        excluded=skipped,
     )
 
 
@@ -858,4 +1013,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             _lambda_region(request.function_name, request.region), read_timeout
         ),
         remaining_ms=remaining,
+        events_client=aws.client("events", request.region) if request.filters else None,
     )

@@ -1,8 +1,10 @@
 # Operator control (sqs-circuit-breaker open / close): two small SSM parameters that only the state
 # machine writes.
 #   control  - the marker of the last operator command: {mode: auto|hold, command, reason,
-#              requestedBy, at, execution, superseded}. Executions that started before `at` are
-#              superseded: they end at their next control check without touching anything.
+#              requestedBy, at, execution}. A new alarm execution reads it first (a held circuit
+#              ignores the alarm); sqs-circuit-breaker status shows it. Which execution owns the
+#              circuit is the lease's business (lease.tf): a command takes the lease, so running
+#              executions end at their next control check without touching anything.
 #   settings - the mapping settings remembered at the last open (ScalingConfig, response types), so
 #              that a hold, a force close or a later episode restores them even when the execution
 #              that remembered them ended early (for example during the half-open ramp).
@@ -29,7 +31,6 @@ resource "aws_ssm_parameter" "control" {
     requestedBy = "terraform"
     at          = "1970-01-01T00:00:00Z"
     execution   = null
-    superseded  = []
   })
   tags = var.tags
 

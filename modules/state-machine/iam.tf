@@ -41,23 +41,24 @@ locals {
   statements = concat(
     [
       {
-        sid        = "SingleFlightListOwnExecutions"
-        actions    = ["states:ListExecutions"]
-        resources  = [local.state_machine_arn]
+        # Single flight: the episode lease (lease.tf), read and changed with conditional writes.
+        sid        = "EpisodeLease"
+        actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+        resources  = [local.lease_table_arn]
         conditions = []
       },
       {
-        # After max_reopens re-openings an execution hands the circuit over to a successor
-        # execution (a fresh execution history) instead of resetting the alarm.
+        # History hand-over: an episode continues in a successor execution (a fresh history).
         sid        = "HandOverToSuccessor"
         actions    = ["states:StartExecution"]
         resources  = [local.state_machine_arn]
         conditions = []
       },
       {
-        # A duplicate execution reads the older one's status before it gives its event up.
-        sid        = "SingleFlightDescribeOwnExecutions"
-        actions    = ["states:DescribeExecution"]
+        # DescribeExecution: is the lease holder still running. GetExecutionHistory: the
+        # execution's own event count (newest event), before the 25,000-event quota.
+        sid        = "OwnExecutions"
+        actions    = ["states:DescribeExecution", "states:GetExecutionHistory"]
         resources  = ["arn:${var.partition}:states:${var.region}:${var.account_id}:execution:${var.state_machine_name}:*"]
         conditions = []
       },

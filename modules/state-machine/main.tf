@@ -6,18 +6,22 @@ locals {
   half_open_enabled     = var.half_open_max_concurrency != null
   queue_is_fifo         = endswith(var.queue_arn, ".fifo")
 
-  # give_up_action = stay_open keeps probing at the capped interval until a probe is healthy or the
-  # retention guard closes. Each probe loop adds about 32 events to the execution history (limit
-  # 25,000; exceeding it fails the execution uncatchably, leaving the circuit open): past this many
-  # probe loops in one execution the episode closes (GiveUpHistoryLimit) instead.
-  history_limit_probes = 600
-  # After a close the execution watches the alarm and re-opens the circuit itself when the alarm
-  # breaches on data from after the close, at most this many times; then it resets the alarm and
-  # ends, so that a new execution (fresh history) takes over. With give_up_action = close an
-  # execution runs at most (max_reopens + 1) x probe_max_attempts (<= 400) probe loops.
-  max_reopens = 3
-  # An execution that finds an older one running looks again (DescribeExecution) this many times,
-  # this many seconds apart, before it gives its alarm event up (DuplicateEpisode).
+  # Execution history quota: a STANDARD execution fails, uncatchably, when its history reaches
+  # 25,000 events (the circuit would stay open with nobody acting). An episode has no bound on its
+  # loops (give_up_action = stay_open probes until the retention guard closes; a long watch polls
+  # for alarm_watch_seconds; a closed circuit re-opens on a second wave), so every probe loop and
+  # every watch poll reads the execution's own event count (GetExecutionHistory, newest event)
+  # and, past this many events, hands the episode over to a successor execution (a fresh history,
+  # the same lease). The headroom (25,000 - this) is more than the longest stretch of events
+  # between two measurements, every retry taken: scripts/check_asl.py computes that stretch on
+  # every rendered definition and fails `make lint` when it does not fit.
+  handover_events = 20000
+  # Single flight: the lease (lease.tf). An alarm execution that finds it held by a running
+  # execution tries again this many times, this many seconds apart, before it gives its alarm
+  # event up (DuplicateEpisode): the holder may be ending right after its last look at the alarm.
+  # Lost races for the lease (it changed hands between a read and a conditional write) are
+  # retried at most lease_attempts times.
+  lease_attempts = 5
   # The watch after a close looks at the alarm once per evaluation (every period), and after
   # re-arming it waits one evaluation (CloudWatch evaluates within a period) plus a margin.
   watch_poll_seconds        = min(var.watch_seconds, var.alarm_period_seconds)
@@ -98,6 +102,36 @@ locals {
     },
   ]
 
+  # The lease's conditional writes: a failed condition is an answer (someone else holds the lease),
+  # never retried; throttling and 5xx are (Step Functions names the optimized integration's errors
+  # DynamoDB.<Exception>).
+  retry_lease = [
+    {
+      ErrorEquals     = ["DynamoDB.ConditionalCheckFailedException"]
+      MaxAttempts     = 0
+      IntervalSeconds = 1
+    },
+    {
+      ErrorEquals = [
+        "DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException",
+        "DynamoDB.RequestLimitExceeded", "DynamoDB.InternalServerErrorException",
+        "DynamoDB.AmazonDynamoDBException", "DynamoDB.SdkClientException", "States.Timeout",
+      ]
+      IntervalSeconds = 1
+      MaxAttempts     = 6
+      BackoffRate     = 2
+      MaxDelaySeconds = 30
+      JitterStrategy  = "FULL"
+    },
+    {
+      ErrorEquals     = ["States.TaskFailed"]
+      IntervalSeconds = 2
+      MaxAttempts     = 2
+      BackoffRate     = 2
+      JitterStrategy  = "FULL"
+    },
+  ]
+
   retry_notify = [
     {
       ErrorEquals     = ["States.TaskFailed", "States.Timeout"]
@@ -131,7 +165,7 @@ locals {
       text = join(" ", [
         "Circuit ${var.circuit_name}: giving up after {} unhealthy probes (last probe: {}).",
         local.stay_open
-        ? "The circuit STAYS OPEN (give_up_action = stay_open): event source mapping ${var.mapping_uuid} stays disabled while this execution keeps probing every ${local.waits[length(local.waits) - 1]} s or so. It closes by itself after a healthy probe, and at the latest before the backlog could outlive the queue retention period. To close earlier, fix the function (the next probe closes) or re-enable the mapping by hand. Execution: {}"
+        ? "The circuit STAYS OPEN (give_up_action = stay_open): event source mapping ${var.mapping_uuid} stays disabled while the breaker keeps probing every ${local.waits[length(local.waits) - 1]} s or so. It closes by itself after a healthy probe, and at the latest before the backlog could outlive the queue retention period. To close earlier, fix the function (the next probe closes) or re-enable the mapping by hand. Execution: {}"
         : "The circuit is being CLOSED (give_up_action = close). Execution: {}",
       ])
       args = ["$.episode.attempt", "States.JsonToString($.probe.result)", "$.singleFlight.self"]
@@ -197,17 +231,6 @@ locals {
     }
   }
 
-  # Only with give_up_action = stay_open (the states they lead to exist only then).
-  notifications_stay_open = local.stay_open ? {
-    NotifyHistoryLimitGiveUp = {
-      state   = "CLOSING"
-      subject = "GAVE UP (HISTORY LIMIT), CLOSING"
-      text    = "Circuit ${var.circuit_name}: still unhealthy after {} probes; the execution is closing the circuit before it reaches the Step Functions execution history limit (which would end it with the circuit open). The circuit is being CLOSED: if the function still fails, the alarm opens it again. Execution: {}"
-      args    = ["$.episode.attempt", "$.singleFlight.self"]
-      next    = "ControlBeforeClose"
-    }
-  } : {}
-
   # Each value is the state's JSON text (the Task and Pass shapes differ). With
   # notification_format = "json" each Notify* state is a Pass that builds the message object and a
   # Notify*Send task publishes it (a Pass state builds JSON objects the same way on every engine).
@@ -217,7 +240,7 @@ locals {
     "aws-cn"     = "console.amazonaws.cn"
     "aws-us-gov" = "console.amazonaws-us-gov.com"
   }[var.partition]
-  all_notifications = merge(local.notifications, local.notifications_stay_open)
+  all_notifications = local.notifications
 
   notify_publish = {
     for state_name, n in local.all_notifications : state_name => {
@@ -298,8 +321,9 @@ locals {
     schedule                   = local.schedule
     jitter                     = var.backoff_jitter
     max_attempts               = var.max_attempts
-    history_limit_probes       = local.history_limit_probes
-    max_reopens                = local.max_reopens
+    handover_events            = local.handover_events
+    lease_attempts             = local.lease_attempts
+    lease_table_name           = local.lease_table_name
     duplicate_rechecks         = local.duplicate_rechecks
     duplicate_recheck_seconds  = local.duplicate_recheck_seconds
     watch_seconds              = var.watch_seconds
@@ -322,6 +346,7 @@ locals {
     sdk_timeout_seconds        = var.sdk_timeout_seconds
     retry_sdk                  = jsonencode(local.retry_sdk)
     retry_lambda               = jsonencode(local.retry_lambda)
+    retry_lease                = jsonencode(local.retry_lease)
     notify_states              = local.notify_states
     control_parameter_name     = local.control_parameter_name
     settings_parameter_name    = local.settings_parameter_name
@@ -373,5 +398,5 @@ resource "aws_sfn_state_machine" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy.this, aws_ssm_parameter.control, aws_ssm_parameter.settings]
+  depends_on = [aws_iam_role_policy.this, aws_ssm_parameter.control, aws_ssm_parameter.settings, aws_dynamodb_table.lease]
 }

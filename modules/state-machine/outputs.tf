@@ -13,6 +13,16 @@ output "computed_state_machine_arn" {
   value       = local.state_machine_arn
 }
 
+output "lease_table_name" {
+  description = "Name of the DynamoDB table that holds the episode lease (which execution owns the circuit)."
+  value       = aws_dynamodb_table.lease.name
+}
+
+output "lease_table_arn" {
+  description = "ARN of the DynamoDB table that holds the episode lease."
+  value       = aws_dynamodb_table.lease.arn
+}
+
 output "role_arn" {
   description = "ARN of the state machine's role."
   value       = aws_iam_role.this.arn

@@ -8,6 +8,11 @@ variable "state_machine_name" {
   type        = string
 }
 
+variable "lease_table_name" {
+  description = "Name of the DynamoDB table that holds the circuit's episode lease (single flight)."
+  type        = string
+}
+
 variable "role_name" {
   description = "Name of the state machine's IAM role."
   type        = string

@@ -66,6 +66,12 @@ class Circuit:
     def mapping(self) -> str:
         return mapping_state(self.lam, self.uuid)
 
+    def alarm(self) -> dict:
+        return self.cw.describe_alarms(AlarmNames=[self.out["alarm_name"]])["MetricAlarms"][0]
+
+    def alarm_arn(self) -> str:
+        return self.alarm()["AlarmArn"]
+
     def rejitter_mapping(self) -> str:
         return mapping_state(self.lam, self.out["rejitter_event_source_mapping_uuid"])
 
@@ -198,9 +204,13 @@ class Circuit:
         for execution in self.executions("RUNNING"):
             self.sfn.stop_execution(executionArn=execution["executionArn"], cause="e2e reset")
         control = self.control()
-        # a test left a hold, or a malformed marker: back to automatic
-        if control.get("mode") != "auto" or not isinstance(control.get("superseded"), list):
-            self.write_control(superseded=[])
+        # a test left a hold, or a malformed marker: back to automatic, with no lease held (as a
+        # close command leaves them; the stopped executions would otherwise hold it)
+        if control.get("mode") != "auto":
+            self.write_control()
+        self.aws("dynamodb").delete_item(
+            TableName=self.out["lease_table_name"], Key={"circuit": {"S": self.name}}
+        )
         if self.mapping() in ("Disabled", "Disabling"):
             self.lam.update_event_source_mapping(UUID=self.uuid, Enabled=True)
         wait_until(lambda: self.mapping() == "Enabled", timeout=30, what="mapping Enabled")
@@ -265,6 +275,19 @@ class Circuit:
             "Value"
         ]
         return json.loads(value)
+
+    def lease(self) -> dict[str, str]:
+        """The episode lease (holder, phase, since, closedAt), {} when no execution holds it."""
+        item = (
+            self.aws("dynamodb")
+            .get_item(
+                TableName=self.out["lease_table_name"],
+                Key={"circuit": {"S": self.name}},
+                ConsistentRead=True,
+            )
+            .get("Item", {})
+        )
+        return {key: value["S"] for key, value in item.items() if "S" in value}
 
     def outcome(self, execution_arn: str) -> str | None:
         output = self.sfn.describe_execution(executionArn=execution_arn).get("output")

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import time
+import urllib.request
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,19 @@ def client(service: str, endpoint: str):
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=920),
     )
+
+
+def harness_sfn(endpoint: str, settings: dict) -> dict:
+    """Step Functions settings of the harness for one state machine (tests/harness sfn.py):
+    {"stateMachineArn", "maxHistoryEvents"?, "listExecutionsLagSeconds"?}; None removes one."""
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + "/_localstack/harness/sfn",
+        data=json.dumps(settings).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def wait_until(

@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from circuit import EPISODE_TIMEOUT, Circuit
 from stack import Stack
-from support import drain, harness_log, wait_until
+from support import drain, harness_log, harness_sfn, queue_depth, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +34,9 @@ ALARM_EVALUATION_PERIODS = 2
 WATCH_SECONDS = (ALARM_EVALUATION_PERIODS + 1) * ALARM_PERIOD + 2  # window + one evaluation
 REARM_WAIT_SECONDS = ALARM_PERIOD + 15  # the module's wait after re-arming the alarm
 MAX_RECEIVE_COUNT = 15  # the example's redrive policy
+# The breaker's reaction to an ALARM event: EventBridge starts an execution, which takes the
+# lease and disables the mapping (seconds; a 2-core machine under load adds some).
+REACTION_SECONDS = 8
 BASE_VARS = {
     # A fixed name: the harness completes mapping deletions as AWS does, so a destroyed stack can
     # be applied again on the same emulator (tests/integration/test_harness_lambda.py proves it).
@@ -305,6 +310,52 @@ def test_one_hidden_message_is_not_an_empty_queue(closed: Circuit):
     wait_until(lambda: only in c.processed_bodies(), timeout=60, what="the message processed")
 
 
+# ---- 2b: a shared queue: the mapping's filters ------------------------------------------------
+def test_the_probe_never_gives_the_function_a_message_its_filters_exclude(closed: Circuit):
+    """A queue shared with messages the mapping's FilterCriteria exclude (the mapping deletes
+    them unseen): the probe passes them over as the mapping does, so the function never
+    processes one (a side effect it was never meant to have) and they never count as its
+    health. Without the filter check the probe, picking among 3 times as many excluded messages,
+    would hand the recovered function an excluded one."""
+    c = closed
+    pattern = {"body": {"kind": ["order"]}}
+    c.lam.update_event_source_mapping(
+        UUID=c.uuid, FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]}
+    )
+    try:
+        wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="filtered mapping Enabled")
+        before = {e["executionArn"] for e in c.executions()}
+        c.set_failing(True)
+        orders = {
+            json.dumps({"kind": "order", "id": f"order-{uuid.uuid4().hex[:8]}"}) for _ in range(5)
+        }
+        for body in orders:
+            c.sqs.send_message(QueueUrl=c.work, MessageBody=body)
+        arn = c.wait_opened(before)["executionArn"]
+        # while the circuit is open the shared queue fills with messages the mapping excludes
+        audits = {
+            json.dumps({"kind": "audit", "id": f"audit-{uuid.uuid4().hex[:8]}"}) for _ in range(15)
+        }
+        for body in audits:
+            c.sqs.send_message(QueueUrl=c.work, MessageBody=body)
+        c.set_failing(False)
+        assert c.wait_closed(arn) == "healthy"
+        wait_until(lambda: orders <= c.processed_bodies(), timeout=60, what="every order processed")
+        assert not audits & c.processed_bodies(), "the function processed an excluded message"
+        events = c.history(arn)
+        results = [
+            json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
+            for e in events
+            if e.get("taskSucceededEventDetails", {}).get("resourceType") == "lambda"
+        ]
+        assert sum(r["excluded"] for r in results) > 0  # the probe passed excluded ones over
+        # excluded messages are left to the mapping, which deletes them when it resumes
+        wait_until(lambda: queue_depth(c.sqs, c.work) == (0, 0), timeout=60, what="queue drained")
+    finally:
+        c.lam.update_event_source_mapping(UUID=c.uuid, FilterCriteria={"Filters": []})
+        wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="mapping Enabled")
+
+
 # ---- 3: a poison message while the service is healthy -----------------------------------------
 def test_poison_message_does_not_keep_a_healthy_circuit_open(closed: Circuit):
     c = closed
@@ -381,30 +432,71 @@ def test_exhausted_retries_notify_stay_open_and_still_close_on_recovery(closed: 
 
 
 # ---- 5: duplicate alarm events ----------------------------------------------------------------
-def test_duplicate_alarm_events_start_one_acting_execution(closed: Circuit):
+def alarm_event(c: Circuit) -> str:
+    """An execution input as the alarm's EventBridge rule gives it (CloudWatch Alarm State
+    Change, ALARM)."""
+    now = datetime.now(UTC)
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch",
+            "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "resources": [c.alarm_arn()],
+            "detail": {
+                "alarmName": c.out["alarm_name"],
+                "state": {"value": "ALARM", "reason": "e2e", "timestamp": now.isoformat()},
+                "previousState": {"value": "OK", "reason": "e2e"},
+            },
+        }
+    )
+
+
+def test_executions_started_together_act_once(closed: Circuit, endpoint: str):
+    """Three executions start at the same moment (duplicate alarm events), while ListExecutions
+    lags as AWS documents it may (eventually consistent): exactly one acts. Single flight is a
+    lease taken with a conditional write; the others find it held by a running execution, look
+    again, and give their event up without touching anything."""
     c = closed
     c.set_failing(True)
     c.send(3, "dup")
     before = {e["executionArn"] for e in c.executions()}
-    c.open_via_alarm()
-    first = c.wait_opened(before)
-    event = c.sfn.describe_execution(executionArn=first["executionArn"])["input"]
-
-    duplicates = [
-        c.sfn.start_execution(stateMachineArn=c.machine, input=event)["executionArn"]
-        for _ in range(2)
-    ]
-    for arn in duplicates:
-        assert c.wait_finished(arn, timeout=60)["status"] == "SUCCEEDED"
-        states = c.entered_states(arn)
-        assert "DuplicateEpisode" in states
-        assert "DescribeOlderExecution" in states  # looked again before giving the event up
-        assert "DisableMapping" not in states and "Probe" not in states
-    assert c.sfn.describe_execution(executionArn=first["executionArn"])["status"] == "RUNNING"
+    harness_sfn(endpoint, {"stateMachineArn": c.machine, "listExecutionsLagSeconds": 5})
+    try:
+        event = alarm_event(c)
+        with ThreadPoolExecutor(3) as pool:
+            started = list(
+                pool.map(
+                    lambda _: c.sfn.start_execution(stateMachineArn=c.machine, input=event),
+                    range(3),
+                )
+            )
+        arns = [s["executionArn"] for s in started]
+        acting = wait_until(
+            lambda: [a for a in arns if "GetMappingSettings" in c.entered_states(a)],
+            timeout=60,
+            what="one execution acts",
+        )
+        assert len(acting) == 1
+        for arn in set(arns) - set(acting):
+            assert c.wait_finished(arn, timeout=60)["status"] == "SUCCEEDED"
+            states = c.entered_states(arn)
+            assert "DuplicateEpisode" in states
+            assert "DescribeLeaseHolder" in states  # the holder runs ...
+            assert "WaitBeforeDuplicateRecheck" in states  # ... looked again before giving up
+            assert "DisableMapping" not in states and "Probe" not in states
+    finally:
+        harness_sfn(endpoint, {"stateMachineArn": c.machine, "listExecutionsLagSeconds": None})
+    (first,) = acting
+    wait_until(lambda: c.mapping() == "Disabled", timeout=30, what="mapping Disabled")
+    assert c.sfn.describe_execution(executionArn=first)["status"] == "RUNNING"
+    # an alarm execution of the same wave, if any, did not act either
+    assert [e["executionArn"] for e in c.acting_executions(before)] == [first]
     c.collect()
     assert sum("is OPEN" in t for t in c.notifications) == 1
     c.set_failing(False)
-    assert c.wait_closed(first["executionArn"]) == "healthy"
+    assert c.wait_closed(first) == "healthy"
 
 
 # ---- 6: the close: no flap, and a second wave right after it re-opens --------------------------
@@ -460,6 +552,52 @@ def test_a_second_wave_right_after_a_close_reopens(closed: Circuit):
     reopened = "ReopenAfterClose" in c.entered_states(arn) or len(c.acting_executions(before)) > 1
     assert reopened, "the second wave was handled by this or a new acting execution"
     wait_until(lambda: c.mapping() == "Enabled", timeout=EPISODE_TIMEOUT, what="closed again")
+    assert_nothing_lost(c, first | second, timeout=90)
+
+
+def test_a_second_wave_after_the_alarm_went_ok_reopens_at_once(closed: Circuit):
+    """The alarm returns to OK during the watch, then the function fails again: the alarm enters
+    ALARM after the close. That transition may fall between two of the watch's looks (every
+    alarm period; on AWS a minute): the execution that its ALARM event starts takes the episode
+    over from the watching one at once (the lease says since when it only watches), and the
+    watching one would also see it at its next look (StateTransitionedTimestamp after the
+    close). Measured from the transition to the re-open: the breaker's own reaction, not a
+    watch period or a re-arm."""
+    c = closed
+    before = {e["executionArn"] for e in c.executions()}
+    c.set_failing(True)
+    first = set(c.send(10, "ok-wave1"))
+    watcher = c.wait_opened(before)["executionArn"]
+    c.set_failing(False)
+    wait_until(lambda: c.mapping() == "Enabled", timeout=EPISODE_TIMEOUT, what="closed")
+    wait_until(lambda: c.alarm()["StateValue"] == "OK", timeout=60, what="the alarm back to OK")
+    assert c.sfn.describe_execution(executionArn=watcher)["status"] == "RUNNING"  # watching
+
+    c.set_failing(True)  # the second wave
+    second = set(c.send(10, "ok-wave2"))
+    alarmed = wait_until(
+        lambda: (a := c.alarm())["StateValue"] == "ALARM" and a["StateTransitionedTimestamp"],
+        timeout=3 * ALARM_PERIOD + 10,
+        what="the alarm in ALARM again",
+    )
+    watching = c.sfn.describe_execution(executionArn=watcher)["status"] == "RUNNING"
+    wait_until(lambda: c.mapping() == "Disabled", timeout=30, what="the circuit re-opened")
+    reaction = (datetime.now(UTC) - alarmed).total_seconds()
+    assert reaction < REACTION_SECONDS, f"re-opened {reaction:.1f} s after the alarm's transition"
+    # Exactly one execution re-opened: the watching one itself, or a new one (which took the
+    # episode over from the watch, or, once the watch had ended, found the lease free).
+    new = [e["executionArn"] for e in c.acting_executions(before) if e["executionArn"] != watcher]
+    reopened_itself = c.entered_states(watcher).count("DisableMapping") == 2
+    assert len(new) + reopened_itself == 1, c.describe_new_executions(before)
+    if watching and new:
+        assert "TakeOverFromWatch" in c.entered_states(new[0])
+    c.set_failing(False)
+    owner = new[0] if new else watcher
+    assert c.wait_closed(owner) in ("healthy", "empty")
+    if new:
+        assert c.wait_finished(watcher, timeout=60)["status"] == "SUCCEEDED"
+        # superseded at its next look (untouched), or it had closed for good before the wave
+        assert c.outcome(watcher) in ("superseded", "closed")
     assert_nothing_lost(c, first | second, timeout=90)
 
 
@@ -615,21 +753,22 @@ def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
     c.collect()
     assert any("is HELD OPEN by" in t and "e2e deploy" in t for t in c.notifications)
 
-    # The close runs alone (the hold's execution has ended): it lists itself as the only running
-    # execution. That one-element list must stay a list, or every later alarm execution fails on
-    # States.ArrayContains (LocalStack unwrapped a single JSONPath match; AWS does not).
     wait_until(
         lambda: not [e for e in c.executions("RUNNING") if e["name"].startswith("hold-")],
         timeout=60,
         what="the hold's execution ended",
     )
+    # The hold's execution has ended; it keeps the lease (phase held): alarm executions end at once.
+    lease = c.lease()
+    assert lease["phase"] == "held" and lease["holder"].rsplit(":", 1)[-1].startswith("hold-")
     done = c.cli("close", c.name, "--reason", "deploy done")
     assert done.returncode == 0, done.stdout + done.stderr
     assert c.mapping() == "Enabled"
     marker = c.control()
-    # The marker lists executions by name (it must fit SSM's 4 KB standard tier).
-    close_name = marker["execution"].rsplit(":", 1)[-1]
-    assert marker["mode"] == "auto" and marker["superseded"] == [close_name], marker
+    assert marker["mode"] == "auto" and marker["command"] == "close", marker
+    assert "superseded" not in marker  # the lease decides who owns the circuit
+    # the close command took the lease from the hold (then watches the alarm, then releases it)
+    assert c.lease().get("holder") in (None, marker["execution"])
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="the held backlog processed")
     assert_nothing_lost(c, sent)
     refused = c.cli("close", c.name)

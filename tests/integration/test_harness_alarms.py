@@ -51,7 +51,10 @@ def events_queue(aws, name, cleanup):
 
 
 def received_events(sqs, url: str) -> list[dict]:
-    return [json.loads(m["Body"]) for m in drain(sqs, url, seconds=1)]
+    """The events in the order of the transitions (a standard queue does not keep the order in
+    which EventBridge delivered them)."""
+    events = [json.loads(m["Body"]) for m in drain(sqs, url, seconds=1)]
+    return sorted(events, key=lambda e: e["detail"]["state"]["timestamp"])
 
 
 def namespace(name: str) -> str:
@@ -128,6 +131,37 @@ def test_set_alarm_state_publishes_the_aws_event_shape(aws, name, cleanup, event
         "OK",
     )
     assert len(found) == 2  # a SetAlarmState that changes nothing publishes nothing
+
+
+def test_the_last_transition_is_timestamped_on_every_state_change(aws, name, cleanup):
+    """AWS: StateTransitionedTimestamp is "the date and time that the alarm's StateValue most
+    recently changed" (the breaker's watch compares it with the close). LocalStack set it only
+    when its own scheduler evaluated a metric alarm."""
+    cw = aws("cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=namespace(name),
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="ignore",  # no data: the scheduler keeps the state set here
+    )
+    cleanup(lambda: cw.delete_alarms(AlarmNames=[name]))
+
+    def transitioned():
+        (alarm,) = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return alarm["StateTransitionedTimestamp"]
+
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="a")
+    alarmed = transitioned()
+    time.sleep(0.05)
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="no transition")
+    assert transitioned() == alarmed
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="b")
+    assert transitioned() > alarmed
 
 
 def test_errors_fire_an_alarm_whose_event_starts_an_execution(aws, name, cleanup):

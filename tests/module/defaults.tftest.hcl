@@ -26,7 +26,7 @@ run "core_states" {
 
   assert {
     condition = alltrue([for s in [
-      "Begin", "RouteCommand", "ReadControlAtStart", "IsHeldAtStart", "ListRunningExecutions", "CountRunningExecutions", "ScanCandidate", "IsOldestLiveExecution", "DuplicateEpisode",
+      "Begin", "RouteCommand", "ReadControlAtStart", "IsHeldAtStart", "AcquireLease", "ReadLease", "JudgeLease", "DescribeLeaseHolder", "TakeOverStaleLease", "DuplicateEpisode",
       "GetMappingSettings", "GetQueueAttributes", "SaveSettings", "DisableMapping", "CheckControl", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
       "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "Probe", "ProbeOutcome", "CountFailedProbe", "AttemptsLeft",
       "GiveUpMaxAttempts", "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "RearmAlarm", "ReopenAfterClose", "PublishClosedMetric", "Closed",

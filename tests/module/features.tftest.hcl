@@ -339,8 +339,21 @@ run "close_path_watches_the_alarm_window" {
     error_message = "a composite alarm is never reset (SetAlarmState does not re-evaluate it): still ALARM after the window re-opens"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Default == "DisableMapping" && jsondecode(output.state_machine_definition).States.ReopenBudgetLeft.Choices[0].Next == "PrepareHandOver" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Resource == "arn:aws:states:::aws-sdk:sfn:startExecution" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Parameters.StateMachineArn == "arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker" && jsondecode(output.state_machine_definition).States.HandOverToNewExecution.Next == "HandedOver"
-    error_message = "re-opening goes back through DisableMapping, at most max_reopens times, then hands over to a successor execution (not by resetting the alarm)"
+    condition     = jsondecode(output.state_machine_definition).States.ReopenAfterClose.Next == "ClaimEpisodeFromWatch" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Next == "DisableMapping" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Catch[0].Next == "Superseded"
+    error_message = "re-opening leaves the watch phase of the lease first (a concurrent takeover wins or loses as a whole), then goes back through DisableMapping"
+  }
+  assert {
+    # A second wave: an alarm that entered ALARM after the close re-opens at the next look, even
+    # when the OK in between fell between two looks (StateTransitionedTimestamp, else
+    # StateUpdatedTimestamp, against the close time), both guarded by IsTimestamp.
+    condition     = jsondecode(output.state_machine_definition).States.JudgeAlarmAfterClose.Choices[2].Next == "HasAlarmTransitionedAfterClose" && jsondecode(output.state_machine_definition).States.HasAlarmTransitionedAfterClose.Choices[0].TimestampGreaterThanPath == "$.watch.closedAt" && jsondecode(output.state_machine_definition).States.HasAlarmTransitionedAfterClose.Choices[0].Next == "ReopenAfterClose" && jsondecode(output.state_machine_definition).States.HasAlarmUpdatedAfterClose.Choices[0].Variable == "$.alarmNow.alarm.StateUpdatedTimestamp" && jsondecode(output.state_machine_definition).States.InitWatch.Parameters["closedAt.$"] == "$.closed.at" && jsondecode(output.state_machine_definition).States.CloseCircuit.ResultSelector["at.$"] == "$$.State.EnteredTime"
+    error_message = "the watch compares the alarm's last transition with the close time"
+  }
+  assert {
+    # The alarm execution that a second wave starts during the watch takes the episode over when
+    # its event is newer than the close (the lease says watch and since when).
+    condition     = jsondecode(output.state_machine_definition).States.MarkLeaseWatching.Parameters.UpdateExpression == "SET phase = :watch, closedAt = :closedAt" && jsondecode(output.state_machine_definition).States.IsAlarmAfterClose.Choices[0].Variable == "$.time" && jsondecode(output.state_machine_definition).States.IsAlarmAfterClose.Choices[0].TimestampGreaterThanPath == "$.lease.Item.closedAt.S" && jsondecode(output.state_machine_definition).States.TakeOverFromWatch.Parameters.ConditionExpression == "holder = :holder AND phase = :watch"
+    error_message = "a second wave during the watch takes the episode over from the watching execution"
   }
   assert {
     # SetAlarmState on a composite alarm holds it in the set state until a child changes: every
@@ -402,11 +415,10 @@ run "stay_open_keeps_probing" {
   }
   assert {
     condition = jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices == [
-      { Variable = "$.tracking.loops", NumericGreaterThanEquals = 600, Next = "GiveUpHistoryLimit" },
       { Variable = "$.episode.stayingOpen", BooleanEquals = true, Next = "StayOpen" },
       { Variable = "$.episode.attempt", NumericGreaterThanEquals = 3, Next = "GiveUpMaxAttempts" },
     ]
-    error_message = "after the give-up, unhealthy probes loop through StayOpen (NotifyGaveUp once), up to the history limit"
+    error_message = "after the give-up, unhealthy probes loop through StayOpen (NotifyGaveUp once), with no cap: the history hand-over keeps every execution under the quota"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.StayOpen.ResultPath == "$.episode.stayingOpen" && jsondecode(output.state_machine_definition).States.StayOpen.Result == true && jsondecode(output.state_machine_definition).States.InitEpisode.Result.stayingOpen == false
@@ -421,8 +433,8 @@ run "stay_open_keeps_probing" {
     error_message = "give-up message texts"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.GiveUpHistoryLimit.Next == "NotifyHistoryLimitGiveUp" && jsondecode(output.state_machine_definition).States.NotifyHistoryLimitGiveUp.Next == "ControlBeforeClose"
-    error_message = "the history limit closes"
+    condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "GiveUpHistoryLimit")
+    error_message = "no episode closes for the history quota: it hands over"
   }
   # The schedule index is clamped: never the unbounded attempt counter.
   assert {
@@ -643,16 +655,32 @@ run "mapping_is_checked_before_opening" {
   }
 }
 
-run "single_flight_looks_again_before_giving_an_event_up" {
+run "single_flight_is_a_lease_taken_with_conditional_writes" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.FoundOlderExecution.Next == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "DescribeOlderExecution"
-    error_message = "an execution that is not the oldest waits and looks again"
+    condition     = jsondecode(output.state_machine_definition).States.AcquireLease.Resource == "arn:aws:states:::dynamodb:updateItem" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.ConditionExpression == "attribute_not_exists(holder)" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.TableName == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].ErrorEquals == ["DynamoDB.ConditionalCheckFailedException"] && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].Next == "ReadLease" && jsondecode(output.state_machine_definition).States.AcquireLease.Next == "OwnEpisode"
+    error_message = "a free lease is taken with a conditional write; a held one is read"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsOlderExecutionRunning.Choices[0].Next == "DuplicateEpisode" && jsondecode(output.state_machine_definition).States.IsOlderExecutionRunning.Default == "ListRunningExecutions"
-    error_message = "still running: duplicate; ended: list again"
+    condition     = jsondecode(output.state_machine_definition).States.AcquireLease.Retry[0].ErrorEquals == ["DynamoDB.ConditionalCheckFailedException"] && jsondecode(output.state_machine_definition).States.AcquireLease.Retry[0].MaxAttempts == 0 && jsondecode(output.state_machine_definition).States.ReadLease.Parameters.ConsistentRead
+    error_message = "a failed condition is an answer, never retried; the lease is read strongly consistent"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Choices[0].Next == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Default == "TakeOverStaleLease" && jsondecode(output.state_machine_definition).States.TakeOverStaleLease.Parameters.ConditionExpression == "holder = :holder" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "AcquireLease"
+    error_message = "a running holder: wait and try again (then duplicate); an ended one: compare-and-set"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.CheckControl.Resource == "arn:aws:states:::dynamodb:getItem" && jsondecode(output.state_machine_definition).States.IsStillLeaseHolder.Default == "Superseded" && jsondecode(output.state_machine_definition).States.IsStillLeaseHolder.Choices[0].Next == "ResumeAfterControl"
+    error_message = "every control check ends an execution that no longer holds the lease"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.Closed.Next == "ReleaseLease" && jsondecode(output.state_machine_definition).States.ReleaseLease.Parameters.ConditionExpression == "holder = :self"
+    error_message = "a closed episode releases its own lease (only its own)"
+  }
+  assert {
+    condition     = anytrue([for st in output.iam_policy_statements.state_machine : toset(st.actions) == toset(["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]) && st.resources == ["arn:aws:dynamodb:eu-west-1:123456789012:table/orders-cb-lease"]])
+    error_message = "the lease calls on the lease table only"
   }
   assert {
     condition     = anytrue([for st in output.iam_policy_statements.state_machine : contains(st.actions, "states:DescribeExecution") && st.resources == ["arn:aws:states:eu-west-1:123456789012:execution:orders-circuit-breaker:*"]])
@@ -664,7 +692,7 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.WaitBeforeProbe.Next == "ControlBeforeProbe" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Next == "MappingReenabledElsewhere" && [for c in jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Or : c.StringEquals] == ["Enabled", "Enabling"] && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "ControlBeforeClose"
+    condition     = jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Default == "ControlBeforeProbe" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Next == "MappingReenabledElsewhere" && [for c in jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Or : c.StringEquals] == ["Enabled", "Enabling"] && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "ControlBeforeClose"
     error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
   }
   assert {
@@ -770,5 +798,51 @@ run "existing_alarm_sizes_the_watch" {
   assert {
     condition     = output.alarm_watch_seconds == 100 && jsondecode(output.state_machine_definition).States.WatchAfterClose.Seconds == 10 && jsondecode(output.state_machine_definition).States.WatchPollsLeft.Choices[0].NumericGreaterThanEquals == 10
     error_message = "(3 + 1) x 10 + 60 = 100 s, polled every 10 s"
+  }
+}
+
+run "history_quota_hand_over" {
+  command = apply
+
+  variables {
+    give_up_action = "stay_open"
+  }
+
+  # After every wait the execution reads its own event count; past 20,000 (headroom 5,000: the
+  # longest stretch between two measurements is checked by scripts/check_asl.py) the episode
+  # continues in a successor execution.
+  assert {
+    condition = alltrue([for m in ["MeasureProbeHistory", "MeasureWatchHistory"] :
+      jsondecode(output.state_machine_definition).States[m].Resource == "arn:aws:states:::aws-sdk:sfn:getExecutionHistory"
+      && jsondecode(output.state_machine_definition).States[m].Parameters["ExecutionArn.$"] == "$$.Execution.Id"
+      && jsondecode(output.state_machine_definition).States[m].Parameters.ReverseOrder
+      && jsondecode(output.state_machine_definition).States[m].Parameters.MaxResults == 1
+      && jsondecode(output.state_machine_definition).States[m].ResultSelector["events.$"] == "$.Events[0].Id"
+    ])
+    error_message = "the count is the newest event's id of the execution's own history"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Choices[0].NumericGreaterThanEquals == 20000 && jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Choices[0].Next == "PrepareProbeHandOver" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].NumericGreaterThanEquals == 20000 && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].Next == "PrepareWatchHandOver"
+    error_message = "past 20,000 events the probe loop and the watch hand over"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.MeasureProbeHistory.Catch[0].Next == "PrepareProbeHandOver" && jsondecode(output.state_machine_definition).States.MeasureWatchHistory.Catch[0].Next == "PrepareWatchHandOver"
+    error_message = "an unreadable count hands over (never risks the quota)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.StartSuccessor.Resource == "arn:aws:states:::aws-sdk:sfn:startExecution" && jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters.StateMachineArn == "arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker" && jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters["Name.$"] == "$.handover.name" && jsondecode(output.state_machine_definition).States.StartSuccessor.Next == "HandedOver" && jsondecode(output.state_machine_definition).States.StartSuccessor.Catch[0].Next == "NotifyFailure"
+    error_message = "the successor is started under a name fixed beforehand (a retry is idempotent); a failed start takes the failure path (close, notified)"
+  }
+  assert {
+    condition     = keys(jsondecode(output.state_machine_definition).States.PrepareProbeHandOver.Parameters.input.continuation) == ["episode.$", "guard.$", "original.$", "phase", "predecessor.$", "queue.$", "schedule.$", "tracking.$"] && keys(jsondecode(output.state_machine_definition).States.PrepareWatchHandOver.Parameters.input.continuation) == ["closeReason.$", "closed.$", "original.$", "phase", "predecessor.$", "queue.$", "tracking.$", "watch.$"]
+    error_message = "the continuation carries the episode's state"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Parameters.ConditionExpression == "holder = :predecessor" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Catch[0].Next == "Superseded" && [for c in jsondecode(output.state_machine_definition).States.RouteContinuation.Choices : c.Next] == ["ControlInWatch"] && jsondecode(output.state_machine_definition).States.RouteContinuation.Default == "ControlBeforeProbe"
+    error_message = "a successor validates its input, claims the lease from its predecessor (single flight: the same episode), then resumes at the control check"
+  }
+  assert {
+    condition     = anytrue([for st in output.iam_policy_statements.state_machine : contains(st.actions, "states:StartExecution") && st.resources == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker"]])
+    error_message = "the state machine may start only itself"
   }
 }

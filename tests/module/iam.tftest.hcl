@@ -129,7 +129,7 @@ run "statements_are_least_privilege" {
       for principal, statements in output.iam_policy_statements : [
         for s in statements : "${principal}/${s.sid}" if contains(s.resources, "*")
       ]
-    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing", "probe/XRayTracing", "rejitter/XRayTracing", "cleanup/XRayTracing"])
+    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing", "probe/XRayTracing", "probe/JudgeMappingFilters", "rejitter/XRayTracing", "cleanup/XRayTracing"])
     error_message = "a statement that could be scoped uses Resource \"*\""
   }
 
@@ -161,8 +161,13 @@ run "statements_are_least_privilege" {
   }
 
   assert {
-    condition     = flatten([for s in output.iam_policy_statements.state_machine : s.resources if contains(s.actions, "states:ListExecutions")]) == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker"]
-    error_message = "single flight may list only this state machine's executions"
+    condition     = length(flatten([for s in output.iam_policy_statements.state_machine : s.resources if contains(s.actions, "states:ListExecutions")])) == 0
+    error_message = "single flight is the lease: the state machine lists no executions"
+  }
+
+  assert {
+    condition     = flatten([for s in output.iam_policy_statements.state_machine : s.resources if contains(s.actions, "states:GetExecutionHistory")]) == ["arn:aws:states:eu-west-1:123456789012:execution:orders-circuit-breaker:*"]
+    error_message = "the state machine reads only its own executions' histories (the event count)"
   }
 
   assert {

@@ -25,31 +25,26 @@ run "control_parameters_and_commands" {
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
-      "ReadControlAtStart", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
+      "CheckContinuation", "ReadControlAtStart", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
     ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidCommand"
-    error_message = "alarm executions (no command) read the marker; hold and close are the only commands; anything else fails before changing anything"
+    error_message = "a successor continues its predecessor's episode; alarm executions (no command) read the marker; hold and close are the only commands; anything else fails before changing anything"
   }
   assert {
-    condition     = [for c in jsondecode(output.state_machine_definition).States.IsHeldAtStart.Choices : c.Next] == ["AssumeAutoControl", "AssumeAutoControl", "AssumeAutoControl", "AssumeAutoControl", "AlarmIgnoredHeld"] && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended"
-    error_message = "an alarm during a hold ends at once; a marker without mode, execution or a list of superseded executions is ignored first"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.IsHeldAtStart.Choices : c.Next] == ["AcquireLease", "AlarmIgnoredHeld"] && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended"
+    error_message = "an alarm during a hold ends at once; a marker without a mode is ignored"
   }
   assert {
-    condition = alltrue([for state in ["IsHeldAtStart", "IsControlUsable"] :
-      [for r in jsondecode(output.state_machine_definition).States[state].Choices[2].Or : keys(r)] == [["IsString", "Variable"], ["IsNumeric", "Variable"], ["IsBoolean", "Variable"], ["IsNull", "Variable"]]
-      && alltrue([for r in jsondecode(output.state_machine_definition).States[state].Choices[2].Or : r.Variable == "$.control.value.superseded"])
-    ])
-    error_message = "a marker whose superseded is not a list (edited by hand) is ignored before States.ArrayContains could fail the execution"
-  }
-  assert {
-    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose", "WaitForAlarmEvaluation"] : jsondecode(output.state_machine_definition).States[s].Next] == ["ControlBeforeProbe", "ControlInWatch", "ControlInWatch"]
+    # The measurement sits between each wait and its control check (history quota).
+    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose", "WaitForAlarmEvaluation"] : jsondecode(output.state_machine_definition).States[s].Next] == ["MeasureProbeHistory", "MeasureWatchHistory", "MeasureWatchHistory"] && jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Default == "ControlBeforeProbe" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Default == "ControlInWatch"
     error_message = "every wait of an episode is followed by a control check"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].StringEquals == "hold" && jsondecode(output.state_machine_definition).States.IsSuperseded.Choices[0].Next == "Superseded" && jsondecode(output.state_machine_definition).States.JudgeControl.Parameters["listed.$"] == "States.ArrayContains($.control.value.superseded, $.started.name)" && jsondecode(output.state_machine_definition).States.ListSupersededExecutions.ResultSelector["names.$"] == "$.Executions[*].Name" && jsondecode(output.state_machine_definition).States.ListSupersededExecutions.Parameters.MaxResults == 20 && jsondecode(output.state_machine_definition).States.IsSuperseded.Default == "Superseded"
-    error_message = "a hold, or a command given while the execution ran (it is listed), supersedes it; the command itself goes on"
+    # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
+    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Next == "TakeLeaseForCommand" && !can(jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ConditionExpression) && jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ExpressionAttributeValues[":phase"]["S.$"] == "$.commandMode.phase" && jsondecode(output.state_machine_definition).States.InitHold.Result.phase == "held" && jsondecode(output.state_machine_definition).States.Held.Next == "Ended" && jsondecode(output.state_machine_definition).States.JudgeLease.Choices[2].Next == "AlarmIgnoredHeld"
+    error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.CheckControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
+    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ReadControlAtStart.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {

@@ -525,6 +525,7 @@ def test_empty_queue_without_synthetic_body_is_empty_and_invokes_nothing(sqs, qu
         "receiveCount": None,
         "messageAgeSeconds": 0,
         "queue": {"visible": 0, "notVisible": 0, "delayed": 0},
+        "excluded": 0,
         "reason": "queue is empty (0 visible, 0 not visible, 0 delayed)",
         "durationMs": result["durationMs"],
     }

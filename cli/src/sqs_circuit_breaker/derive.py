@@ -241,7 +241,7 @@ OTHER_OUTCOMES = {
     "superseded": "superseded by operator",
     "duplicate": "duplicate",
     "alarm_ignored_held": "alarm ignored (held)",
-    "handed_over": "handed over (re-opened in a new execution)",
+    "handed_over": "handed over (the episode continues in a successor execution)",
 }
 HIDDEN_OUTCOMES = frozenset({"duplicate", "alarm_ignored_held"})
 

@@ -3,7 +3,8 @@
 1. Alarm state change events. AWS publishes a "CloudWatch Alarm State Change" event to the
    default EventBridge bus on every alarm state transition; community LocalStack does not.
    We wrap the CloudWatch provider's state update (used by the alarm scheduler and by
-   SetAlarmState alike) and publish exactly AWS's event shape.
+   SetAlarmState alike) and publish exactly AWS's event shape. The same wrapper keeps
+   StateTransitionedTimestamp (the last change of StateValue) current on every transition.
 2. Metric-math alarms. LocalStack schedules only simple metric alarms ("only simple MetricAlarm
    are supported"), so an error-rate alarm never fires. Alarms with `Metrics` are evaluated
    here: every `Period` seconds, per period window, with `metric_math` for the expression and
@@ -72,6 +73,10 @@ def _install_state_change_events() -> None:
         old_value = before.get("StateValue")
         original(self, context, alarm, state_value, state_reason, *args, **kwargs)
         if old_value != alarm.alarm.get("StateValue"):
+            # AWS: StateTransitionedTimestamp is "the date and time that the alarm's StateValue
+            # most recently changed"; LocalStack set it on metric-alarm evaluations only (not
+            # for SetAlarmState, the harness's metric-math alarms or composite alarms).
+            alarm.alarm["StateTransitionedTimestamp"] = datetime.now(tz=UTC)
             entry = state_change_entry(dict(alarm.alarm), previous, alarm.region)
             _PUBLISHER.submit(_publish, entry, alarm.region, alarm.account_id)
 

@@ -226,6 +226,8 @@ def runtime_env(p: Paths) -> dict[str, str]:
             "SKIP_SSL_CERT_DOWNLOAD": "1",
             "DNS_ADDRESS": "0",
             "PERSISTENCE": "0",
+            # DynamoDB served by moto (dynamodb.py): DynamoDB Local is a download we cannot make.
+            "PROVIDER_OVERRIDE_DYNAMODB": "harness",
             "LS_LOG": os.environ.get("LS_LOG", "info"),
             "PYTHONUNBUFFERED": "1",
         }

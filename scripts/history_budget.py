@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""The longest stretch of execution-history events between two history measurements.
+
+A STANDARD execution fails when its history reaches 25,000 events ("When an execution reaches
+24,999 events, it waits for the next event to happen. If the event number 25,000 isn't
+ExecutionSucceeded, the ExecutionFailed event is logged and the state machine execution fails",
+Step Functions developer guide, "Avoid reaching the history quota"); no Catch sees it. The breaker
+measures its own count (a GetExecutionHistory task: the newest event's id) after every wait of its
+loops and hands the episode over to a successor execution past a threshold. That is safe only if
+no path can add more events than the headroom (25,000 - threshold) between two measurements, or
+between a measurement and the end of the execution.
+
+This module computes that bound from a rendered definition, with AWS's event counts and every
+retry taken:
+
+- Pass, Choice, Wait: 2 events (StateEntered, StateExited); Succeed: 3 (with ExecutionSucceeded);
+  Fail: 2 (FailStateEntered, ExecutionFailed).
+- Task: 2 + 3 per attempt (TaskScheduled, TaskStarted, then TaskSucceeded / TaskFailed /
+  TaskTimedOut), with 1 + the sum of its retriers' MaxAttempts (3 when omitted) attempts.
+- The control check (a Pass that stores its resume point in $.resumeAt, then CheckControl) is
+  followed as the subroutine it is: from the calling Pass straight to its resume point (or to
+  Superseded), with the subroutine's events added to the call.
+- Measurement states (Tasks calling getExecutionHistory) cut paths: a stretch ends at one, and a
+  new stretch starts after it.
+- A loop that does not pass a measurement must be one the breaker bounds with a counter
+  (BOUNDED_LOOPS: the single-flight lease attempts and the duplicate re-checks, bounded by the
+  thresholds their Choice states hold): its states count that many times. Any other loop is an
+  error (it could reach the quota).
+
+    python scripts/history_budget.py build/asl-check/full_text-this.asl.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+QUOTA = 25_000
+MEASURE_SUFFIX = ":getExecutionHistory"
+DEFAULT_MAX_ATTEMPTS = 3  # ASL: a retrier without MaxAttempts retries 3 times
+
+# Loops without a measurement that the state machine bounds with counters: (states of the loop,
+# the Choice states whose NumericGreaterThanEquals thresholds bound its iterations together).
+BOUNDED_LOOPS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
+    (
+        frozenset(
+            {
+                "AcquireLease",
+                "ReadLease",
+                "JudgeLease",
+                "IsAlarmAfterClose",
+                "TakeOverFromWatch",
+                "DescribeLeaseHolder",
+                "IsLeaseHolderRunning",
+                "TakeOverStaleLease",
+                "CountLeaseAttempt",
+                "InitLeaseAttempts",
+                "NextLeaseAttempt",
+                "ShouldRecheckDuplicate",
+                "InitDuplicateRecheck",
+                "CountDuplicateRecheck",
+                "WaitBeforeDuplicateRecheck",
+            }
+        ),
+        ("CountLeaseAttempt", "ShouldRecheckDuplicate"),
+    ),
+)
+
+
+class BudgetError(ValueError):
+    """The definition has a loop that no measurement and no counter bounds."""
+
+
+@dataclass(frozen=True)
+class Stretch:
+    events: int  # the most events between two measurements (or a measurement and the end)
+    path: tuple[str, ...]  # one path that adds them (state names, loops shown once)
+    threshold: int | None  # the hand-over threshold found in the definition
+
+    @property
+    def headroom(self) -> int | None:
+        return None if self.threshold is None else QUOTA - self.threshold
+
+
+def task_events(state: dict[str, Any]) -> int:
+    retriers = state.get("Retry", [])
+    attempts = 1 + sum(int(r.get("MaxAttempts", DEFAULT_MAX_ATTEMPTS)) for r in retriers)
+    return 2 + 3 * attempts
+
+
+def state_events(state: dict[str, Any]) -> int:
+    kind = state["Type"]
+    if kind == "Task":
+        return task_events(state)
+    if kind == "Succeed":
+        return 3
+    return 2
+
+
+def is_measurement(state: dict[str, Any]) -> bool:
+    return state["Type"] == "Task" and str(state.get("Resource", "")).endswith(MEASURE_SUFFIX)
+
+
+def successors(state: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    if "Next" in state:
+        found.append(state["Next"])
+    if "Default" in state:
+        found.append(state["Default"])
+    found += [choice["Next"] for choice in state.get("Choices", [])]
+    found += [catch["Next"] for catch in state.get("Catch", [])]
+    return list(dict.fromkeys(found))
+
+
+def _control_call(states: dict[str, Any], name: str) -> str | None:
+    """The resume point of a control-check call (a Pass storing it in $.resumeAt), else None."""
+    state = states[name]
+    if (
+        state["Type"] == "Pass"
+        and state.get("ResultPath") == "$.resumeAt"
+        and isinstance(state.get("Result"), str)
+        and state.get("Next") == "CheckControl"
+    ):
+        return state["Result"]
+    return None
+
+
+CONTROL_CHECK = ("CheckControl", "IsStillLeaseHolder", "ResumeAfterControl")
+
+
+def _subroutine(states: dict[str, Any]) -> tuple[set[str], int]:
+    """The control check's states and their events."""
+    names = {n for n in CONTROL_CHECK if n in states}
+    return names, sum(state_events(states[n]) for n in names)
+
+
+def graph(definition: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Edges and events per state, with control-check calls followed to their resume points."""
+    states = definition["States"]
+    sub_names, sub_events = _subroutine(states)
+    edges: dict[str, list[str]] = {}
+    weight: dict[str, int] = {}
+    for name, state in states.items():
+        if name in sub_names:
+            continue
+        weight[name] = state_events(state)
+        resume = _control_call(states, name)
+        if resume is not None:
+            edges[name] = [resume, "Superseded"] if "Superseded" in states else [resume]
+            weight[name] += sub_events
+        else:
+            edges[name] = [n for n in successors(state) if n not in sub_names]
+    return edges, weight
+
+
+def _sccs(nodes: Iterable[str], edges: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components (iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            targets = edges.get(node, [])
+            if i < len(targets):
+                work.append((node, i + 1))
+                nxt = targets[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                result.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return result
+
+
+def _threshold(states: dict[str, Any], choice: str) -> int:
+    for rule in states[choice].get("Choices", []):
+        if "NumericGreaterThanEquals" in rule:
+            return int(rule["NumericGreaterThanEquals"])
+    raise BudgetError(f"{choice} has no NumericGreaterThanEquals threshold to bound its loop")
+
+
+def handover_threshold(definition: dict[str, Any]) -> int | None:
+    """The event count past which the definition hands over (its measurement's Choice)."""
+    states = definition["States"]
+    for state in states.values():
+        if is_measurement(state):
+            choice = states.get(state.get("Next", ""), {})
+            for rule in choice.get("Choices", []):
+                if "NumericGreaterThanEquals" in rule:
+                    return int(rule["NumericGreaterThanEquals"])
+    return None
+
+
+def longest_stretch(definition: dict[str, Any]) -> Stretch:
+    states = definition["States"]
+    edges, weight = graph(definition)
+    measurements = {n for n in edges if is_measurement(states[n])}
+    # Paths stop at a measurement: it has no outgoing edge inside a stretch.
+    inner = {n: ([] if n in measurements else targets) for n, targets in edges.items()}
+    components = _sccs(list(edges), inner)
+    component_of = {n: i for i, c in enumerate(components) for n in c}
+    comp_weight: list[int] = []
+    for component in components:
+        members = set(component)
+        cyclic = len(component) > 1 or component[0] in inner.get(component[0], [])
+        total = sum(weight[n] for n in component)
+        if cyclic:
+            bound = None
+            for loop_states, counters in BOUNDED_LOOPS:
+                if members <= loop_states:
+                    present = [c for c in counters if c in states]
+                    bound = 1 + sum(_threshold(states, c) for c in present)
+                    break
+            if bound is None:
+                raise BudgetError(
+                    "a loop adds history events without a measurement or a counter that bounds"
+                    f" it: {sorted(members)}"
+                )
+            total *= bound
+        comp_weight.append(total)
+    # Longest path over the condensed graph (a DAG); Tarjan emits components in reverse
+    # topological order, so successors are done before their predecessors.
+    best: list[int] = [0] * len(components)
+    via: list[int | None] = [None] * len(components)
+    for i, component in enumerate(components):
+        follow = {component_of[t] for n in component for t in inner.get(n, [])} - {i}
+        longest = max(follow, key=lambda j: best[j], default=None)
+        best[i] = comp_weight[i] + (best[longest] if longest is not None else 0)
+        via[i] = longest
+    starts = [definition["StartAt"]] + [t for m in measurements for t in edges[m]]
+    start = max((component_of[s] for s in starts), key=lambda i: best[i])
+    path: list[str] = []
+    node: int | None = start
+    while node is not None:
+        path += sorted(components[node])
+        node = via[node]
+    # The measurement that starts a stretch adds its own events after it read the count.
+    events = best[start] + max((weight[m] for m in measurements), default=0)
+    return Stretch(events=events, path=tuple(path), threshold=handover_threshold(definition))
+
+
+def check(definition: dict[str, Any]) -> Stretch:
+    """The stretch, or BudgetError when it does not fit: twice the stretch (one ending at the
+    measurement that decides to hand over, then the hand-over's own) within the headroom, or,
+    for a definition without measurements, the whole execution within the quota."""
+    stretch = longest_stretch(definition)
+    if stretch.threshold is None:
+        if stretch.events >= QUOTA:
+            raise BudgetError(f"up to {stretch.events} history events and no measurement")
+        return stretch
+    if 2 * stretch.events > stretch.headroom:
+        raise BudgetError(
+            f"up to {stretch.events} events between two history measurements: twice that must"
+            f" fit the headroom of {stretch.headroom} (25,000 - {stretch.threshold}); lower the"
+            " hand-over threshold or measure more often"
+        )
+    return stretch
+
+
+def main(paths: list[str]) -> int:
+    status = 0
+    for path in paths:
+        definition = json.loads(Path(path).read_text())
+        try:
+            stretch = check(definition)
+        except BudgetError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if stretch.threshold is None:
+            print(f"{Path(path).name}: at most {stretch.events} history events (no loop)")
+        else:
+            print(
+                f"{Path(path).name}: at most {stretch.events} history events between two"
+                f" measurements (hand-over at {stretch.threshold}, headroom {stretch.headroom})"
+            )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

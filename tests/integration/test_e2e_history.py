@@ -1,0 +1,189 @@
+"""End to end: an episode longer than one execution's history can hold (`make test-history`).
+
+A STANDARD execution fails when its history reaches 25,000 events (the harness enforces it as AWS
+does: tests/integration/test_harness_stepfunctions.py). With 1-second backoffs, give_up_action =
+stay_open and a function that keeps failing, the episode runs past the quota's worth of probe
+loops: the execution hands the episode over to a successor (a fresh history, the same lease)
+before its count reaches the quota, and the circuit still closes on the first healthy probe, with
+nothing lost and nobody told twice that it opened.
+
+The events per probe loop and per watch poll are measured from GetExecutionHistory and written to
+build/history/events.json (scripts/history_report.py puts them into the README).
+
+About 12 minutes: not part of `make test` (.ci/run runs it after).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from circuit import Circuit
+from stack import Stack
+from support import drain, wait_until
+
+pytestmark = pytest.mark.slow
+
+QUOTA = 25_000
+HANDOVER_EVENTS = 20_000  # modules/state-machine: handover_events
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "build" / "history" / "events.json"
+
+VARS = {
+    "name": "e2e-history",
+    "record_processed": True,
+    "function_timeout_seconds": 3,
+    "queue_visibility_timeout_seconds": 4,
+    "fast_alarm_period_seconds": 10,
+    "alarm_evaluation_periods": 2,
+    "alarm_datapoints_to_alarm": 1,
+    "alarm_watch_seconds": 32,
+    "alarm_min_invocations": 2,
+    "alarm_threshold_percent": 50,
+    # every wait 1 s: as many probe loops per minute as the breaker allows
+    "open_wait_seconds": 1,
+    "backoff_initial_seconds": 1,
+    "backoff_rate": 1,
+    "backoff_max_seconds": 1,
+    "probe_max_attempts": 3,
+    "probe_failure_visibility_margin_seconds": 1,
+    "give_up_action": "stay_open",
+    "half_open_max_concurrency": None,
+    "rejitter_enabled": False,
+    "open_alarm_after_seconds": 10,
+}
+
+
+@pytest.fixture(scope="module")
+def circuit(aws, endpoint, emulator_is_ours):
+    stack = Stack("complete", "e2e-history", endpoint)
+    try:
+        yield Circuit(aws, stack.apply(VARS), 20)
+    finally:
+        stack.release(emulator_is_ours)
+
+
+def history(c: Circuit, arn: str) -> list[dict]:
+    """Every event of an execution, page by page (GetExecutionHistory serves 1,000 at most)."""
+    pages = c.sfn.get_paginator("get_execution_history").paginate(
+        executionArn=arn, PaginationConfig={"PageSize": 1000}
+    )
+    return [e for page in pages for e in page["events"]]
+
+
+def entered_ids(events: list[dict], state: str) -> list[int]:
+    return [e["id"] for e in events if e.get("stateEnteredEventDetails", {}).get("name") == state]
+
+
+def per_turn(ids: list[int]) -> list[int]:
+    """Events between consecutive entries of one state: one turn of its loop each."""
+    return [b - a for a, b in itertools.pairwise(ids)]
+
+
+def chain(c: Circuit, first: str) -> list[str]:
+    """The executions of one episode: the first, then each successor it handed over to."""
+    arns = [first]
+    while True:
+        output = c.sfn.describe_execution(executionArn=arns[-1]).get("output")
+        successor = json.loads(output).get("successor", {}).get("execution") if output else None
+        if not successor:
+            return arns
+        arns.append(successor)
+
+
+def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: Circuit):
+    c = circuit
+    c.reset()
+    before = {e["executionArn"] for e in c.executions()}
+    c.set_failing(True)
+    sent = set(c.send(5, "long"))
+    c.open_via_alarm()
+    first = c.wait_opened(before)["executionArn"]
+
+    # The first execution hands over before its history reaches the quota.
+    done = c.wait_finished(first, timeout=1200)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"])["outcome"] == "handed_over"
+    events = history(c, first)
+    assert HANDOVER_EVENTS <= events[-1]["id"] < QUOTA
+    loop_events = per_turn(entered_ids(events, "MeasureProbeHistory"))
+    first_loop = entered_ids(events, "MeasureProbeHistory")[0]
+    loops_first = len(loop_events) + 1
+
+    # The successor continues the episode: same lease, same counters, the circuit still open.
+    successor = chain(c, first)[1]
+    assert c.sfn.describe_execution(executionArn=successor)["status"] == "RUNNING"
+    inherited = json.loads(c.sfn.describe_execution(executionArn=successor)["input"])
+    assert inherited["continuation"]["predecessor"] == first
+    assert inherited["continuation"]["phase"] == "probe"
+    assert c.mapping() == "Disabled"
+    # Run past the quota's worth of loops in all: more loops than one history could hold.
+    quota_loops = QUOTA // min(loop_events) + 1
+    wait_until(
+        lambda: loops_first + len(entered_ids(history(c, successor), "Probe")) > quota_loops,
+        timeout=600,
+        what=f"{quota_loops} probe loops in the episode",
+        interval=5,
+    )
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in history(c, successor)
+        if "stateEnteredEventDetails" in e
+    ]
+    assert states[:4] == ["Begin", "RouteCommand", "CheckContinuation", "RestoreProbePhase"]
+    assert states[4:6] == ["ClaimLeaseFromPredecessor", "RouteContinuation"]
+    assert "DisableMapping" not in states and "NotifyOpened" not in states
+
+    # The function recovers: the successor's next probe is healthy and closes the circuit.
+    c.set_failing(False)
+    assert c.wait_closed(successor, timeout=120) in ("healthy", "empty")
+    c.collect()
+    opened = [t for t in c.notifications if "is OPEN" in t]
+    gave_up = [t for t in c.notifications if "GAVE UP, STAYS OPEN" in t or "giving up after" in t]
+    assert len(opened) == 1, c.notifications  # a hand-over is not a new episode
+    assert len(gave_up) == 1, c.notifications
+    executions = [e for e in c.executions() if e["executionArn"] not in before]
+    assert not [e for e in executions if e["status"] in ("FAILED", "TIMED_OUT", "ABORTED")]
+    found = c.processed_bodies() & sent
+    found |= {m["Body"] for m in drain(c.sqs, c.out["dlq_url"], seconds=1)} & sent
+    assert found == sent, f"lost: {sorted(sent - found)}"
+
+    # The watch after the close: events per look at the alarm.
+    c.wait_finished(successor, timeout=120)
+    watch = per_turn(entered_ids(history(c, successor), "MeasureWatchHistory"))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "before_first_loop": first_loop,
+                "per_probe_loop": {
+                    "min": min(loop_events),
+                    "median": statistics.median(loop_events),
+                    "max": max(loop_events),
+                },
+                "per_watch_poll": {
+                    "min": min(watch) if watch else None,
+                    "max": max(watch) if watch else None,
+                },
+                "handover_at": events[-1]["id"],
+                "loops_first_execution": loops_first,
+                "quota_loops": quota_loops,
+                "executions": len(chain(c, first)),
+                "date": datetime.now(UTC).date().isoformat(),
+                "commit": subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"],
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout.strip(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )

@@ -1,0 +1,159 @@
+"""scripts/history_budget.py: the longest stretch of history events between two measurements."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def budget():
+    spec = importlib.util.spec_from_file_location(
+        "history_budget", ROOT / "scripts" / "history_budget.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["history_budget"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+MEASURE = "arn:aws:states:::aws-sdk:sfn:getExecutionHistory"
+
+
+def task(next_state: str | None = None, retry: list | None = None, **extra) -> dict:
+    state = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sqs:getQueueAttributes"}
+    if retry is not None:
+        state["Retry"] = retry
+    if next_state is None:
+        state["End"] = True
+    else:
+        state["Next"] = next_state
+    return state | extra
+
+
+def loop_definition(threshold: int = 20000, loop_retry: list | None = None) -> dict:
+    """Wait -> Measure -> (hand over | Work) -> Wait: a loop cut by its measurement."""
+    return {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {"Type": "Wait", "Seconds": 1, "Next": "Measure"},
+            "Measure": {"Type": "Task", "Resource": MEASURE, "Next": "Left"},
+            "Left": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.n", "NumericGreaterThanEquals": threshold, "Next": "Done"}
+                ],
+                "Default": "Work",
+            },
+            "Work": task("Wait", retry=loop_retry or []),
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def test_a_task_counts_two_events_and_three_per_attempt_every_retry_taken(budget):
+    assert budget.task_events({"Type": "Task"}) == 5
+    assert (
+        budget.task_events({"Type": "Task", "Retry": [{"MaxAttempts": 6}, {"MaxAttempts": 2}]})
+        == 2 + 3 * 9
+    )
+    # A retrier without MaxAttempts retries 3 times (ASL's default).
+    assert budget.task_events({"Type": "Task", "Retry": [{"ErrorEquals": ["States.ALL"]}]}) == 14
+
+
+def test_a_loop_is_cut_by_its_measurement(budget):
+    stretch = budget.check(loop_definition(loop_retry=[{"MaxAttempts": 6}]))
+    # After Measure (5): Left 2 + Work 2+3*7 + Wait 2, then Measure again (5) ends the stretch;
+    # the measurement that started it adds its own 5.
+    assert stretch.events == 5 + 2 + 23 + 2 + 5
+    assert stretch.threshold == 20000 and stretch.headroom == 5000
+
+
+def test_a_loop_without_a_measurement_is_refused(budget):
+    definition = loop_definition()
+    definition["States"]["Work"]["Next"] = "Left"  # Left -> Work -> Left: never measured
+    with pytest.raises(budget.BudgetError, match="loop"):
+        budget.check(definition)
+
+
+def test_a_loop_bounded_by_the_lease_counters_counts_that_many_times(budget):
+    definition = {
+        "StartAt": "AcquireLease",
+        "States": {
+            "AcquireLease": task("CountLeaseAttempt"),
+            "CountLeaseAttempt": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.a", "NumericGreaterThanEquals": 4, "Next": "Done"},
+                    {"Variable": "$.b", "IsPresent": True, "Next": "NextLeaseAttempt"},
+                ],
+                "Default": "Done",
+            },
+            "NextLeaseAttempt": {"Type": "Pass", "Next": "AcquireLease"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    stretch = budget.check(definition)
+    assert stretch.threshold is None  # no measurement: the whole execution is the stretch
+    assert stretch.events == (5 + 2 + 2) * (1 + 4) + 3
+
+
+def test_the_control_check_is_followed_as_a_subroutine(budget):
+    """ControlX stores its resume point and calls CheckControl; ResumeAfterControl dispatches.
+    Followed literally, the dispatch would join every caller to every resume point (a loop)."""
+    definition = loop_definition()
+    states = definition["States"]
+    states["Left"]["Default"] = "ControlBeforeWork"
+    states["ControlBeforeWork"] = {
+        "Type": "Pass",
+        "Result": "Work",
+        "ResultPath": "$.resumeAt",
+        "Next": "CheckControl",
+    }
+    states["ControlAfterWork"] = {
+        "Type": "Pass",
+        "Result": "Wait",
+        "ResultPath": "$.resumeAt",
+        "Next": "CheckControl",
+    }
+    states["Work"]["Next"] = "ControlAfterWork"
+    states["CheckControl"] = task("IsStillLeaseHolder")
+    states["IsStillLeaseHolder"] = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "ResumeAfterControl"}],
+        "Default": "Superseded",
+    }
+    states["ResumeAfterControl"] = {
+        "Type": "Choice",
+        "Choices": [
+            {"Variable": "$.resumeAt", "StringEquals": "Work", "Next": "Work"},
+            {"Variable": "$.resumeAt", "StringEquals": "Wait", "Next": "Wait"},
+        ],
+        "Default": "Work",
+    }
+    states["Superseded"] = {"Type": "Succeed"}
+    stretch = budget.check(definition)
+    call = 2 + 5 + 2 + 2  # the Pass, CheckControl, IsStillLeaseHolder, ResumeAfterControl
+    assert stretch.events == 5 + 2 + call + 5 + call + 2 + 5
+
+
+def test_a_stretch_twice_over_the_headroom_is_refused(budget):
+    # One loop adds 5 + 2 + (2 + 3 * 401) + 2 + 5 events: twice that passes 25,000 - 22,600.
+    definition = loop_definition(threshold=22600, loop_retry=[{"MaxAttempts": 400}])
+    with pytest.raises(budget.BudgetError, match="headroom of 2400"):
+        budget.check(definition)
+
+
+def test_the_rendered_definitions_fit(budget):
+    """The definitions make asl renders (build/asl-check, when present) all fit: make lint
+    checks them too; this keeps the check honest about real definitions."""
+    rendered = sorted((ROOT / "build" / "asl-check").glob("*-this.asl.json"))
+    if not rendered:
+        pytest.skip("run `make asl` first to render the definitions")
+    for path in rendered:
+        assert budget.main([str(path)]) == 0, path
