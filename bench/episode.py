@@ -329,10 +329,16 @@ def _executions_metrics(
             if e["type"].endswith("StateEntered")
             and first_entry <= e["timestamp"].timestamp() < last_entry
         ]
+        # History events (GetExecutionHistory): every event of the span, not only the entries;
+        # what the 25,000-event quota counts.
+        history_events = [
+            e for e in events if first_entry <= e["timestamp"].timestamp() < last_entry
+        ]
         ep.loop = {
             "loops": len(probe_entries) - 1,
             "span": [first_entry, last_entry],
             "state_transitions": len(loop_events) / (len(probe_entries) - 1),
+            "history_events": len(history_events) / (len(probe_entries) - 1),
         }
 
 

@@ -39,7 +39,6 @@ AWS = {
     "probe_timeout": 120,
     "retention": 345_600,  # SQS default: 4 days
     "retention_margin": 3600,
-    "history_limit_loops": 600,
     "max_receive_count": 15,  # examples/complete's redrive policy
     "batch_size": 10,
     "sqs_max_delay": 900,
@@ -179,11 +178,12 @@ def failed_invocation_cost(count: float, seconds: float, memory_mb: int) -> floa
 def aws_give_up_loops() -> tuple[int, float]:
     """Probe loops of a give-up episode on AWS defaults that never recovers (stay_open): the
     backoff schedule, then the capped interval with equal jitter (mean), until the retention
-    guard closes (or the history limit); returns (loops, seconds)."""
+    guard closes (the episode hands over to a successor execution at 20,000 history events: no
+    cap on its loops); returns (loops, seconds)."""
     elapsed = float(AWS["open_wait"])
     budget = AWS["retention"] - AWS["retention_margin"]
     loops = 0
-    while loops < AWS["history_limit_loops"]:
+    while True:
         w = min(AWS["backoff_max"], AWS["backoff_initial"] * AWS["backoff_rate"] ** loops)
         base = w // 2
         mean = base + (w - base) / 2
@@ -214,6 +214,7 @@ def episode_tables(results: dict[str, Any]) -> str:
                 fmt(ep["in_dlq"]),
                 fmt(ep["lost"]),
                 fmt(ep["state_transitions"]),
+                fmt((ep.get("loop") or {}).get("history_events")),
                 fmt(len([x for x in ep["executions"] if not x.get("cleanup")])),
             ]
         )
@@ -230,6 +231,7 @@ def episode_tables(results: dict[str, Any]) -> str:
             "in DLQ",
             "lost",
             "state transitions",
+            "history events per probe loop",
             "executions",
         ],
         rows,

@@ -50,6 +50,8 @@ def stretches() -> list[tuple[str, int]]:
 
 def markdown(results: dict) -> str:
     loop, watch = results["per_probe_loop"], results["per_watch_poll"]
+    median = loop["median"]
+    median = int(median) if float(median).is_integer() else median
     lines = [
         f"Measured by `make test-history` on {results.get('date', 'the last run')} (commit"
         f" `{results.get('commit', commit())}`), from `GetExecutionHistory` on the emulator (which"
@@ -61,7 +63,7 @@ def markdown(results: dict) -> str:
         f"| from the start to the first probe loop (single flight, open, notification) |"
         f" {results['before_first_loop']} |",
         f"| one probe loop (wait, measurement, control check, mapping check, heartbeat, probe,"
-        f" bookkeeping) | {loop['median']} (min {loop['min']}, max {loop['max']}) |",
+        f" bookkeeping) | {median} (min {loop['min']}, max {loop['max']}) |",
         f"| one look of the watch after a close | {watch['min']}"
         + (f" to {watch['max']}" if watch["max"] != watch["min"] else "")
         + " |",
@@ -71,8 +73,8 @@ def markdown(results: dict) -> str:
         f" episode over; the quota's worth of loops ({results['quota_loops']}) was passed in"
         f" {results['executions']} executions, and the circuit closed on the first healthy probe."
         " With the defaults on AWS (a probe every 900 s or so once given up), one execution holds"
-        f" about {20000 // max(1, int(loop['median'])) * 900 // 86400} days of probing before it"
-        " hands over.",
+        f" about {20000 / max(1, median) * 900 / 86400:.1f} days of probing before it hands"
+        " over (the default retention is 4 days).",
     ]
     found = stretches()
     if found:

@@ -119,7 +119,11 @@ class Circuit:
         return [e for e in found if status is None or e["status"] == status]
 
     def history(self, execution_arn: str) -> list[dict]:
-        return self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        """Every event, page by page (AWS serves at most 1,000 per call; so does the harness)."""
+        pages = self.sfn.get_paginator("get_execution_history").paginate(
+            executionArn=execution_arn, PaginationConfig={"PageSize": 1000}
+        )
+        return [event for page in pages for event in page["events"]]
 
     def entered_states(self, execution_arn: str, events: list[dict] | None = None) -> list[str]:
         """State names in the order entered; pass `events` to reuse a history already read."""

@@ -72,7 +72,10 @@ class Episode:
         return wait_until(acting, timeout=90, what="an execution that opened the circuit")[-1]
 
     def history(self, arn: str) -> list[dict]:
-        return self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        pages = self.sfn.get_paginator("get_execution_history").paginate(
+            executionArn=arn, PaginationConfig={"PageSize": 1000}
+        )
+        return [event for page in pages for event in page["events"]]
 
     def states(self, arn: str) -> list[str]:
         return [

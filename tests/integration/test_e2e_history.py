@@ -68,14 +68,6 @@ def circuit(aws, endpoint, emulator_is_ours):
         stack.release(emulator_is_ours)
 
 
-def history(c: Circuit, arn: str) -> list[dict]:
-    """Every event of an execution, page by page (GetExecutionHistory serves 1,000 at most)."""
-    pages = c.sfn.get_paginator("get_execution_history").paginate(
-        executionArn=arn, PaginationConfig={"PageSize": 1000}
-    )
-    return [e for page in pages for e in page["events"]]
-
-
 def entered_ids(events: list[dict], state: str) -> list[int]:
     return [e["id"] for e in events if e.get("stateEnteredEventDetails", {}).get("name") == state]
 
@@ -101,7 +93,9 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
     c.reset()
     before = {e["executionArn"] for e in c.executions()}
     c.set_failing(True)
-    sent = set(c.send(5, "long"))
+    # Every probe receives a message, and SQS counts receives towards the queue's maxReceiveCount
+    # (15 here): enough messages that none reaches it in the quota's worth of probes.
+    sent = set(c.send(60, "long"))
     c.open_via_alarm()
     first = c.wait_opened(before)["executionArn"]
 
@@ -109,7 +103,7 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
     done = c.wait_finished(first, timeout=1200)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"])["outcome"] == "handed_over"
-    events = history(c, first)
+    events = c.history(first)
     assert HANDOVER_EVENTS <= events[-1]["id"] < QUOTA
     loop_events = per_turn(entered_ids(events, "MeasureProbeHistory"))
     first_loop = entered_ids(events, "MeasureProbeHistory")[0]
@@ -125,14 +119,14 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
     # Run past the quota's worth of loops in all: more loops than one history could hold.
     quota_loops = QUOTA // min(loop_events) + 1
     wait_until(
-        lambda: loops_first + len(entered_ids(history(c, successor), "Probe")) > quota_loops,
+        lambda: loops_first + len(entered_ids(c.history(successor), "Probe")) > quota_loops,
         timeout=600,
         what=f"{quota_loops} probe loops in the episode",
         interval=5,
     )
     states = [
         e["stateEnteredEventDetails"]["name"]
-        for e in history(c, successor)
+        for e in c.history(successor)
         if "stateEnteredEventDetails" in e
     ]
     assert states[:4] == ["Begin", "RouteCommand", "CheckContinuation", "RestoreProbePhase"]
@@ -155,7 +149,7 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
 
     # The watch after the close: events per look at the alarm.
     c.wait_finished(successor, timeout=120)
-    watch = per_turn(entered_ids(history(c, successor), "MeasureWatchHistory"))
+    watch = per_turn(entered_ids(c.history(successor), "MeasureWatchHistory"))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(

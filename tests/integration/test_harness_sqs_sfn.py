@@ -122,3 +122,32 @@ def test_state_machine_with_sdk_integrations_runs_to_success(aws, name, cleanup)
     assert json.loads(result["output"])["State"] in ("Enabling", "Enabled")
     assert [m["Body"] for m in drain(sqs, sink, seconds=2)] == ["probe-me"]
     wait_until(lambda: mapping_state(lam, uuid) == "Enabled", timeout=30, what="Enabled")
+
+
+def test_bodies_arrive_as_sent_and_filters_apply_lambdas_body_format_rule(aws, name, cleanup):
+    """AWS delivers an SQS body as sent (LocalStack re-serialised JSON bodies: `{"a":1}` arrived as
+    `{"a": 1}`, `1e2` as `100.0`), and a filter pattern for JSON properties drops a plain-string
+    body (LocalStack let `{"exists": false}` admit any plain string)."""
+    lam, sqs = aws("lambda"), aws("sqs")
+    source, sink, uuid = make_forwarder(aws, name, cleanup)
+    pattern = {"body": {"skip": [{"exists": False}]}}
+    lam.update_event_source_mapping(
+        UUID=uuid, FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]}
+    )
+    wait_until(lambda: mapping_state(lam, uuid) == "Enabled", timeout=30, what="Enabled")
+
+    sent = ['{"a":1,"n":1e2}', '{"skip": true}', "plain text", '{"b" : [1,2]}']
+    for body in sent:
+        sqs.send_message(QueueUrl=source, MessageBody=body)
+    received: list[str] = []
+
+    def delivered():
+        received.extend(m["Body"] for m in drain(sqs, sink, seconds=1))
+        return len(received) >= 2
+
+    wait_until(delivered, timeout=60, what="the admitted messages delivered")
+    time.sleep(3)
+    received.extend(m["Body"] for m in drain(sqs, sink, seconds=1))
+    assert sorted(received) == sorted(['{"a":1,"n":1e2}', '{"b" : [1,2]}'])
+    # the excluded ones are deleted by the mapping, as on AWS
+    wait_until(lambda: queue_depth(sqs, source) == (0, 0), timeout=30, what="queue empty")

@@ -22,6 +22,13 @@
    behaviour, which the tests use) a mapping polls with N threads, at most its MaximumConcurrency,
    so the concurrency of a mapping (and the breaker's half-open ramp) can be measured (`make
    bench` sets 5). There is no scaling beyond N.
+5. SQS bodies as sent, and Lambda's body-format rule for filters. LocalStack parsed every JSON
+   body to filter it and wrote it back with json.dumps before invoking the function: the function
+   got `{"a": 1}` for `{"a":1}` and `100.0` for `1e2`, whether or not the mapping had filters. AWS
+   delivers the body as sent. And Lambda drops a plain-string body when a filter pattern is for
+   JSON properties (and a JSON body when the pattern is a plain string); LocalStack matched such
+   bodies anyway (a pattern of {"exists": false} admitted any plain string). Here the body is
+   delivered as received and the format rule applies before the pattern.
 """
 
 from __future__ import annotations
@@ -32,7 +39,11 @@ import threading
 
 from localstack.runtime import hooks
 
-from localstack_harness.esm_logic import sqs_pollers, visibility_timeout_error
+from localstack_harness.esm_logic import (
+    body_format_admits,
+    sqs_pollers,
+    visibility_timeout_error,
+)
 
 LOG = logging.getLogger("localstack_harness.esm")
 DELETE_GRACE_SECONDS = 15.0
@@ -170,14 +181,63 @@ def _install_concurrent_sqs_pollers() -> None:
     EsmWorker.poller_loop = poller_loop
 
 
+_RAW_BODIES = threading.local()  # per poller thread: the batch's bodies as received, by message id
+
+
+def _install_sqs_bodies_as_sent() -> None:
+    from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller
+
+    original_handle = SqsPoller.handle_messages
+    if getattr(original_handle, "_sqscb_patched", False):
+        return
+    original_filter = SqsPoller.filter_events
+    original_metadata = SqsPoller.add_source_metadata
+
+    def handle_messages(self, messages):
+        _RAW_BODIES.bodies = {m["MessageId"]: m.get("Body", "") for m in messages}
+        try:
+            return original_handle(self, messages)
+        finally:
+            _RAW_BODIES.bodies = {}
+
+    def filter_events(self, events):
+        raw = getattr(_RAW_BODIES, "bodies", {})
+        if not self.filter_patterns or not raw:
+            return original_filter(self, events)
+        admitted = []
+        for event in events:
+            body = raw.get(event.get("messageId"), "")
+            patterns = [p for p in self.filter_patterns if body_format_admits(p, body)]
+            if patterns and any(self._sqscb_matches(p, event) for p in patterns):
+                admitted.append(event)
+        return admitted
+
+    def add_source_metadata(self, events, extra_metadata=None):
+        raw = getattr(_RAW_BODIES, "bodies", {})
+        for event in events:
+            if event.get("messageId") in raw:
+                event["body"] = raw[event["messageId"]]
+        return original_metadata(self, events, extra_metadata)
+
+    from localstack.utils.event_matcher import matches_event
+
+    SqsPoller._sqscb_matches = staticmethod(matches_event)
+    handle_messages._sqscb_patched = True
+    SqsPoller.handle_messages = handle_messages
+    SqsPoller.filter_events = filter_events
+    SqsPoller.add_source_metadata = add_source_metadata
+
+
 @hooks.on_infra_start()
 def install_esm_fidelity() -> None:
     _install_complete_deletion()
     _install_superseded_workers_keep_quiet()
     _install_visibility_timeout_check()
     _install_concurrent_sqs_pollers()
+    _install_sqs_bodies_as_sent()
     LOG.info(
         "event source mapping fidelity installed: deletion completes, state of the current"
-        " worker, visibility check, %d SQS poller(s) per mapping",
+        " worker, visibility check, bodies as sent, the filters' body-format rule,"
+        " %d SQS poller(s) per mapping",
         configured_sqs_pollers(),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def visibility_timeout_error(queue_visibility_timeout: int, function_timeout: int) -> str | None:
     """AWS's refusal of an SQS mapping whose queue hides a message for less time than the
@@ -12,6 +14,26 @@ def visibility_timeout_error(queue_visibility_timeout: int, function_timeout: in
         f"Queue visibility timeout: {queue_visibility_timeout} seconds is less than Function"
         f" timeout: {function_timeout} seconds"
     )
+
+
+def body_is_json(body: str) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def body_format_admits(pattern: dict, body: str) -> bool:
+    """Lambda's body-format rule for SQS filters ("Filtering events from an Amazon SQS event
+    source"): with a pattern for JSON properties (an object under "body") a plain-string body is
+    dropped; with a plain-string pattern (a list under "body") a JSON body is dropped. A pattern
+    without "body" skips the check."""
+    if "body" not in pattern:
+        return True
+    if isinstance(pattern["body"], dict):
+        return body_is_json(body)
+    return not body_is_json(body)
 
 
 def sqs_pollers(configured: int, maximum_concurrency: int | None) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from botocore.exceptions import ClientError
 from localstack_harness.alarm_logic import minute_start, period_start
-from localstack_harness.esm_logic import visibility_timeout_error
+from localstack_harness.esm_logic import body_format_admits, visibility_timeout_error
 from localstack_harness.events_logic import dead_letter_attributes, retry_attempts
 
 
@@ -55,3 +56,17 @@ def test_dead_letters_carry_the_attributes_aws_sets():
     plain = dead_letter_attributes("r", "t", RuntimeError(""), 0)
     assert plain["ERROR_CODE"]["StringValue"] == "RuntimeError"
     assert plain["ERROR_MESSAGE"]["StringValue"] == "RuntimeError"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "body", "admitted"),
+    [
+        ({"body": {"k": ["v"]}}, '{"k": "v"}', True),
+        ({"body": {"k": [{"exists": False}]}}, "plain", False),
+        ({"body": ["plain"]}, "plain", True),
+        ({"body": ["1"]}, "1", False),  # a JSON body: a plain-string pattern drops it
+        ({"attributes": {"SenderId": ["x"]}}, "plain", True),
+    ],
+)
+def test_lambdas_body_format_rule(pattern, body, admitted):
+    assert body_format_admits(pattern, body) is admitted
