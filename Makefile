@@ -136,7 +136,21 @@ docs: venv ## Write the terraform-docs tables of README.md (Requirements ... Out
 
 # ---- Tests ------------------------------------------------------------------------------------
 .PHONY: test
-test: lint test-unit test-module test-integration ## Every test layer (the CI gate)
+test: lint test-unit test-module-beside-integration ## Every test layer (the CI gate)
+
+# The integration layer mostly waits (alarm periods, backoffs, watches); terraform test mostly
+# computes. They run side by side, terraform test at the lowest CPU priority so that the e2e
+# episodes keep their timing; its output follows the integration layer's.
+.PHONY: test-module-beside-integration
+test-module-beside-integration: venv tf-init
+	@mkdir -p $(BUILD)
+	@nice -n 19 terraform test -no-color -test-directory=tests/module >$(BUILD)/test-module.log 2>&1 & module=$$!; \
+	  integration=0; $(PY) scripts/run_integration.py || integration=$$?; \
+	  status=0; wait $$module || status=$$?; \
+	  echo "---- terraform test (tests/module), run beside the integration layer ----"; \
+	  { grep -vE '^\s+run ".*"\.\.\. pass$$' $(BUILD)/test-module.log || true; } | tail -n 60; \
+	  echo "---- terraform test exit $$status, integration exit $$integration ----"; \
+	  [ $$status -eq 0 ] && [ $$integration -eq 0 ]
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests (pytest + moto, hermetic): lambda_src/ (branch coverage) and the CLI (cli/)
@@ -153,7 +167,12 @@ test-integration: venv ## Integration tests against LocalStack (started here unl
 
 .PHONY: test-history
 test-history: venv ## An episode past the 25,000-event history quota, on the emulator (about 12 min; .ci/run runs it after make test)
-	$(PY) -m pytest tests/integration/test_e2e_history.py --durations=3
+	IAM_DECISIONS=$(BUILD)/iam/decisions-history.json $(PY) -m pytest tests/integration/test_e2e_history.py --durations=3
+
+.PHONY: iam-report
+iam-report: venv ## Least privilege, measured: build/iam/report.md and docs/iam-usage.json from the last make test-integration (then make docs)
+	$(PY) scripts/iam_report.py
+	$(PY) scripts/docs.py
 
 .PHONY: history-readme
 history-readme: venv ## Put the last make test-history's measured events per loop into README.md (Execution history)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -315,6 +316,37 @@ def update(readme: str, tables: str) -> str:
     return f"{head}{BEGIN}\n{tables}{END}{tail}"
 
 
+IAM_BEGIN = "<!-- BEGIN_IAM_USAGE -->"
+IAM_END = "<!-- END_IAM_USAGE -->"
+
+
+def render_iam_usage(root: Path) -> str | None:
+    """The least-privilege table of README's IAM section, from docs/iam-usage.json (written by
+    `make iam-report` from the last integration run's IAM decisions), or None without it."""
+    path = root / "docs" / "iam-usage.json"
+    if not path.exists():
+        return None
+    usage = json.loads(path.read_text(encoding="utf-8"))
+    lines = [
+        "| role | statement | used by the tests | granted, never used by a test |",
+        "|---|---|---|---|",
+    ]
+    for kind, grants in sorted(usage.items()):
+        for grant in grants:
+            used = ", ".join(f"`{a}`" for a in grant["used"]) or "-"
+            unused = ", ".join(f"`{a}`" for a in grant["unused"]) or "-"
+            lines.append(f"| {kind} | {grant['sid']} | {used} | {unused} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_iam_usage(readme: str, table: str | None) -> str:
+    if table is None or IAM_BEGIN not in readme or IAM_END not in readme:
+        return readme
+    head, rest = readme.split(IAM_BEGIN, 1)
+    _, tail = rest.split(IAM_END, 1)
+    return f"{head}{IAM_BEGIN}\n{table}{IAM_END}{tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if README.md is stale")
@@ -324,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     readme = readme_path.read_text(encoding="utf-8")
     try:
         wanted = update(readme, render(args.root))
+        wanted = update_iam_usage(wanted, render_iam_usage(args.root))
     except ValueError as exc:
         print(f"docs: {exc}", file=sys.stderr)
         return 1

@@ -23,6 +23,9 @@ from pathlib import Path
 
 from localstack_harness import ctl  # tests/harness, installed in the dev venv
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from support import describe_denial, save_iam_decisions  # the integration tests' helpers
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = "tests/integration"
 E2E = f"{TESTS}/test_e2e_complete.py"
@@ -30,6 +33,7 @@ E2E = f"{TESTS}/test_e2e_complete.py"
 HISTORY = f"{TESTS}/test_e2e_history.py"
 REST_LOG = ROOT / "build" / "integration-rest.log"
 NO_TESTS = 5  # pytest's exit status when nothing was collected
+DECISIONS = ROOT / "build" / "iam" / "decisions.json"
 
 
 def pytest(*args: str, **kwargs) -> subprocess.Popen:
@@ -38,6 +42,25 @@ def pytest(*args: str, **kwargs) -> subprocess.Popen:
 
 def status(code: int) -> int:
     return 0 if code == NO_TESTS else code
+
+
+def check_iam_decisions(endpoint: str) -> bool:
+    """The harness's IAM decisions of the whole run (scripts/iam_report.py reads them)."""
+    try:
+        decisions = save_iam_decisions(endpoint, DECISIONS)
+    except (OSError, ValueError) as exc:
+        print(f"IAM decisions not saved: {exc}", file=sys.stderr)
+        return True
+    denied = decisions.get("denials", [])
+    unclaimed = [d for d in denied if not d.get("acknowledged")]
+    print(
+        f"---- IAM ({decisions.get('mode')}): {decisions.get('checked')} checks,"
+        f" {len(denied)} denied, {len(unclaimed)} claimed by no test;"
+        f" decisions in {DECISIONS.relative_to(ROOT)} ----"
+    )
+    for denial in unclaimed[:20]:
+        print(describe_denial(denial))
+    return not unclaimed or decisions.get("mode") != "strict"
 
 
 def main() -> int:
@@ -50,36 +73,42 @@ def main() -> int:
     if started_here:
         os.environ["LOCALSTACK_DISPOSABLE"] = "1"
     os.environ.setdefault("LOCALSTACK_ENDPOINT", endpoint)
-    began = time.monotonic()
     try:
-        if os.environ.get("INTEGRATION_PARALLEL", "1") == "0":
-            return status(pytest(TESTS, f"--ignore={HISTORY}", "--durations=12").wait())
-        REST_LOG.parent.mkdir(parents=True, exist_ok=True)
-        with REST_LOG.open("w") as log:
-            rest = pytest(
-                TESTS,
-                f"--ignore={E2E}",
-                f"--ignore={HISTORY}",
-                "--durations=8",
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                e2e = status(pytest(E2E, "--durations=10").wait())
-            except BaseException:  # Ctrl-C: stop the other process too
-                rest.terminate()
-                raise
-            others = status(rest.wait())
-        print(f"\n---- the other integration tests (in parallel; log: {REST_LOG}) ----")
-        print(REST_LOG.read_text(), end="")
-        print(
-            f"---- integration: e2e suite exit {e2e}, the others exit {others},"
-            f" {time.monotonic() - began:.0f} s ----"
-        )
-        return e2e or others
+        tests = run_tests()
     finally:
+        iam_ok = check_iam_decisions(endpoint)
         if started_here:
             ctl.down()
+    return tests or (0 if iam_ok else 1)
+
+
+def run_tests() -> int:
+    began = time.monotonic()
+    if os.environ.get("INTEGRATION_PARALLEL", "1") == "0":
+        return status(pytest(TESTS, f"--ignore={HISTORY}", "--durations=12").wait())
+    REST_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with REST_LOG.open("w") as log:
+        rest = pytest(
+            TESTS,
+            f"--ignore={E2E}",
+            f"--ignore={HISTORY}",
+            "--durations=8",
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            e2e = status(pytest(E2E, "--durations=10").wait())
+        except BaseException:  # Ctrl-C: stop the other process too
+            rest.terminate()
+            raise
+        others = status(rest.wait())
+    print(f"\n---- the other integration tests (in parallel; log: {REST_LOG}) ----")
+    print(REST_LOG.read_text(), end="")
+    print(
+        f"---- integration: e2e suite exit {e2e}, the others exit {others},"
+        f" {time.monotonic() - began:.0f} s ----"
+    )
+    return e2e or others
 
 
 if __name__ == "__main__":

@@ -5,14 +5,30 @@ Shared by the end-to-end tests and `make demo`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from support import REGION, drain, mapping_state, queue_depth, set_function_failing, wait_until
+
+CLI_README = Path(__file__).resolve().parents[2] / "cli" / "README.md"
+
+
+def documented_policy(kind: str, values: dict[str, str]) -> dict:
+    """The IAM policy cli/README.md documents for `kind` (operator, read-only), its ${...}
+    placeholders filled in."""
+    text = CLI_README.read_text()
+    match = re.search(rf"<!-- iam-policy:{kind} -->\s*```json\n(.*?)```", text, re.S)
+    assert match, f"cli/README.md documents no {kind} policy"
+    filled = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], match.group(1))
+    return json.loads(filled)
+
 
 EPISODE_TIMEOUT = 180
 
@@ -26,6 +42,8 @@ class Circuit:
         self.aws, self.out, self.alarm_window = aws, outputs, alarm_window
         self.endpoint = aws("sts").meta.endpoint_url
         self.name = outputs["state_machine_arn"].rsplit(":", 1)[1].removesuffix("-circuit-breaker")
+        # IAM denials naming a resource or role that starts with this belong to its tests
+        self.iam_owner = f"{self.name}-"
         self.ssm = aws("ssm")
         self.lam, self.sqs = aws("lambda"), aws("sqs")
         self.sfn, self.cw = aws("stepfunctions"), aws("cloudwatch")
@@ -34,6 +52,7 @@ class Circuit:
         self.machine = outputs["state_machine_arn"]
         self.processed: list[dict] = []
         self.notifications: list[str] = []
+        self._principals: dict[str, dict[str, str]] = {}
 
     # -- the protected function
     def set_failing(self, failing: bool) -> None:
@@ -232,14 +251,70 @@ class Circuit:
 
     # -- the operator CLI (cli/), run as an operator runs it: a process with the standard
     # AWS_ENDPOINT_URL and credentials chain
-    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    # -- the operator's principal: exactly the policies cli/README.md documents
+    def principal(self, kind: str) -> dict[str, str]:
+        """Credentials of a role that holds the documented `kind` policy ("operator" or
+        "read-only") of cli/README.md for this circuit, created on first use; the harness
+        enforces IAM on every call made with them."""
+        if kind not in self._principals:
+            iam, sts = self.aws("iam"), self.aws("sts")
+            role = f"{self.name}-cli-{kind}"
+            account = sts.get_caller_identity()["Account"]
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+                iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+            values = {
+                "Region": REGION,
+                "Account": account,
+                "Circuit": self.name,
+                "MappingUuid": self.uuid,
+                # without the rejitter the documented ARN is dropped: the mapping's own stands in
+                "RejitterMappingUuid": self.out.get("rejitter_event_source_mapping_uuid")
+                or self.uuid,
+                "QueueArn": self.sqs.get_queue_attributes(
+                    QueueUrl=self.work, AttributeNames=["QueueArn"]
+                )["Attributes"]["QueueArn"],
+                "AlarmName": self.out["alarm_name"],
+            }
+            iam.put_role_policy(
+                RoleName=role,
+                PolicyName="documented",
+                PolicyDocument=json.dumps(documented_policy(kind, values)),
+            )
+            credentials = sts.assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/{role}",
+                RoleSessionName=f"e2e-{kind}",
+                DurationSeconds=43200,
+            )["Credentials"]
+            self._principals[kind] = {
+                "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            }
+        return self._principals[kind]
+
+    def cli(
+        self, *args: str, timeout: float = 300, as_: str = "operator"
+    ) -> subprocess.CompletedProcess:
+        """Run the CLI as an operator runs it; `status` and `history` run as the read-only
+        principal unless `as_` says otherwise."""
+        if args and args[0] in ("status", "history") and as_ == "operator":
+            as_ = "read-only"
         env = {
             **os.environ,
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
+            **self.principal(as_),
             "COLUMNS": "120",
         }
         return subprocess.run(

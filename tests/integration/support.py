@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -9,6 +10,7 @@ import time
 import urllib.request
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,13 +33,14 @@ def harness_log(*needles: str, limit: int = 40) -> str:
     return "\n".join(lines[-limit:]) or f"(nothing about {needles} in {path})"
 
 
-def client(service: str, endpoint: str):
+def client(service: str, endpoint: str, **credentials: str):
+    """A client bound to the emulator: the tests' administrator credentials by default, or the
+    given ones (aws_access_key_id, aws_secret_access_key, aws_session_token)."""
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        **(credentials or {"aws_access_key_id": "test", "aws_secret_access_key": "test"}),
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, read_timeout=920),
     )
 
@@ -53,6 +56,67 @@ def harness_sfn(endpoint: str, settings: dict) -> dict:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def iam_decisions(endpoint: str, after: int = 0) -> dict:
+    """The harness's IAM decisions (tests/harness iam.py): mode, denials after `after`, usage."""
+    url = endpoint.rstrip("/") + f"/_localstack/harness/iam?after={after}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return {}  # an emulator without the harness (your own LocalStack): nothing enforced
+
+
+def allow_rule_delivery(sqs, queue_url: str, queue_arn: str, rule_name: str) -> None:
+    """The queue policy EventBridge needs to deliver a rule's events (or its target's dead
+    letters) to a queue: events.amazonaws.com, for that rule (as on AWS; the harness enforces
+    it)."""
+    rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+
+
+def save_iam_decisions(endpoint: str, path: Path) -> dict:
+    """Every IAM decision of the emulator so far, with the roles' policies, saved as JSON."""
+    url = endpoint.rstrip("/") + "/_localstack/harness/iam?roles=1"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        decisions = json.loads(response.read())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(decisions, indent=1) + "\n")
+    return decisions
+
+
+def acknowledge_iam_denials(endpoint: str, seqs: list[int]) -> None:
+    """Mark denials as claimed by a test (the run fails on any that no test claims)."""
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + "/_localstack/harness/iam",
+        data=json.dumps({"acknowledge": seqs}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+def describe_denial(denial: dict) -> str:
+    context = ", ".join(f"{k}={v}" for k, v in (denial.get("context") or {}).items())
+    return (
+        f"- {denial['decision']}: {denial['principal']} {denial['action']} on"
+        f" {denial['resource']} ({denial.get('operation')}; {denial.get('kind')}"
+        f"{'; ' + context if context else ''}): {denial.get('explanation')}"
+    )
 
 
 def wait_until(

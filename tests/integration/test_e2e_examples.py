@@ -35,6 +35,8 @@ class Episode:
 
     def __init__(self, aws, outputs: dict) -> None:
         self.out = outputs
+        name = outputs["state_machine_arn"].rsplit(":", 1)[1].removesuffix("-circuit-breaker")
+        self.iam_owner = f"{name}-"  # IAM denials naming its resources belong to its tests
         self.lam, self.sqs, self.sfn = aws("lambda"), aws("sqs"), aws("stepfunctions")
         self.cw = aws("cloudwatch")
         self.processed: list[dict] = []
@@ -109,7 +111,7 @@ def own_alarm(endpoint, aws, emulator_is_ours):
     outputs = stack.apply(
         {
             **TIMINGS,
-            "name": "e2e-own",
+            "name": "own-e2e",
             "alarm_period_seconds": 10,
             "alarm_evaluation_periods": 2,
             "alarm_errors_threshold": 2,
@@ -121,8 +123,8 @@ def own_alarm(endpoint, aws, emulator_is_ours):
 
 @pytest.fixture(scope="module")
 def fifo(endpoint, aws, emulator_is_ours):
-    stack = Stack("fifo", "e2e-fifo", endpoint)
-    yield Episode(aws, stack.apply({**TIMINGS, "name": "e2e-fifo"}))
+    stack = Stack("fifo", "fifo-e2e", endpoint)
+    yield Episode(aws, stack.apply({**TIMINGS, "name": "fifo-e2e"}))
     stack.release(emulator_is_ours)
 
 
@@ -134,7 +136,7 @@ def test_the_users_own_alarm_opens_the_circuit_and_it_closes_on_recovery(own_ala
     wait_until(lambda: e.mapping() == "Disabled", timeout=90, what="the circuit opened")
     arn = e.execution()
     alarm = e.cw.describe_alarms(AlarmNames=[e.out["alarm_name"]])["MetricAlarms"][0]
-    assert alarm["AlarmName"] == "e2e-own-errors"  # the example's alarm, not the module's
+    assert alarm["AlarmName"] == "own-e2e-errors"  # the example's alarm, not the module's
     started_by = json.loads(e.sfn.describe_execution(executionArn=arn)["input"])
     assert started_by["resources"] == [alarm["AlarmArn"]]
     wait_until(lambda: "unhealthy" in e.probe_outcomes(arn), timeout=60, what="a failed probe")

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "build" / "history" / "events.json"
 
 VARS = {
-    "name": "e2e-history",
+    "name": "history-e2e",
     "record_processed": True,
     "function_timeout_seconds": 3,
     "queue_visibility_timeout_seconds": 4,
@@ -61,7 +61,7 @@ VARS = {
 
 @pytest.fixture(scope="module")
 def circuit(aws, endpoint, emulator_is_ours):
-    stack = Stack("complete", "e2e-history", endpoint)
+    stack = Stack("complete", "history-e2e", endpoint)
     try:
         yield Circuit(aws, stack.apply(VARS), 20)
     finally:

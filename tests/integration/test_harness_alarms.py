@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import ACCOUNT, REGION, create_function, drain, invoke, wait_until
+from support import ACCOUNT, REGION, allow_rule_delivery, create_function, drain, invoke, wait_until
 
 FAILING = """
 def handler(event, context):
@@ -44,6 +44,7 @@ def events_queue(aws, name, cleanup):
             }
         ),
     )
+    allow_rule_delivery(sqs, url, queue_arn, f"{name}-events")
     events.put_targets(Rule=f"{name}-events", Targets=[{"Id": "q", "Arn": queue_arn}])
     cleanup(lambda: events.delete_rule(Name=f"{name}-events"))
     cleanup(lambda: events.remove_targets(Rule=f"{name}-events", Ids=["q"]))

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from support import (
     ACCOUNT,
     REGION,
+    allow_rule_delivery,
     create_function,
     drain,
     mapping_state,
@@ -120,6 +121,7 @@ def test_stop_execution_aborts_at_once_even_during_a_task(aws, name, cleanup):
             }
         ),
     )
+    allow_rule_delivery(sqs, url, arn, name)
     events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
     cleanup(lambda: events.delete_rule(Name=name))
     cleanup(lambda: events.remove_targets(Rule=name, Ids=["q"]))
@@ -196,6 +198,7 @@ def test_an_undeliverable_event_is_retried_then_dead_lettered(aws, name, cleanup
     events, sqs = aws("events"), aws("sqs")
     url, dlq = queue(aws, f"{name}-dlq", cleanup)
     missing = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-missing"
+    allow_rule_delivery(sqs, url, dlq, name)
     events.put_rule(Name=name, EventPattern=json.dumps({"source": [f"test.{name}"]}))
     events.put_targets(
         Rule=name,
@@ -229,6 +232,7 @@ def test_a_disabled_rule_matches_nothing(aws, name, cleanup):
     resumes them. The benchmark plays an outage without the breaker this way."""
     events, sqs = aws("events"), aws("sqs")
     url, arn = queue(aws, f"{name}-target", cleanup)
+    allow_rule_delivery(sqs, url, arn, name)
     events.put_rule(Name=name, EventPattern=json.dumps({"source": [f"test.{name}"]}))
     events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
     cleanup(lambda: events.delete_rule(Name=name))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
-from support import ACCOUNT, REGION, drain, harness_sfn, wait_until
+from support import ACCOUNT, REGION, allow_rule_delivery, drain, harness_sfn, wait_until
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/sfn-role"
 HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events (25000)."
@@ -56,6 +56,7 @@ def test_an_execution_fails_at_25000_history_events_as_on_aws(aws, name, cleanup
     arn = machine(sfn, name, cleanup, SPIN)
     url = sqs.create_queue(QueueName=f"{name}-status")["QueueUrl"]
     cleanup(lambda: sqs.delete_queue(QueueUrl=url))
+    allow_rule_delivery(sqs, url, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}-status", name)
     events.put_rule(
         Name=name,
         EventPattern=json.dumps(

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,9 @@ LOCALSTACK_VERSION = "2026.3.0"
 HANDLER_BOTO3 = ("boto3==1.42.72", "botocore==1.42.72")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HARNESS_DIR = Path(__file__).resolve().parents[1]
+# The IAM policy evaluator (iam.py): an npm package run as a separate process (AGPL: a test tool,
+# in its own folder, never shipped).
+EVALUATOR_SOURCE = REPO_ROOT / "tests" / "iam" / "evaluator"
 START_TIMEOUT = float(os.environ.get("LOCALSTACK_START_TIMEOUT", "120"))
 
 
@@ -54,6 +58,10 @@ class Paths:
     @property
     def marker(self) -> Path:
         return self.venv / ".harness-installed"
+
+    @property
+    def evaluator(self) -> Path:
+        return self.home / "iam-evaluator"
 
     @property
     def handler_site(self) -> Path:
@@ -109,7 +117,12 @@ def _run(cmd: list[str], **kw) -> None:
 
 
 def _fingerprint() -> str:
-    parts = [LOCALSTACK_VERSION, *HANDLER_BOTO3, (HARNESS_DIR / "pyproject.toml").read_text()]
+    parts = [
+        LOCALSTACK_VERSION,
+        *HANDLER_BOTO3,
+        (HARNESS_DIR / "pyproject.toml").read_text(),
+        (EVALUATOR_SOURCE / "package-lock.json").read_text(),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -181,9 +194,40 @@ def install(force: bool = False) -> Paths:
     _run([*pip, "-c", str(lock), f"localstack-core[runtime]=={LOCALSTACK_VERSION}"])
     _run([*pip, "--no-deps", "-e", str(HARNESS_DIR)])
     _run([*pip, "--target", str(p.handler_site), "--upgrade", *HANDLER_BOTO3])
+    install_evaluator(p)
     p.marker.write_text(_fingerprint() + "\n")
     log(f"LocalStack installed in {time.monotonic() - started:.0f} s")
     return p
+
+
+def install_evaluator(p: Paths) -> None:
+    """The IAM evaluator's pinned npm packages (npm ci from tests/iam/evaluator's lock file)."""
+    if not shutil.which("npm") or not shutil.which("node"):
+        if os.environ.get("IAM_ENFORCE", "").strip().lower() == "off":
+            log("node/npm not found: the IAM evaluator is not installed (IAM_ENFORCE=off)")
+            return
+        raise HarnessError(
+            "the IAM enforcement needs node and npm on PATH (its evaluator is an npm package);"
+            " set IAM_ENFORCE=off to run without it"
+        )
+    p.evaluator.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(EVALUATOR_SOURCE / name, p.evaluator / name)
+    _run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=p.evaluator)
+
+
+def iam_settings(p: Paths) -> dict[str, str]:
+    """The IAM enforcement's settings for LocalStack's process: IAM_ENFORCE (strict, report or
+    off; strict by default) and the evaluator script, copied next to its packages."""
+    mode = os.environ.get("IAM_ENFORCE", "strict").strip().lower() or "strict"
+    if mode not in ("strict", "report", "off"):
+        raise HarnessError(f"IAM_ENFORCE must be strict, report or off, not {mode!r}")
+    settings = {"HARNESS_IAM_ENFORCE": mode}
+    if mode != "off":
+        script = p.evaluator / "evaluate.mjs"
+        shutil.copy2(EVALUATOR_SOURCE / "evaluate.mjs", script)
+        settings["HARNESS_IAM_EVALUATOR"] = str(script)
+    return settings
 
 
 # ---- run ------------------------------------------------------------------------------------
@@ -232,6 +276,7 @@ def runtime_env(p: Paths) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(iam_settings(p))
     return env
 
 

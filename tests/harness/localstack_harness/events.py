@@ -35,7 +35,11 @@ def _dead_letter(sender, event, error: Exception, attempts: int) -> None:
     if not arn:
         return
     parts = arn.split(":")
-    sqs = connect_to(region_name=parts[3], aws_access_key_id=parts[4]).sqs
+    # EventBridge sends to the dead-letter queue as its service principal, for this rule: the
+    # queue's policy must allow it (the IAM enforcement, iam.py, checks it)
+    sqs = connect_to(region_name=parts[3], aws_access_key_id=parts[4]).sqs.request_metadata(
+        service_principal="events", source_arn=sender.rule_arn
+    )
     sqs.send_message(
         QueueUrl=sqs_queue_url_for_arn(arn),
         MessageBody=json.dumps(event, default=str),
