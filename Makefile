@@ -169,6 +169,15 @@ test-integration: venv ## Integration tests against LocalStack (started here unl
 test-history: venv ## An episode past the 25,000-event history quota, on the emulator (about 12 min; .ci/run runs it after make test)
 	IAM_DECISIONS=$(BUILD)/iam/decisions-history.json $(PY) -m pytest tests/integration/test_e2e_history.py --durations=3
 
+.PHONY: test-faults
+test-faults: venv ## Every AWS call the breaker makes fails once and for good (derived from a seed episode); writes build/faults/results.md (then make faults-readme)
+	$(PY) scripts/fault_matrix.py
+
+.PHONY: faults-readme
+faults-readme: venv ## Put the last make test-faults table into README.md (Reliability)
+	cp $(BUILD)/faults/results.json docs/faults-results.json
+	$(PY) scripts/docs.py
+
 .PHONY: iam-report
 iam-report: venv ## Least privilege, measured: build/iam/report.md and docs/iam-usage.json from the last make test-integration (then make docs)
 	$(PY) scripts/iam_report.py

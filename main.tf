@@ -368,6 +368,8 @@ module "state_machine" {
   rejitter_enabled                  = var.rejitter_enabled
   rejitter_mapping_uuid             = var.rejitter_enabled ? aws_lambda_event_source_mapping.rejitter[0].uuid : null
   rejitter_window_seconds           = var.rejitter_window_seconds
+  retry_interval_seconds            = var.breaker_retry_interval_seconds
+  retry_max_delay_seconds           = var.breaker_retry_max_delay_seconds
 
   notifications_enabled = local.notifications_enabled
   sns_topic_arn         = local.sns_topic_arn

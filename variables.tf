@@ -202,6 +202,28 @@ variable "backoff_jitter" {
   default     = true
 }
 
+variable "breaker_retry_interval_seconds" {
+  description = "The breaker's own AWS calls (disable or enable the mapping, read the alarm, the lease, invoke the probe, notify) are retried on throttling and transient errors: this is the first interval, doubled on each attempt with full jitter (6 attempts for transient errors, 2 for any other failure, then the failure path). Lower it only to play faults in seconds (make test-faults)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.breaker_retry_interval_seconds >= 1 && var.breaker_retry_interval_seconds <= 60 && floor(var.breaker_retry_interval_seconds) == var.breaker_retry_interval_seconds
+    error_message = "breaker_retry_interval_seconds must be a whole number of seconds from 1 to 60."
+  }
+}
+
+variable "breaker_retry_max_delay_seconds" {
+  description = "Cap on the interval between two retries of the breaker's own calls (>= breaker_retry_interval_seconds for the cap to matter; Step Functions' MaxDelaySeconds)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.breaker_retry_max_delay_seconds >= 1 && var.breaker_retry_max_delay_seconds <= 3600 && floor(var.breaker_retry_max_delay_seconds) == var.breaker_retry_max_delay_seconds
+    error_message = "breaker_retry_max_delay_seconds must be a whole number of seconds from 1 to 3600."
+  }
+}
+
 variable "probe_max_attempts" {
   description = "Unhealthy probes before giving up (see give_up_action)."
   type        = number

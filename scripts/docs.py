@@ -347,6 +347,46 @@ def update_iam_usage(readme: str, table: str | None) -> str:
     return f"{head}{IAM_BEGIN}\n{table}{IAM_END}{tail}"
 
 
+FAULTS_BEGIN = "<!-- BEGIN_FAULTS -->"
+FAULTS_END = "<!-- END_FAULTS -->"
+
+
+def render_faults(root: Path) -> str | None:
+    """The fault matrix of README's Reliability section, from docs/faults-results.json (the last
+    `make test-faults`, copied by `make faults-readme`), or None without it."""
+    path = root / "docs" / "faults-results.json"
+    if not path.exists():
+        return None
+    results = json.loads(path.read_text(encoding="utf-8"))
+    lines = [
+        f"Measured by `make test-faults` on {results['date']} at commit `{results['commit']}`:"
+        f" {results['pairs']} (caller, operation) pairs recorded in a seed episode,"
+        f" {results['runs']} runs, {results['lost']} messages lost, {results['silent']} silent"
+        f" opens, {results['failed']} broken promises.",
+        "",
+        "| fault | mode | calls failed | end | close reason, or why it stays open | close (s) |"
+        " lost | duplicates |",
+        "|---|---|--:|---|---|--:|--:|--:|",
+    ]
+    for r in results["rows"]:
+        reason = _cell(r["reason"])[:90]
+        close = "" if r["seconds_to_close"] is None else f"{r['seconds_to_close']:.0f}"
+        end = r["end"] + (f" ({r['problem']})" if r.get("problem") else "")
+        lines.append(
+            f"| {_cell(r['fault'])} | {r['mode']} | {r['injected']} | {_cell(end)} | {reason} |"
+            f" {close} | {r['lost']} | {r['duplicates']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def update_section(readme: str, begin: str, end: str, body: str | None) -> str:
+    if body is None or begin not in readme or end not in readme:
+        return readme
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}{end}{tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if README.md is stale")
@@ -357,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wanted = update(readme, render(args.root))
         wanted = update_iam_usage(wanted, render_iam_usage(args.root))
+        wanted = update_section(wanted, FAULTS_BEGIN, FAULTS_END, render_faults(args.root))
     except ValueError as exc:
         print(f"docs: {exc}", file=sys.stderr)
         return 1

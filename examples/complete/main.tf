@@ -222,6 +222,8 @@ module "circuit_breaker" {
   probe_failure_visibility_margin_seconds = var.probe_failure_visibility_margin_seconds
   retention_margin_seconds                = var.retention_margin_seconds
   give_up_action                          = var.give_up_action
+  breaker_retry_interval_seconds          = var.breaker_retry_interval_seconds
+  breaker_retry_max_delay_seconds         = var.breaker_retry_max_delay_seconds
 
   half_open_max_concurrency = var.half_open_max_concurrency
   half_open_seconds         = var.half_open_seconds

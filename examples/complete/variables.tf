@@ -133,6 +133,18 @@ variable "backoff_max_seconds" {
   default     = 900
 }
 
+variable "breaker_retry_interval_seconds" {
+  description = "First interval of the breaker's retries of its own calls (seconds-scale fault tests lower it)."
+  type        = number
+  default     = 2
+}
+
+variable "breaker_retry_max_delay_seconds" {
+  description = "Cap on the interval between two retries of the breaker's own calls."
+  type        = number
+  default     = 60
+}
+
 variable "probe_max_attempts" {
   description = "Unhealthy probes before giving up."
   type        = number

@@ -54,29 +54,41 @@ locals {
     visibility = local.visibility
   }
 
-  # Transient and throttling errors of the AWS SDK integrations (names as Step Functions reports
-  # them: <Service>.<Exception>; LocalStack spells a few services differently, both are listed),
-  # then any task failure a few more times before the Catch takes over.
+  # The breaker's own retries (every Retry below): the first interval and the cap (root
+  # variables breaker_retry_interval_seconds, breaker_retry_max_delay_seconds). The attempts
+  # are fixed: the history budget (scripts/history_budget.py) counts them.
+  retry_interval  = var.retry_interval_seconds
+  retry_max_delay = var.retry_max_delay_seconds
+
+  # Transient and throttling errors of the AWS SDK integrations, named as Step Functions names
+  # them on AWS: <Service>.<Exception>, the service in Pascal case as the AWS SDK for Java 2.x
+  # spells it (Sqs, Sfn, Ssm), an error the service does not model (5xx, ThrottlingException of
+  # Step Functions or SQS's 5xx) as <Service>.<Service>Exception. The harness names them so too
+  # (tests/harness sfn.py: LocalStack said SQS.X) and fails each on request (make test-faults).
+  # Then any task failure a few more times before the Catch takes over.
   retry_sdk = [
     {
       ErrorEquals = [
         "Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.ResourceInUseException",
-        "Lambda.ResourceConflictException", "Lambda.LambdaException", "Lambda.AWSLambdaException",
-        "Lambda.SdkClientException", "Sfn.SfnException", "Sfn.ThrottlingException",
-        "CloudWatch.CloudWatchException", "CloudWatch.ThrottlingException", "CloudWatch.LimitExceededException",
-        "Sqs.SqsException", "SQS.SQSException", "Sqs.RequestThrottledException", "States.Timeout",
+        "Lambda.ResourceConflictException", "Lambda.LambdaException", "Lambda.SdkClientException",
+        "Sfn.SfnException", "Sfn.SdkClientException",
+        "CloudWatch.CloudWatchException", "CloudWatch.LimitExceededException",
+        "Sqs.SqsException", "Sqs.RequestThrottledException", "Sqs.SdkClientException",
+        "Ssm.ThrottlingException", "Ssm.InternalServerErrorException", "Ssm.SsmException",
+        "States.Timeout",
       ]
-      IntervalSeconds = 2
+      IntervalSeconds = local.retry_interval
       MaxAttempts     = 6
       BackoffRate     = 2
-      MaxDelaySeconds = 60
+      MaxDelaySeconds = local.retry_max_delay
       JitterStrategy  = "FULL"
     },
     {
       ErrorEquals     = ["States.TaskFailed"]
-      IntervalSeconds = 3
+      IntervalSeconds = local.retry_interval
       MaxAttempts     = 2
       BackoffRate     = 2
+      MaxDelaySeconds = local.retry_max_delay
       JitterStrategy  = "FULL"
     },
   ]
@@ -87,24 +99,25 @@ locals {
         "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
         "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "States.Timeout",
       ]
-      IntervalSeconds = 2
+      IntervalSeconds = local.retry_interval
       MaxAttempts     = 6
       BackoffRate     = 2
-      MaxDelaySeconds = 60
+      MaxDelaySeconds = local.retry_max_delay
       JitterStrategy  = "FULL"
     },
     {
       ErrorEquals     = ["States.TaskFailed"]
-      IntervalSeconds = 5
+      IntervalSeconds = local.retry_interval
       MaxAttempts     = 2
       BackoffRate     = 2
+      MaxDelaySeconds = local.retry_max_delay
       JitterStrategy  = "FULL"
     },
   ]
 
   # The lease's conditional writes: a failed condition is an answer (someone else holds the lease),
   # never retried; throttling and 5xx are (Step Functions names the optimized integration's errors
-  # DynamoDB.<Exception>).
+  # DynamoDB.<the AWS SDK for Java exception>, always ending in Exception).
   retry_lease = [
     {
       ErrorEquals     = ["DynamoDB.ConditionalCheckFailedException"]
@@ -114,20 +127,21 @@ locals {
     {
       ErrorEquals = [
         "DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException",
-        "DynamoDB.RequestLimitExceeded", "DynamoDB.InternalServerErrorException",
+        "DynamoDB.RequestLimitExceededException", "DynamoDB.InternalServerErrorException",
         "DynamoDB.AmazonDynamoDBException", "DynamoDB.SdkClientException", "States.Timeout",
       ]
-      IntervalSeconds = 1
+      IntervalSeconds = local.retry_interval
       MaxAttempts     = 6
       BackoffRate     = 2
-      MaxDelaySeconds = 30
+      MaxDelaySeconds = local.retry_max_delay
       JitterStrategy  = "FULL"
     },
     {
       ErrorEquals     = ["States.TaskFailed"]
-      IntervalSeconds = 2
+      IntervalSeconds = local.retry_interval
       MaxAttempts     = 2
       BackoffRate     = 2
+      MaxDelaySeconds = local.retry_max_delay
       JitterStrategy  = "FULL"
     },
   ]
@@ -135,9 +149,10 @@ locals {
   retry_notify = [
     {
       ErrorEquals     = ["States.TaskFailed", "States.Timeout"]
-      IntervalSeconds = 2
+      IntervalSeconds = local.retry_interval
       MaxAttempts     = 3
       BackoffRate     = 2
+      MaxDelaySeconds = local.retry_max_delay
       JitterStrategy  = "FULL"
     },
   ]

@@ -158,6 +158,18 @@ variable "rejitter_window_seconds" {
   type        = number
 }
 
+variable "retry_interval_seconds" {
+  description = "First interval of every Retry of the breaker's own calls (then doubling, with full jitter)."
+  type        = number
+  default     = 2
+}
+
+variable "retry_max_delay_seconds" {
+  description = "Cap on the interval between two retries of the breaker's own calls."
+  type        = number
+  default     = 60
+}
+
 variable "notifications_enabled" {
   description = "Publish notifications to sns_topic_arn (known at plan time, unlike a created topic's ARN)."
   type        = bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -185,3 +186,55 @@ def test_every_taggable_resource_is_tagged(directory: Path):
         if b.type == "resource" and b.labels[0] not in UNTAGGABLE and "tags" not in b.attributes
     ]
     assert not untagged, f"resources without tags in {directory.relative_to(ROOT)}: {untagged}"
+
+
+def test_the_fault_matrix_is_rendered_between_its_markers(tmp_path: Path):
+    (tmp_path / "docs").mkdir()
+    assert docs.render_faults(tmp_path) is None  # no results yet: the section is left alone
+    (tmp_path / "docs" / "faults-results.json").write_text(
+        json.dumps(
+            {
+                "date": "2026-12-03",
+                "commit": "abc1234",
+                "pairs": 2,
+                "runs": 2,
+                "lost": 0,
+                "silent": 0,
+                "failed": 1,
+                "rows": [
+                    {
+                        "fault": "role/x-cb-sfn lambda:Invoke",
+                        "mode": "transient",
+                        "injected": 1,
+                        "end": "closed",
+                        "reason": "healthy",
+                        "seconds_to_close": 17.4,
+                        "lost": 0,
+                        "duplicates": 0,
+                        "problem": "",
+                    },
+                    {
+                        "fault": "a | pipe",
+                        "mode": "persistent",
+                        "injected": 9,
+                        "end": "SILENT: mapping Disabled",
+                        "reason": "",
+                        "seconds_to_close": None,
+                        "lost": 2,
+                        "duplicates": 1,
+                        "problem": "lost 2",
+                    },
+                ],
+            }
+        )
+    )
+    table = docs.render_faults(tmp_path)
+    assert "on 2026-12-03 at commit `abc1234`: 2 (caller, operation) pairs" in table
+    assert (
+        "| role/x-cb-sfn lambda:Invoke | transient | 1 | closed | healthy | 17 | 0 | 0 |" in table
+    )
+    assert "a \\| pipe" in table and "SILENT: mapping Disabled (lost 2)" in table
+    readme = "head\n<!-- BEGIN_FAULTS -->\nold\n<!-- END_FAULTS -->\ntail\n"
+    updated = docs.update_section(readme, docs.FAULTS_BEGIN, docs.FAULTS_END, table)
+    assert updated.startswith("head\n<!-- BEGIN_FAULTS -->\nMeasured by") and "old" not in updated
+    assert updated.endswith("<!-- END_FAULTS -->\ntail\n")

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,10 @@ class HarnessError(RuntimeError):
 @dataclass(frozen=True)
 class Paths:
     home: Path
+    # "" on the default port; "-<port>" on another, so that two emulators on one machine (a
+    # local run beside CI's) never share a temp folder (LocalStack empties its own on shutdown),
+    # a log or a pid file
+    instance: str = ""
 
     @property
     def venv(self) -> Path:
@@ -69,28 +74,36 @@ class Paths:
 
     @property
     def tmp(self) -> Path:
-        return self.home / "state" / "tmp"
+        return self.home / f"state{self.instance}" / "tmp"
 
     @property
     def volume(self) -> Path:
-        return self.home / "state" / "volume"
+        return self.home / f"state{self.instance}" / "volume"
 
     @property
     def log(self) -> Path:
-        return self.home / "localstack.log"
+        return self.home / f"localstack{self.instance}.log"
 
     @property
     def pidfile(self) -> Path:
-        return self.home / "localstack.pid"
+        return self.home / f"localstack{self.instance}.pid"
 
 
 def paths() -> Paths:
     home = os.environ.get("LOCALSTACK_HARNESS_HOME") or str(REPO_ROOT / "build" / "localstack")
-    return Paths(Path(home).resolve())
+    number = port()
+    return Paths(Path(home).resolve(), "" if number == DEFAULT_PORT else f"-{number}")
+
+
+DEFAULT_PORT = 4566
 
 
 def port() -> int:
-    return int(os.environ.get("LOCALSTACK_PORT", "4566"))
+    """LOCALSTACK_PORT, else the port of LOCALSTACK_ENDPOINT on this machine, else 4566."""
+    if os.environ.get("LOCALSTACK_PORT"):
+        return int(os.environ["LOCALSTACK_PORT"])
+    found = re.match(r"https?://(?:127\.0\.0\.1|localhost):(\d+)/?$", external_endpoint() or "")
+    return int(found.group(1)) if found else DEFAULT_PORT
 
 
 def external_endpoint() -> str | None:

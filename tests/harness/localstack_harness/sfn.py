@@ -56,6 +56,7 @@ from localstack.runtime import hooks
 from localstack_harness.sfn_logic import (
     HISTORY_LIMIT_ERROR,
     MAX_HISTORY_EVENTS,
+    aws_sdk_error_service,
     history_limit_cause,
     history_limit_reached,
     history_page,
@@ -309,6 +310,53 @@ def _install_timestamps() -> None:
     StateTaskServiceAwsSdk._eval_service_task = _eval_service_task
 
 
+def _install_sdk_error_names() -> None:
+    """AWS SDK integrations' errors named as on AWS (sfn_logic.aws_sdk_error_service)."""
+    from localstack.services.stepfunctions.asl.component.state.state_execution.state_task.service import (  # noqa: E501
+        state_task_service_aws_sdk as module,
+    )
+
+    original = module.StateTaskServiceAwsSdk._normalise_service_error_name
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def _normalise_service_error_name(service_name: str) -> str:
+        found = original(service_name)  # LocalStack's: the service ID without spaces
+        try:
+            from localstack.aws.spec import get_service_catalog
+
+            model = get_service_catalog().get(service_name)
+        except Exception:
+            model = None
+        return aws_sdk_error_service(model.service_id if model is not None else found)
+
+    _normalise_service_error_name._sqscb_patched = True
+    module.StateTaskServiceAwsSdk._normalise_service_error_name = staticmethod(
+        _normalise_service_error_name
+    )
+
+
+def _install_dynamodb_error_names() -> None:
+    """The optimized DynamoDB integration's errors named as on AWS: DynamoDB.<the AWS SDK for
+    Java exception class>, which always ends in Exception (DynamoDB.InternalServerError-
+    Exception, DynamoDB.RequestLimitExceededException); LocalStack used the bare error code."""
+    from localstack.services.stepfunctions.asl.component.state.state_execution.state_task.service import (  # noqa: E501
+        state_task_service_dynamodb as module,
+    )
+
+    cls = module.StateTaskServiceDynamoDB
+    original = cls._error_cause_from_client_error
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def _error_cause_from_client_error(client_error):
+        error, cause = original(client_error)
+        return (error if error.endswith("Exception") else f"{error}Exception"), cause
+
+    _error_cause_from_client_error._sqscb_patched = True
+    cls._error_cause_from_client_error = staticmethod(_error_cause_from_client_error)
+
+
 def _install_lagging_list() -> None:
     from localstack.services.stepfunctions.backend.execution import Execution
     from localstack.services.stepfunctions.provider import StepFunctionsProvider
@@ -398,11 +446,14 @@ def install_sfn_fidelity() -> None:
     _install_history_quota()
     _install_history_paging()
     _install_timestamps()
+    _install_sdk_error_names()
+    _install_dynamodb_error_names()
     _install_lagging_list()
     _install_settings_endpoint()
     LOG.info(
         "step functions fidelity installed: StopExecution aborts at once, indefinite JSONPaths"
-        " yield arrays, history quota (%d events), history pages, RFC 3339 timestamps,"
+        " yield arrays, history quota (%d events), history pages, RFC 3339 timestamps, AWS SDK"
+        " error names,"
         " ListExecutions lag on request (%s)",
         _default_max_events(),
         PATH,

@@ -146,3 +146,20 @@ def listed_as(
     if status != "RUNNING" and stop is not None and now - stop < lag:
         return "RUNNING", None
     return status, stop
+
+
+# ---- AWS SDK integration error names -------------------------------------------------------------
+# AWS: "If an AWS SDK integration encounters an error, the resulting Error field will be composed
+# of the service name and the error name, separated by a period character: ServiceName.ErrorName.
+# Both the service name and error name are in Pascal case ... include the Exception suffix"
+# (Step Functions developer guide, "AWS SDK service integrations"; e.g. AcmPca.ResourceNot-
+# FoundException). The service name is the AWS SDK for Java 2.x client's prefix, which is the
+# service ID with every acronym in Pascal case: SQS -> Sqs, SFN -> Sfn, DynamoDB -> DynamoDb,
+# ACM PCA -> AcmPca, CloudWatch -> CloudWatch. LocalStack took the service ID as it is (SQS.X,
+# SNS.X, SSM.X), so a Retry written for AWS never matched on the emulator.
+_PASCAL_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z][a-z]*|[a-z]+|\d+")
+
+
+def aws_sdk_error_service(service_id: str) -> str:
+    """The service part of an AWS SDK integration's error name, from the service's ID."""
+    return "".join(w[:1].upper() + w[1:].lower() for w in _PASCAL_WORDS.findall(service_id))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from localstack_harness.sfn_logic import (
     MAX_HISTORY_EVENTS,
+    aws_sdk_error_service,
     history_limit_cause,
     history_limit_reached,
     history_page,
@@ -127,3 +128,21 @@ def test_a_lagging_list_hides_new_executions_and_shows_ended_ones_running():
         "SUCCEEDED",
         at - timedelta(seconds=1),
     )
+
+
+@pytest.mark.parametrize(
+    ("service_id", "name"),
+    [
+        ("SQS", "Sqs"),
+        ("SFN", "Sfn"),
+        ("DynamoDB", "DynamoDb"),
+        ("Lambda", "Lambda"),
+        ("CloudWatch", "CloudWatch"),
+        ("SSM", "Ssm"),
+        ("ACM PCA", "AcmPca"),
+        ("CloudWatch Logs", "CloudWatchLogs"),
+        ("EventBridge", "EventBridge"),
+    ],
+)
+def test_aws_sdk_error_names_use_the_java_sdk_client_prefix(service_id, name):
+    assert aws_sdk_error_service(service_id) == name
