@@ -42,7 +42,7 @@ from fault_play import (  # noqa: E402
 )
 from localstack_harness import ctl  # noqa: E402
 from stack import Stack  # noqa: E402
-from support import client  # noqa: E402
+from support import client, save_iam_decisions  # noqa: E402
 
 OUT = ROOT / "build" / "faults"
 NAME = "flt"
@@ -72,6 +72,8 @@ def pair_rules(pair: tuple[str, str, str], mode: str) -> list[dict]:
 
 
 def special_cases(owner: str) -> list[tuple[str, list[dict]]]:
+    """The faults that are more than one call. A label ending in "(abort at <State>)" has an
+    operator stop the execution in that state (the cleanup state machine's path)."""
     sfn, probe, rejitter = (
         f"role/{owner}cb-sfn",
         f"role/{owner}cb-probe",
@@ -98,6 +100,12 @@ def special_cases(owner: str) -> list[tuple[str, list[dict]]]:
             "mapping busy: ResourceInUseException on every update for 8 s",
             [{"service": "lambda", "operation": "UpdateEventSourceMapping", "principal": sfn,
               "error": "ResourceInUseException", "times": None}],  # windowed at play time
+        ),
+        (
+            "the cleanup cannot turn the rejitter off (abort at RejitterWindow)",
+            [{"service": "lambda", "operation": "UpdateEventSourceMapping",
+              "principal": f"role/{owner}cb-cleanup", "error": "ServiceException",
+              "times": None}],
         ),
         (
             "SNS unavailable for the whole episode",
@@ -179,6 +187,11 @@ def main() -> int:
     parser.add_argument("--only", help="run only the faults whose label contains this")
     parser.add_argument("--limit", type=int, help="at most this many runs (a quick look)")
     parser.add_argument("--keep-stack", action="store_true", help="do not destroy the stack")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the rows of build/faults/results.json and play only the runs it lacks",
+    )
     args = parser.parse_args()
     started = datetime.now(tz=UTC)
     ours = ctl.external_endpoint() is None and ctl.health() is None
@@ -215,9 +228,20 @@ def main() -> int:
         if args.limit:
             runs = runs[: args.limit]
         rows = []
+        done: dict[tuple[str, str], dict] = {}
+        if args.resume and (OUT / "results.json").exists():
+            earlier = json.loads((OUT / "results.json").read_text())["rows"]
+            done = {(r["fault"], r["mode"]): r for r in earlier if not r["problem"]}
         for n, (label, mode, rules) in enumerate(runs, 1):
+            if (label, mode) in done:
+                rows.append(done[(label, mode)])
+                continue
             t0 = time.monotonic()
-            outcome = play(c, endpoint, f"f{n}", windowed(rules, label))
+            abort = label.split("(abort at ", 1)[1].rstrip(")") if "(abort at " in label else None
+            try:
+                outcome = play(c, endpoint, f"f{n}", windowed(rules, label), abort_at=abort)
+            except Exception as exc:  # the run itself broke: a row that says so, and go on
+                outcome = Outcome(f"f{n}", end=f"SILENT? the run failed: {exc}"[:200])
             problem = judge_against(baseline, outcome, mode)
             failed |= bool(problem)
             row = {"fault": label, "mode": mode, **outcome.row(), "problem": problem}
@@ -227,6 +251,13 @@ def main() -> int:
                   f"{' PROBLEM ' + problem if problem else ''}", flush=True)  # fmt: skip
             write(rows, pairs, started, baseline)
         write(rows, pairs, started, baseline)
+        # the failure paths' calls count for the least-privilege report (make iam-report), and
+        # a fault must never show up as an IAM denial of the breaker's roles
+        decisions = save_iam_decisions(endpoint, ROOT / "build" / "iam" / "decisions-faults.json")
+        denied = [d for d in decisions.get("denials", []) if f"{NAME}-" in json.dumps(d)]
+        if denied:
+            print(f"IAM denials of the breaker during the faults: {denied}", file=sys.stderr)
+            failed = True
     finally:
         harness_faults(endpoint, "DELETE")
         if not args.keep_stack:

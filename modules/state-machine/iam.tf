@@ -48,7 +48,8 @@ locals {
         conditions = []
       },
       {
-        # History hand-over: an episode continues in a successor execution (a fresh history).
+        # History hand-over: an episode continues in a successor execution (a fresh history);
+        # used by make test-history (build/iam/decisions-history.json), not by make test.
         sid        = "HandOverToSuccessor"
         actions    = ["states:StartExecution"]
         resources  = [local.state_machine_arn]
@@ -69,9 +70,11 @@ locals {
         conditions = []
       },
       {
+        # The probe is invoked by its unqualified ARN (the Probe state): no version or alias
+        # (make iam-report showed the ":*" grant unused).
         sid        = "InvokeProbe"
         actions    = ["lambda:InvokeFunction"]
-        resources  = [var.probe_function_arn, "${var.probe_function_arn}:*"]
+        resources  = [var.probe_function_arn]
         conditions = []
       },
       {
@@ -107,6 +110,8 @@ locals {
       {
         # Step Functions delivers execution logs through CloudWatch Logs vended log delivery,
         # whose APIs do not support resource-level permissions: AWS documents "*" for these.
+        # AWS uses them when the state machine is created or updated with logging; the emulator
+        # never calls them, so make iam-report lists them as unused.
         sid = "ExecutionLogDelivery"
         actions = [
           "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",

@@ -211,10 +211,12 @@ class Circuit:
 
         return wait_until(closed, timeout=timeout, what="the circuit closed", interval=1)
 
-    def reset(self, *, quiet_alarm: bool = True) -> None:
+    def reset(self, *, quiet_alarm: bool = True, drain_seconds: float = 60) -> None:
         """A closed circuit, a healthy function, no execution running, empty queues.
         `quiet_alarm=False`: for a stack whose alarm the function's errors cannot trip (the fault
-        runs set it by hand), do not wait for the errors to leave its window."""
+        runs set it by hand), do not wait for the errors to leave its window. `drain_seconds`:
+        how long the work queue may take to empty (a message the probe could not hand back stays
+        in flight for minutes)."""
         if self.failing():
             self.set_failing(False)
         # Test isolation: the errors of the previous test must leave the alarm's evaluation
@@ -244,7 +246,11 @@ class Circuit:
             wait_until(
                 lambda: self.rejitter_mapping() == "Disabled", timeout=30, what="rejitter Disabled"
             )
-        wait_until(lambda: queue_depth(self.sqs, self.work) == (0, 0), timeout=30, what="drained")
+        wait_until(
+            lambda: queue_depth(self.sqs, self.work) == (0, 0),
+            timeout=drain_seconds,
+            what="drained",
+        )
         self.cw.set_alarm_state(
             AlarmName=self.out["alarm_name"], StateValue="OK", StateReason="e2e reset"
         )

@@ -112,8 +112,14 @@ def _kinds(texts: list[str]) -> list[str]:
             found.append("OPEN")
         elif "is CLOSED (reason: " in text:
             found.append("CLOSED:" + text.split("(reason: ", 1)[1].split(")", 1)[0])
+        elif "giving up after" in text:
+            found.append("GAVE-UP-OPEN" if "STAYS OPEN" in text else "GAVE-UP-CLOSING")
         elif "stays OPEN: manual action required" in text:
             found.append("MANUAL")
+        elif "the rejitter event source mapping" in text and "could not be disabled" in text:
+            found.append("REJITTER-STILL-ON")
+        elif " ended ABORTED" in text or " ended FAILED" in text or " ended TIMED_OUT" in text:
+            found.append("ENDED-CHECK-MAPPING")
         elif "could not be opened" in text:
             found.append("NOT-OPENED")
         elif "was CLOSED after an unexpected error" in text:
@@ -130,11 +136,23 @@ def _kinds(texts: list[str]) -> list[str]:
 
 
 def play(
-    c: Circuit, endpoint: str, label: str, rules: list[dict], *, end_timeout: float = END_TIMEOUT
+    c: Circuit,
+    endpoint: str,
+    label: str,
+    rules: list[dict],
+    *,
+    end_timeout: float = END_TIMEOUT,
+    abort_at: str | None = None,
 ) -> Outcome:
-    """One episode with `rules` injected from the trigger on; every rule is removed at the end."""
+    """One episode with `rules` injected from the trigger on. The end is judged while the faults
+    still hold; then they are removed, a circuit left open must close by itself, and every
+    message is accounted for. `abort_at`: an operator stops the execution once it has entered
+    that state (the cleanup state machine then turns the rejitter off)."""
     outcome = Outcome(label)
-    c.reset(quiet_alarm=False)  # FAULT_STACK_VARS: the function's errors cannot trip it
+    # FAULT_STACK_VARS: the function's errors cannot trip the alarm; an earlier run's message that
+    # the probe could not hand back is in flight for up to Lambda's 900 s + 60 s, or (here) the
+    # probe's timeout + 60 s
+    c.reset(quiet_alarm=False, drain_seconds=300)
     before = {e["executionArn"] for e in c.executions()}
     c.set_failing(True)
     sent = set(c.send(MESSAGES, label.replace("/", "-").replace(" ", "-")[:40]))
@@ -144,13 +162,18 @@ def play(
         c.open_via_alarm()
         _until_first_probe_or_end(c, before)
         c.set_failing(False)
+        if abort_at:
+            _abort_at(c, before, abort_at)
         _until_settled(c, before, started, outcome, end_timeout)
+        _judge_end(c, before, outcome)
     finally:
         held = {r["id"]: r for r in harness_faults(endpoint)["rules"]}
         outcome.injected = sum(held[i]["injected"] for i in ids if i in held)
         for rule_id in ids:
             harness_faults(endpoint, "DELETE", query=f"?id={rule_id}")
-    _judge(c, before, sent, outcome)
+    if outcome.end == "open, notified":
+        _then_closes(c, before, outcome)
+    _account(c, sent, outcome)
     return outcome
 
 
@@ -173,22 +196,59 @@ def _until_first_probe_or_end(c: Circuit, before: set[str]) -> None:
         wait_until(seen, timeout=OPEN_TIMEOUT, what="a failed probe", interval=1)
 
 
+def _abort_at(c: Circuit, before: set[str], state: str) -> None:
+    def acting() -> dict | None:
+        found = [e for e in _new(c, before) if state in c.entered_states(e["executionArn"])]
+        return found[0] if found else None
+
+    execution = wait_until(acting, timeout=OPEN_TIMEOUT, what=f"{state} entered", interval=0.5)
+    c.sfn.stop_execution(executionArn=execution["executionArn"], cause="fault run: an abort")
+
+
 def _until_settled(
     c: Circuit, before: set[str], started: float, outcome: Outcome, timeout: float
 ) -> None:
-    """Until every execution of the episode has ended, noting when the mapping came back."""
+    """Until every execution of the episode has ended, or the circuit stays open and a
+    notification said why (a stay_open give-up keeps its execution running, probing), noting when
+    the mapping came back."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if outcome.seconds_to_close is None and c.mapping() == "Enabled" and _new(c, before):
+        mapping = c.mapping()
+        if outcome.seconds_to_close is None and mapping == "Enabled" and _new(c, before):
             outcome.seconds_to_close = round(time.monotonic() - started, 1)
         new = _new(c, before)
-        if time.monotonic() - started > OPEN_TIMEOUT and all(e["status"] != "RUNNING" for e in new):
-            return
+        if time.monotonic() - started > OPEN_TIMEOUT:
+            if all(e["status"] != "RUNNING" for e in new):
+                return
+            c.collect()
+            if mapping != "Enabled" and set(_kinds(c.notifications)) & STAYS_OPEN:
+                return
         time.sleep(1)
     outcome.detail = "episode still running at the deadline"
 
 
-def _judge(c: Circuit, before: set[str], sent: set[str], outcome: Outcome) -> None:
+# Notifications that say the circuit stays open, and why
+STAYS_OPEN = {"MANUAL", "NOT-OPENED", "GAVE-UP-OPEN", "ENDED-CHECK-MAPPING"}
+# Notifications that say the rejitter may still be on, and what to do
+REJITTER_ON = {"MANUAL", "REJITTER-STILL-ON"}
+
+
+def _then_closes(c: Circuit, before: set[str], outcome: Outcome, timeout: float = 90) -> None:
+    """A circuit left open by a lasting fault (a stay_open give-up): once the fault is gone, the
+    episode that is still probing closes it by itself."""
+    if not any(e["status"] == "RUNNING" for e in _new(c, before)) or c.mapping() == "Enabled":
+        return
+    started = time.monotonic()
+    try:
+        wait_until(lambda: c.mapping() == "Enabled", timeout=timeout, what="closed", interval=1)
+        then = f"closed by itself {time.monotonic() - started:.0f} s after the fault"
+    except AssertionError:
+        then = f"still open {timeout:.0f} s after the fault was removed"
+    outcome.detail = f"{then}; {outcome.detail}" if outcome.detail else then
+
+
+def _judge_end(c: Circuit, before: set[str], outcome: Outcome) -> None:
+    """The end of the episode, as a user sees it, while the faults still hold."""
     c.collect()
     outcome.notifications = list(c.notifications)
     kinds = _kinds(outcome.notifications)
@@ -198,33 +258,60 @@ def _judge(c: Circuit, before: set[str], sent: set[str], outcome: Outcome) -> No
     rejitter = c.rejitter_mapping() if c.out.get("rejitter_event_source_mapping_uuid") else None
     closes = [k.split(":", 1)[1] for k in kinds if k.startswith("CLOSED:")]
     running = [e for e in new if e["status"] == "RUNNING"]
-    if mapping == "Enabled" and rejitter in (None, "Disabled"):
-        outcome.end = "closed"
+    said = set(kinds)
+    if rejitter == "Enabled" and not said & REJITTER_ON:
+        outcome.end = "SILENT: rejitter left Enabled"
+    elif mapping == "Enabled":
+        outcome.end = "closed" if rejitter != "Enabled" else "closed, rejitter on (notified)"
         outcome.reason = closes[-1] if closes else ",".join(kinds) or "never opened"
-    elif "MANUAL" in kinds or "NOT-OPENED" in kinds:
-        text = next(t for t in outcome.notifications if "manual action" in t or "not be op" in t)
+    elif said & STAYS_OPEN:
+        text = next(t for t, k in zip(outcome.notifications, kinds, strict=True) if k in STAYS_OPEN)
         outcome.end = "open, notified"
-        outcome.reason = text[:160]
+        outcome.reason = text[:200]
     elif running:
         outcome.end = "SILENT: still running"
     else:
         outcome.end = f"SILENT: mapping {mapping}, rejitter {rejitter}"
     if outcome.end != "closed" and not outcome.detail:
         outcome.detail = f"notifications {kinds}; executions {outcome.executions}"
-    # every message: processed, in the DLQ (the queue's redrive), or still queued
-    found: set[str] = set()
 
-    def accounted() -> bool:
+
+def _account(c: Circuit, sent: set[str], outcome: Outcome, timeout: float = 300) -> None:
+    """Every message: processed, in the DLQ (the queue's redrive), or still in the work queue.
+    A message the probe could not hand back (a failed ChangeMessageVisibility) stays in flight
+    until its visibility timeout ends (minutes): it is still in the queue, so a message counts as
+    lost only when the queue holds nothing any more, visible, in flight or delayed."""
+    found: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while True:
         found.update(p["body"] for p in c.processed if p["body"] in sent)
         c.collect()
+        found.update(p["body"] for p in c.processed if p["body"] in sent)
         found.update(b for b in c.dlq_bodies() if b in sent)
         found.update(m["Body"] for m in drain(c.sqs, c.work, seconds=1) if m["Body"] in sent)
-        return found == sent
-
-    try:
-        wait_until(accounted, timeout=45, what="every message accounted for", interval=1)
-    except AssertionError:
-        outcome.lost = sorted(sent - found)
+        if found == sent:
+            break
+        attributes = c.sqs.get_queue_attributes(
+            QueueUrl=c.work,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        held = sum(int(v) for v in attributes.values())
+        if time.monotonic() > deadline:
+            missing = len(sent - found)
+            if held:  # still in the queue, in flight: not lost
+                note = f"{missing} still in flight at the deadline"
+                outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
+            else:
+                outcome.lost = sorted(sent - found)
+            break
+        if not held and time.monotonic() > deadline - timeout + 45:
+            outcome.lost = sorted(sent - found)  # nothing left anywhere after 45 s: lost
+            break
+        time.sleep(2)
     deliveries = Counter(p["body"] for p in c.processed if p["body"] in sent)
     outcome.duplicates = sum(n - 1 for n in deliveries.values() if n > 1)
 

@@ -651,9 +651,13 @@ def test_apply_while_open_does_not_reenable_the_mapping(closed: Circuit, stack: 
     before = {e["executionArn"] for e in c.executions()}
     execution = c.wait_opened(before)
 
-    stack.apply(BASE_VARS)  # also "fixes" the function: SHOULD_ERROR back to its default, false
+    # The function still fails while Terraform applies (should_error), so only Terraform could
+    # re-enable the mapping in the meantime (an apply that fixed the function raced the breaker's
+    # own close on a loaded machine).
+    stack.apply({**BASE_VARS, "should_error": True})
 
     assert c.mapping() == "Disabled"  # Terraform did not close the circuit: ignore_changes
+    c.set_failing(False)  # the function is fixed
     assert c.wait_closed(execution["executionArn"]) == "healthy"  # closed by the breaker
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="processed")
 
