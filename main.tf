@@ -284,8 +284,8 @@ module "rejitter" {
   policy_statements = concat(
     [{
       # ChangeMessageVisibility hides a message the rejitter must not copy now (a copy of this
-      # window seen again, a message the DLQ refused): unit-tested (tests/unit/test_rejitter.py);
-      # the e2e episodes never meet those cases, so make iam-report lists it as unused.
+      # window seen again, a message the DLQ refused): unit-tested (tests/unit/test_rejitter.py)
+      # and met by make test-faults; make test alone lists it as unused (make iam-report).
       sid = "ConsumeAndResendProtectedQueue"
       actions = [
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",

@@ -370,6 +370,9 @@ def render_faults(root: Path) -> str | None:
     ]
     for r in results["rows"]:
         reason = _cell(r["reason"])[:90]
+        then = str(r.get("detail") or "").split(";", 1)[0]
+        if then.startswith(("closed by itself", "still open")):  # once the fault was removed
+            reason += f" (then {then})"
         close = "" if r["seconds_to_close"] is None else f"{r['seconds_to_close']:.0f}"
         end = r["end"] + (f" ({r['problem']})" if r.get("problem") else "")
         lines.append(

@@ -152,7 +152,7 @@ def play(
     # FAULT_STACK_VARS: the function's errors cannot trip the alarm; an earlier run's message that
     # the probe could not hand back is in flight for up to Lambda's 900 s + 60 s, or (here) the
     # probe's timeout + 60 s
-    c.reset(quiet_alarm=False, drain_seconds=300)
+    c.reset(quiet_alarm=False, drain_seconds=300, rejitter_by_hand=True)
     before = {e["executionArn"] for e in c.executions()}
     c.set_failing(True)
     sent = set(c.send(MESSAGES, label.replace("/", "-").replace(" ", "-")[:40]))
@@ -263,7 +263,15 @@ def _judge_end(c: Circuit, before: set[str], outcome: Outcome) -> None:
         outcome.end = "SILENT: rejitter left Enabled"
     elif mapping == "Enabled":
         outcome.end = "closed" if rejitter != "Enabled" else "closed, rejitter on (notified)"
-        outcome.reason = closes[-1] if closes else ",".join(kinds) or "never opened"
+        if closes:
+            reason = closes[-1]
+        elif kinds:
+            reason = ",".join(kinds)
+        elif any("DisableMapping" in c.entered_states(e["executionArn"]) for e in new):
+            reason = "opened and closed, nothing notified"
+        else:
+            reason = "never opened, nothing notified"
+        outcome.reason = reason
     elif said & STAYS_OPEN:
         text = next(t for t, k in zip(outcome.notifications, kinds, strict=True) if k in STAYS_OPEN)
         outcome.end = "open, notified"
