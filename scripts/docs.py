@@ -340,11 +340,7 @@ def render_iam_usage(root: Path) -> str | None:
 
 
 def update_iam_usage(readme: str, table: str | None) -> str:
-    if table is None or IAM_BEGIN not in readme or IAM_END not in readme:
-        return readme
-    head, rest = readme.split(IAM_BEGIN, 1)
-    _, tail = rest.split(IAM_END, 1)
-    return f"{head}{IAM_BEGIN}\n{table}{IAM_END}{tail}"
+    return update_section(readme, IAM_BEGIN, IAM_END, table)
 
 
 FAULTS_BEGIN = "<!-- BEGIN_FAULTS -->"

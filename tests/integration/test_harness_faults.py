@@ -16,20 +16,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from fault_play import harness_faults as faults
 from support import ACCOUNT, REGION, wait_until
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fault-harness-sfn"
-
-
-def faults(endpoint: str, method: str = "GET", body: dict | None = None, query: str = "") -> dict:
-    request = urllib.request.Request(
-        endpoint.rstrip("/") + "/_localstack/harness/faults" + query,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 @pytest.fixture
