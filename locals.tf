@@ -46,7 +46,7 @@ locals {
   )
 
   # The probe's time after the invoke (hand the message back, report): AFTER_INVOKE_RESERVE_S in
-  # lambda_src/probe/probe.py.
+  # lambda_src/probe/invoke.py.
   probe_reserve_seconds = 10
 
   probe_function_arn = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.names.probe}"

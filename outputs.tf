@@ -172,3 +172,13 @@ output "breaker_alarm_names" {
   description = "Names of the alarms on the breaker itself (execution_failed, open_too_long, trigger_failed; null when not created)."
   value       = module.observability.alarm_names
 }
+
+output "descriptor" {
+  description = "The circuit's descriptor, as published in descriptor_parameter_name (JSON): schema `sqs-circuit-breaker/descriptor`, `version` 1, and the resources operator tools need (state machine, mapping, queue, function, alarm, control and settings parameters, lease table, rejitter mapping, topic, cleanup state machine). The sqs-circuit-breaker CLI reads it."
+  value       = module.state_machine.descriptor
+}
+
+output "descriptor_parameter_name" {
+  description = "SSM parameter that publishes the circuit's descriptor (`/sqs-circuit-breaker/<name>/descriptor`)."
+  value       = module.state_machine.descriptor_parameter_name
+}

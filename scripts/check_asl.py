@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import history_budget  # scripts/history_budget.py (this script's folder is on sys.path)
+from sqs_circuit_breaker.catalogue import PHASES, catalogue, untagged
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "asl-check"
@@ -232,8 +233,32 @@ def main() -> int:
     if proc.returncode != 0:
         print(f"asl-validator refused a rendered definition (files in {WORK})", file=sys.stderr)
         return proc.returncode
+    problems = catalogue_problems({path.name: path.read_text() for path in paths})
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
     # The execution history quota: the longest stretch between two measurements must fit.
     return history_budget.main([str(path) for path in paths])
+
+
+def catalogue_problems(rendered: dict[str, str]) -> list[str]:
+    """Every state of every main definition tags its phase; every phase is some state's."""
+    problems = []
+    for name, text in sorted(rendered.items()):
+        if "-cleanup" in name:  # the cleanup machine is not an episode: status never reads it
+            continue
+        missing = untagged(text)
+        if missing:
+            problems.append(
+                f"{name}: states without a phase tag in their Comment ([PHASE] or [shared]):"
+                f" {', '.join(missing)}"
+            )
+        phases = catalogue(text)
+        expected = set(PHASES) - (set() if "EnableRejitter" in phases else {"REJITTER"})
+        unused = expected - set(phases.values())
+        if unused:
+            problems.append(f"{name}: no state has the phase {', '.join(sorted(unused))}")
+    return problems
 
 
 if __name__ == "__main__":

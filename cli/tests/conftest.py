@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
-from sqscb_cli_support import AUTO, NAME, REGION, Env, definition
+from sqscb_cli_support import AUTO, NAME, REGION, Env, definition, descriptor
 
 
 @pytest.fixture(autouse=True)
@@ -74,16 +74,21 @@ def env() -> Iterator[Env]:
         ssm.put_parameter(Name=settings, Value="{}", Type="String")
         sfn = session.client("stepfunctions")
         arn = sfn.create_state_machine(
-            name=f"{NAME}-circuit-breaker",
-            definition=definition(
-                mapping_uuid=mapping_uuid,
-                queue_url=queue_url,
-                alarm=alarm,
-                control=control,
-                settings=settings,
-            ),
-            roleArn=role,
+            name=f"{NAME}-circuit-breaker", definition=definition(), roleArn=role
         )["stateMachineArn"]
+        published = descriptor(
+            state_machine_arn=arn,
+            mapping_uuid=mapping_uuid,
+            queue_url=queue_url,
+            alarm=alarm,
+            control=control,
+            settings=settings,
+        )
+        ssm.put_parameter(
+            Name=f"/sqs-circuit-breaker/{NAME}/descriptor",
+            Value=json.dumps(published),
+            Type="String",
+        )
         yield Env(
             sfn,
             ssm,

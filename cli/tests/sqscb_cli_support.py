@@ -19,34 +19,68 @@ AUTO = {
 }
 
 
-def definition(
-    *, mapping_uuid: str, queue_url: str, alarm: str, control: str, settings: str, **extra: Any
-) -> str:
-    """An ASL document with the states (and parameters) the tool reads, as the module renders."""
+# The phases of the states these tests name, as the module's definition tags them (its Comments).
+PHASES = {
+    "RouteCommand": "OPENING",
+    "GetMappingSettings": "OPENING",
+    "DisableMapping": "OPENING",
+    "SaveSettings": "OPENING",
+    "RetentionGuard": "OPEN",
+    "WaitBeforeProbe": "OPEN",
+    "GiveUpMaxAttempts": "OPEN",
+    "CountFailedProbe": "OPEN",
+    "Probe": "HALF-OPEN",
+    "HalfOpenWindow": "HALF-OPEN",
+    "RejitterWindow": "REJITTER",
+    "CloseCircuit": "CLOSED",
+    "WatchAfterClose": "CLOSED",
+    "NotifyClosed": "CLOSED",
+    "Closed": "CLOSED",
+    "NotifyOpened": "shared",
+    "NotifyGaveUp": "shared",
+    "CheckControl": "shared",
+    "ControlBeforeProbe": "shared",
+}
 
-    def task(parameters: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::aws-sdk:x:y",
-            "Parameters": parameters,
-            "End": True,
-        }
 
+def definition(phases: dict[str, str] | None = None) -> str:
+    """An ASL document whose states' Comments tag their phase, as the module renders it."""
     states = {
-        "GetMappingSettings": task({"Uuid": mapping_uuid}),
-        "GetQueueAttributes": task(
-            {"QueueUrl": queue_url, "AttributeNames": ["VisibilityTimeout"]}
-        ),
-        "RearmAlarm": task({"AlarmName": alarm, "StateValue": "OK"}),
-        "ReadControl": task({"Name": control}),
-        "SaveSettings": task({"Name": settings, "Value.$": "$.original"}),
-        "NotifyOpened": {"Type": "Pass", "End": True},
+        name: {"Type": "Pass", "Comment": f"[{phase}] a state", "End": True}
+        for name, phase in (PHASES if phases is None else phases).items()
     }
-    if extra.get("rejitter_uuid"):
-        states["EnableRejitter"] = task({"Uuid": extra["rejitter_uuid"], "Enabled": True})
-    if extra.get("topic_arn"):
-        states["NotifyOpened"] = task({"TopicArn": extra["topic_arn"], "Message": "x"})
-    return json.dumps({"StartAt": "GetMappingSettings", "States": states})
+    return json.dumps({"StartAt": next(iter(states)), "States": states})
+
+
+def descriptor(
+    *,
+    state_machine_arn: str,
+    mapping_uuid: str,
+    queue_url: str,
+    alarm: str,
+    control: str,
+    settings: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A circuit's descriptor, as the module publishes it (version 1)."""
+    return {
+        "schema": "sqs-circuit-breaker/descriptor",
+        "version": 1,
+        "circuit": NAME,
+        "stateMachineArn": state_machine_arn,
+        "mappingUuid": mapping_uuid,
+        "queueUrl": queue_url,
+        "queueArn": "arn:aws:sqs:eu-west-1:123456789012:orders",
+        "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:orders",
+        "alarmName": alarm,
+        "controlParameter": control,
+        "settingsParameter": settings,
+        "leaseTable": f"{NAME}-cb-lease",
+        "rejitterMappingUuid": extra.get("rejitter_uuid"),
+        "topicArn": extra.get("topic_arn"),
+        "cleanupStateMachineArn": None,
+        **extra.get("override", {}),
+    }
 
 
 @dataclass

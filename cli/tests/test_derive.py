@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqscb_cli_support import PHASES
 
+from sqs_circuit_breaker.catalogue import CLOSED, HALF_OPEN, OPEN, OPENING, REJITTER
 from sqs_circuit_breaker.derive import (
     HELD_OPEN,
     StatusInputs,
@@ -20,7 +22,6 @@ from sqs_circuit_breaker.derive import (
     oldest_episode,
 )
 from sqs_circuit_breaker.discovery import Circuit
-from sqs_circuit_breaker.phases import CLOSED, HALF_OPEN, OPEN, OPENING, REJITTER
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 EXECUTION = {
@@ -77,7 +78,7 @@ def test_waiting_episode_shows_next_probe_and_budget_left() -> None:
         exited("RetentionGuard", wait_began, 39),
         entered("RetentionGuard", wait_began, STATE_INPUT, 38),
     ]
-    view = episode_view(EXECUTION, events, NOW)
+    view = episode_view(EXECUTION, events, NOW, PHASES)
     assert view["phase"] == OPEN
     assert view["currentState"] == "WaitBeforeProbe"
     assert (view["attempt"], view["maxAttempts"]) == (3, 8)
@@ -91,7 +92,7 @@ def test_waiting_episode_shows_next_probe_and_budget_left() -> None:
 
 def test_probing_episode_is_half_open_without_next_probe_time() -> None:
     events = [entered("Probe", NOW - timedelta(seconds=2), STATE_INPUT, 50)]
-    view = episode_view(EXECUTION, events, NOW)
+    view = episode_view(EXECUTION, events, NOW, PHASES)
     assert view["phase"] == HALF_OPEN
     assert view["nextProbeAt"] is None
     assert view["retentionBudgetLeftSeconds"] == 342000 - 1000
@@ -103,21 +104,21 @@ def test_notify_state_takes_the_previous_states_phase() -> None:
         exited("GiveUpMaxAttempts", NOW, 59),
         entered("GiveUpMaxAttempts", NOW, STATE_INPUT, 58),
     ]
-    assert episode_view(EXECUTION, events, NOW)["phase"] == OPEN
+    assert episode_view(EXECUTION, events, NOW, PHASES)["phase"] == OPEN
     events[2] = entered("RejitterWindow", NOW, STATE_INPUT, 58)
-    assert episode_view(EXECUTION, events, NOW)["phase"] == REJITTER
+    assert episode_view(EXECUTION, events, NOW, PHASES)["phase"] == REJITTER
 
 
 def test_episode_with_missing_fields_shows_none() -> None:
     events = [entered("GetMappingSettings", NOW, {}, 3)]
-    view = episode_view(EXECUTION, events, NOW)
+    view = episode_view(EXECUTION, events, NOW, PHASES)
     assert view["phase"] == OPENING
     for key in ("attempt", "maxAttempts", "lastProbe", "nextProbeAt", "retentionBudgetLeftSeconds"):
         assert view[key] is None
 
 
 def test_episode_without_state_events_yet_is_opening() -> None:
-    assert episode_view(EXECUTION, [], NOW)["phase"] == OPENING
+    assert episode_view(EXECUTION, [], NOW, PHASES)["phase"] == OPENING
 
 
 def test_oldest_running_episode_acts_and_commands_are_not_episodes() -> None:
@@ -211,7 +212,7 @@ def test_history_row_of_an_ended_episode() -> None:
         "closeReason": {"reason": "healthy"},
         "tracking": {"loops": 4, "reopens": 1},
     }
-    row = history_row(execution, {"output": json.dumps(output)}, None, NOW)
+    row = history_row(execution, {"output": json.dumps(output)}, None, NOW, PHASES)
     assert row["kind"] == "episode"
     assert row["durationSeconds"] == 1800
     assert (row["label"], row["probes"], row["reopens"]) == ("closed healthy", 4, 1)
@@ -219,7 +220,7 @@ def test_history_row_of_an_ended_episode() -> None:
 
 def test_history_row_of_a_running_episode_shows_its_phase() -> None:
     events = [entered("Probe", NOW, STATE_INPUT, 9)]
-    row = history_row(EXECUTION, None, events, NOW)
+    row = history_row(EXECUTION, None, events, NOW, PHASES)
     assert row["label"] == "running (HALF-OPEN)"
     assert row["probes"] == 3
     assert row["endedAt"] is None
@@ -238,13 +239,15 @@ def test_history_row_of_a_command_shows_its_reason() -> None:
         ),
         "output": json.dumps({"outcome": "closed", "closeReason": {"reason": "forced"}}),
     }
-    row = history_row(execution, described, None, NOW)
+    row = history_row(execution, described, None, NOW, PHASES)
     assert row["kind"] == "close"
     assert row["detail"] == "forced; fixed (by arn:aws:iam::1:user/ann)"
 
 
 def test_status_document_has_stable_keys() -> None:
-    circuit = Circuit("orders", "arn:sm", "uuid-1", "https://sqs/1/orders", "alarm", "/c", "/s")
+    circuit = Circuit(
+        "orders", "arn:sm", "uuid-1", "https://sqs/1/orders", "alarm", "/c", "/s", phases=PHASES
+    )
     inputs = StatusInputs(
         circuit=circuit,
         control={

@@ -1,16 +1,24 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
-from sqscb_cli_support import ACCOUNT, NAME, REGION, Env, definition
+from sqscb_cli_support import ACCOUNT, NAME, PHASES, REGION, Env, descriptor
 
 from sqs_circuit_breaker.aws import Aws, find_circuit
-from sqs_circuit_breaker.discovery import circuit_from_definition, circuit_name, state_machine_arn
+from sqs_circuit_breaker.discovery import (
+    DESCRIPTOR_VERSION,
+    circuit_from_descriptor,
+    circuit_name,
+    descriptor_parameter,
+    state_machine_arn,
+)
 from sqs_circuit_breaker.errors import CliError, ExitCode
 
 ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{NAME}-circuit-breaker"
 FIELDS = {
+    "state_machine_arn": ARN,
     "mapping_uuid": "uuid-1",
     "queue_url": "https://sqs.eu-west-1.amazonaws.com/1/orders",
     "alarm": "orders-cb-error-rate",
@@ -19,44 +27,71 @@ FIELDS = {
 }
 
 
-def test_name_gives_the_modules_state_machine_arn() -> None:
+def text(**extra: Any) -> str:
+    return json.dumps(descriptor(**FIELDS, **extra))
+
+
+def test_name_gives_the_modules_state_machine_arn_and_descriptor() -> None:
     assert state_machine_arn(NAME, "aws", REGION, ACCOUNT) == ARN
-    assert state_machine_arn(ARN, "aws-cn", "x", "y") == ARN
     assert circuit_name(ARN) == NAME
+    assert circuit_name(NAME) == NAME
+    assert descriptor_parameter(NAME) == "/sqs-circuit-breaker/orders/descriptor"
 
 
-def test_resources_are_read_from_the_definition() -> None:
-    circuit = circuit_from_definition(ARN, definition(**FIELDS))
-    assert circuit.name == NAME
+def test_an_arn_of_another_state_machine_is_not_a_circuit() -> None:
+    with pytest.raises(CliError, match="not the state machine of a circuit") as raised:
+        circuit_name(f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orders")
+    assert raised.value.code == ExitCode.NOT_FOUND
+
+
+def test_resources_are_read_from_the_descriptor() -> None:
+    circuit = circuit_from_descriptor(NAME, text())
+    assert (circuit.name, circuit.state_machine_arn) == (NAME, ARN)
     assert (circuit.mapping_uuid, circuit.alarm_name) == ("uuid-1", "orders-cb-error-rate")
     assert (circuit.control_parameter, circuit.settings_parameter) == ("/c", "/s")
     assert circuit.queue_name == "orders"
-    assert circuit.rejitter_mapping_uuid is None
-    assert circuit.topic_arn is None
+    assert (circuit.rejitter_mapping_uuid, circuit.topic_arn) == (None, None)
 
 
 def test_optional_rejitter_and_topic_are_read_when_present() -> None:
-    text = definition(**FIELDS, rejitter_uuid="uuid-r", topic_arn="arn:aws:sns:eu-west-1:1:t")
-    circuit = circuit_from_definition(ARN, text)
+    circuit = circuit_from_descriptor(
+        NAME, text(rejitter_uuid="uuid-r", topic_arn="arn:aws:sns:eu-west-1:1:t")
+    )
     assert (circuit.rejitter_mapping_uuid, circuit.topic_arn) == (
         "uuid-r",
         "arn:aws:sns:eu-west-1:1:t",
     )
 
 
-def test_control_parameter_is_found_in_the_control_check_states() -> None:
-    document = json.loads(definition(**FIELDS))
-    del document["States"]["ReadControl"]
-    document["States"]["ReadControlAtStart"] = {"Type": "Task", "Parameters": {"Name": "/c2"}}
-    assert circuit_from_definition(ARN, json.dumps(document)).control_parameter == "/c2"
+def test_a_newer_descriptor_asks_for_a_newer_tool() -> None:
+    newer = text(override={"version": DESCRIPTOR_VERSION + 1, "stateMachine": {"arn": ARN}})
+    with pytest.raises(CliError, match=r"created by a newer module.*Upgrade this tool") as raised:
+        circuit_from_descriptor(NAME, newer)
+    assert raised.value.code == ExitCode.USAGE
+    assert f"version {DESCRIPTOR_VERSION + 1}" in str(raised.value)
 
 
-def test_definition_without_a_state_is_an_unsupported_version() -> None:
-    document = json.loads(definition(**FIELDS))
-    del document["States"]["ReadControl"]
-    with pytest.raises(CliError, match="not a circuit breaker of a supported version") as raised:
-        circuit_from_definition(ARN, json.dumps(document))
-    assert raised.value.code == ExitCode.NOT_FOUND
+def test_a_version_1_descriptor_with_added_fields_is_read() -> None:
+    assert (
+        circuit_from_descriptor(NAME, text(override={"dlqArn": "arn:x"})).mapping_uuid == "uuid-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("not json", "is not JSON"),
+        ("[]", "not a circuit descriptor"),
+        (json.dumps({"version": 1}), "not a circuit descriptor"),
+        (text(override={"version": "1"}), "no valid version"),
+        (text(override={"version": True}), "no valid version"),
+        (text(override={"mappingUuid": ""}), "lacks mappingUuid"),
+        (text(override={"alarmName": None, "queueUrl": 3}), "lacks queueUrl, alarmName"),
+    ],
+)
+def test_a_malformed_descriptor_is_a_clear_error(value: str, message: str) -> None:
+    with pytest.raises(CliError, match=message):
+        circuit_from_descriptor(NAME, value)
 
 
 def test_find_circuit_by_name_and_by_arn(env: Env) -> None:
@@ -67,7 +102,19 @@ def test_find_circuit_by_name_and_by_arn(env: Env) -> None:
     assert find_circuit(aws, env.state_machine_arn) == by_name
 
 
+def test_find_circuit_reads_the_phases_from_the_definition(env: Env) -> None:
+    assert find_circuit(Aws.create(), NAME).phases == PHASES
+
+
 def test_unknown_circuit_is_not_found(env: Env) -> None:
     with pytest.raises(CliError, match="no such circuit: payments") as raised:
         find_circuit(Aws.create(), "payments")
+    assert raised.value.code == ExitCode.NOT_FOUND
+    assert "/sqs-circuit-breaker/payments/descriptor" in str(raised.value)
+
+
+def test_a_descriptor_naming_a_missing_state_machine_is_not_found(env: Env) -> None:
+    env.sfn.delete_state_machine(stateMachineArn=env.state_machine_arn)
+    with pytest.raises(CliError, match="which does not exist") as raised:
+        find_circuit(Aws.create(), NAME)
     assert raised.value.code == ExitCode.NOT_FOUND

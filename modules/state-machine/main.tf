@@ -196,6 +196,7 @@ locals {
       next    = "ControlBeforeClose"
     }
     NotifyClosed = {
+      phase   = "CLOSED"
       state   = "CLOSED"
       subject = "CLOSED"
       text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}{}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings. After a healthy, empty, overridden or forced close the execution watches the alarm for ${var.watch_seconds} s and re-opens the circuit if the function fails again. Execution: {}"
@@ -257,8 +258,13 @@ locals {
   }[var.partition]
   all_notifications = local.notifications
 
+  # Each state's Comment starts with its phase in brackets, as in the template (the CLI's catalogue):
+  # notifications are "shared" (they take the phase of the state before them) unless they say.
+  notify_phase = { for state_name, n in local.all_notifications : state_name => lookup(n, "phase", "shared") }
+
   notify_publish = {
     for state_name, n in local.all_notifications : state_name => {
+      Comment  = "[${local.notify_phase[state_name]}] Publish the notification (best effort)."
       Type     = "Task"
       Resource = "arn:${var.partition}:states:::sns:publish"
       Parameters = merge(
@@ -281,7 +287,7 @@ locals {
   notify_json = {
     for state_name, n in local.all_notifications : state_name => {
       Type    = "Pass"
-      Comment = "notification_format = json: the message object, published by ${state_name}Send."
+      Comment = "[${local.notify_phase[state_name]}] notification_format = json: the message object, published by ${state_name}Send."
       Parameters = {
         circuit       = var.circuit_name
         state         = n.state
@@ -307,7 +313,7 @@ locals {
       for state_name, n in local.all_notifications : state_name => (
         !local.notifications_enabled ? jsonencode({
           Type       = "Pass"
-          Comment    = "Notifications are off (no SNS topic configured)."
+          Comment    = "[${local.notify_phase[state_name]}] Notifications are off (no SNS topic configured)."
           ResultPath = null
           Next       = n.next
         }) : local.json_notifications ? jsonencode(local.notify_json[state_name]) : jsonencode(local.notify_publish[state_name])

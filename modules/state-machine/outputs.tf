@@ -120,3 +120,13 @@ output "cleanup_policy_json" {
   description = "The cleanup role's inline policy (JSON), or null without the rejitter."
   value       = local.cleanup_enabled ? data.aws_iam_policy_document.cleanup[0].json : null
 }
+
+output "descriptor" {
+  description = "The circuit's descriptor (schema sqs-circuit-breaker/descriptor, version 1): the resources operator tools need."
+  value       = local.descriptor
+}
+
+output "descriptor_parameter_name" {
+  description = "Name of the SSM parameter that publishes the descriptor (JSON)."
+  value       = aws_ssm_parameter.descriptor.name
+}

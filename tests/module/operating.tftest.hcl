@@ -61,6 +61,23 @@ run "control_parameters_and_commands" {
   }
 }
 
+run "descriptor_published_for_operator_tools" {
+  command = apply
+
+  assert {
+    condition     = output.descriptor_parameter_name == "/sqs-circuit-breaker/orders/descriptor" && output.descriptor.schema == "sqs-circuit-breaker/descriptor" && output.descriptor.version == 1 && output.descriptor.circuit == "orders"
+    error_message = "the descriptor is published under /sqs-circuit-breaker/<name>/descriptor, with its schema and version"
+  }
+  assert {
+    condition     = endswith(output.descriptor.stateMachineArn, ":stateMachine:orders-circuit-breaker") && output.descriptor.mappingUuid == var.event_source_mapping_uuid && output.descriptor.queueUrl == var.queue_url && output.descriptor.queueArn == var.queue_arn && output.descriptor.alarmName == output.alarm_name
+    error_message = "the descriptor names the circuit's state machine, mapping, queue and alarm"
+  }
+  assert {
+    condition     = output.descriptor.controlParameter == output.control_parameter_name && output.descriptor.settingsParameter == output.settings_parameter_name && output.descriptor.leaseTable == output.lease_table_name && output.descriptor.rejitterMappingUuid == output.rejitter_event_source_mapping_uuid && output.descriptor.topicArn == output.sns_topic_arn && output.descriptor.cleanupStateMachineArn == output.cleanup_state_machine_arn
+    error_message = "the descriptor names the control and settings parameters, the lease table, the rejitter mapping, the topic and the cleanup state machine as the outputs do"
+  }
+}
+
 run "breaker_alarms_on_by_default_with_notifications" {
   command = apply
 

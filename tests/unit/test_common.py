@@ -7,7 +7,7 @@ import json
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from common import aws, env, log
+from common import aws, env, log, origin, sqs
 from sqscb_fakes import client_error
 
 
@@ -100,3 +100,104 @@ def test_bounded_int_accepts_integers_in_range_and_defaults_when_unset(raw, expe
 def test_bounded_int_refuses_bad_values_naming_the_variable(raw, problem):
     with pytest.raises(env.ConfigError, match=f"N: .*{problem}"):
         env.bounded_int({"N": raw}, "N", 7, 0, 10)
+
+
+# ---- The sqscb-origin codec (written by the rejitter, read by the rejitter and the probe) --------
+ORIGIN = origin.Origin(
+    id="first", sent_ms=1_700_000_000_000, receives=2, resent_ms=1_700_000_900_000, passes=1
+)
+VALUE = ORIGIN.to_json()
+
+
+def receive_form(value: str, data_type: str = "String") -> dict:
+    """The attribute as ReceiveMessage returns it (the probe reads this form)."""
+    return {"DataType": data_type, "StringValue": value}
+
+
+def esm_form(value: str, data_type: str = "String") -> dict:
+    """The attribute as an event source mapping's record carries it (the rejitter reads this)."""
+    return {
+        "dataType": data_type,
+        "stringValue": value,
+        "stringListValues": [],
+        "binaryListValues": [],
+    }
+
+
+@pytest.mark.parametrize("form", [receive_form, esm_form])
+def test_an_origin_reads_back_in_both_forms(form):
+    assert origin.decode(form(VALUE)) == ORIGIN
+    assert origin.decode(ORIGIN.to_attribute()) == ORIGIN
+
+
+def test_other_keys_are_ignored():
+    value = VALUE.replace('"v":1,', '"v":1,"later":"x",')
+    assert origin.decode(receive_form(value)) == ORIGIN
+
+
+@pytest.mark.parametrize("form", [receive_form, esm_form])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("not json", "is not JSON"),
+        ("[1]", "is not a JSON object"),
+        ('{"v":2}', "version 1"),
+        (VALUE.replace('"v":1,', ""), "version 1"),  # the probe used to accept this one
+        (VALUE.replace('"v":1', '"v":true'), "version 1"),
+        (VALUE.replace('"id":"first"', '"id":""'), "no id"),
+        (VALUE.replace('"id":"first"', '"id":5'), "no id"),
+        (VALUE.replace(',"passes":1', ""), "passes"),
+        (VALUE.replace('"passes":1', '"passes":0'), "passes"),
+        (VALUE.replace('"receives":2', '"receives":-1'), "receives"),
+        (VALUE.replace('"receives":2', '"receives":true'), "receives"),
+        (VALUE.replace('"sentMs":1700000000000', '"sentMs":-1'), "sentMs"),
+        (VALUE.replace('"sentMs":', '"sentMs":"'), "is not JSON"),
+        (VALUE.replace('"resentMs":1700000900000', '"resentMs":1.5'), "resent"),
+    ],
+)
+def test_a_malformed_origin_is_described_alike_in_both_forms(form, value, problem):
+    with pytest.raises(ValueError, match=problem):
+        origin.decode(form(value))
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        receive_form(VALUE, "Number"),
+        esm_form(VALUE, "String.custom"),
+        {"DataType": "Binary", "BinaryValue": b"{}"},
+        {"dataType": "String", "binaryValue": "e30="},
+        "text",
+        None,
+    ],
+)
+def test_only_a_string_attribute_with_a_value_is_an_origin(attribute):
+    with pytest.raises(ValueError, match=r"String attribute|no string value"):
+        origin.decode(attribute)
+
+
+# ---- change_visibility: never raises, says why ---------------------------------------------------
+class _Sqs:
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+        self.calls: list[dict] = []
+
+    def change_message_visibility(self, **kwargs):
+        self.calls.append(kwargs)
+        if self.error:
+            raise self.error
+
+
+def test_change_visibility_returns_none_when_done():
+    client = _Sqs(None)
+    assert sqs.change_visibility(client, "u", "rh", 30) is None
+    assert client.calls == [{"QueueUrl": "u", "ReceiptHandle": "rh", "VisibilityTimeout": 30}]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [client_error("ReceiptHandleIsInvalid", "gone"), ReadTimeoutError(endpoint_url="https://sqs")],
+)
+def test_change_visibility_describes_a_failure_instead_of_raising(error):
+    description = sqs.change_visibility(_Sqs(error), "u", "rh", 30)
+    assert description and ("ReceiptHandleIsInvalid" in description or "ReadTimeout" in description)

@@ -11,7 +11,9 @@ import json
 from typing import Any
 
 import filters
+import messages
 import probe
+import probe_input
 import pytest
 from moto.events.models import EventPattern
 from sqscb_fakes import FakeLambda, client_error
@@ -129,7 +131,7 @@ def test_a_failed_test_event_pattern_is_not_a_verdict():
 
 # ---- the probe with filters -------------------------------------------------------------------
 def filtered_run(queue, sqs, lam, events, mapping=None, **event) -> dict[str, Any]:
-    request = probe.parse_event(
+    request = probe_input.parse_event(
         {
             "queueUrl": queue["url"],
             "queueArn": queue["arn"],
@@ -184,21 +186,21 @@ def test_a_queue_of_excluded_messages_only_is_empty_to_the_function(sqs, queue):
 
 def test_excluded_messages_in_front_of_a_hidden_backlog_are_no_reason_to_close(sqs, queue):
     """More than the probe looks at: a message the filters admit may be further back."""
-    for i in range(probe.FILTERED_RECEIVE_BATCH * probe.FILTERED_MAX_RECEIVES + 5):
+    for i in range(messages.FILTERED_RECEIVE_BATCH * messages.FILTERED_MAX_RECEIVES + 5):
         sqs.send_message(QueueUrl=queue["url"], MessageBody=json.dumps({"kind": "audit", "i": i}))
     lam = FakeLambda()
 
     result = filtered_run(queue, sqs, lam, FakeEvents())
 
     assert result["outcome"] == "unhealthy" and lam.events == []
-    assert result["excluded"] == probe.FILTERED_RECEIVE_BATCH * probe.FILTERED_MAX_RECEIVES
+    assert result["excluded"] == messages.FILTERED_RECEIVE_BATCH * messages.FILTERED_MAX_RECEIVES
     assert "probe again" in result["reason"]
     assert len(visible_bodies(sqs, queue["url"])) == 55
 
 
 def test_a_synthetic_body_the_filters_exclude_is_refused(sqs, queue):
     lam = FakeLambda()
-    with pytest.raises(probe.ProbeConfigError, match="syntheticBody is excluded"):
+    with pytest.raises(probe_input.ProbeConfigError, match="syntheticBody is excluded"):
         filtered_run(
             queue,
             sqs,
@@ -227,7 +229,7 @@ def test_a_failed_filter_check_hands_every_message_back(sqs, queue):
     for i in range(3):
         sqs.send_message(QueueUrl=queue["url"], MessageBody=json.dumps({"kind": "order", "i": i}))
     events = FakeEvents(fail=client_error("ThrottlingException", "TestEventPattern"))
-    with pytest.raises(probe.ProbeAwsError, match="TestEventPattern failed"):
+    with pytest.raises(probe_input.ProbeAwsError, match="TestEventPattern failed"):
         filtered_run(queue, sqs, FakeLambda(), events)
     assert len(visible_bodies(sqs, queue["url"])) == 3
 
@@ -235,7 +237,7 @@ def test_a_failed_filter_check_hands_every_message_back(sqs, queue):
 def test_an_unreadable_filter_is_a_configuration_error_before_anything_is_received(sqs, queue):
     sqs.send_message(QueueUrl=queue["url"], MessageBody="x")
     bad = {"FilterCriteriaError": {"ErrorCode": "KMSAccessDeniedException", "Message": "no"}}
-    with pytest.raises(probe.ProbeConfigError, match="FilterCriteria could not be read"):
+    with pytest.raises(probe_input.ProbeConfigError, match="FilterCriteria could not be read"):
         filtered_run(queue, sqs, FakeLambda(), FakeEvents(), mapping=bad)
     assert visible_bodies(sqs, queue["url"]) == ["x"]
 

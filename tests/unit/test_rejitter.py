@@ -8,9 +8,12 @@ import random
 from typing import Any
 
 import boto3
+import copies
 import pytest
 import rejitter
+import rejitter_config
 from botocore.stub import ANY, Stubber
+from common import origin as origin_codec
 from common.env import ConfigError
 from sqscb_fakes import Recording, client_error
 
@@ -30,14 +33,16 @@ def clock(value: int = NOW_MS) -> Any:
 
 def config(
     url: str = QUEUE_URL, low: int = 0, high: int = 0, window: int = WINDOW
-) -> rejitter.RejitterConfig:
-    return rejitter.RejitterConfig(
+) -> rejitter_config.RejitterConfig:
+    return rejitter_config.RejitterConfig(
         queue_url=url, min_delay=low, max_delay=high, window_seconds=window
     )
 
 
-def redrive(max_receive_count: int = 3) -> rejitter.Redrive:
-    return rejitter.Redrive(dlq_arn=DLQ_ARN, dlq_url=DLQ_URL, max_receive_count=max_receive_count)
+def redrive(max_receive_count: int = 3) -> rejitter_config.Redrive:
+    return rejitter_config.Redrive(
+        dlq_arn=DLQ_ARN, dlq_url=DLQ_URL, max_receive_count=max_receive_count
+    )
 
 
 def record(
@@ -110,12 +115,12 @@ def origin_json(
 
 
 def origin_attribute(**fields: Any) -> dict[str, Any]:
-    return {rejitter.ORIGIN_ATTRIBUTE: esm_string(origin_json(**fields))}
+    return {origin_codec.ATTRIBUTE: esm_string(origin_json(**fields))}
 
 
 def origin_of(attributes: dict[str, Any]) -> dict[str, Any]:
     """The sqscb-origin of a SendMessageBatch entry's or a received message's attributes."""
-    attribute = attributes[rejitter.ORIGIN_ATTRIBUTE]
+    attribute = attributes[origin_codec.ATTRIBUTE]
     assert attribute["DataType"] == "String"
     return json.loads(attribute["StringValue"])
 
@@ -173,18 +178,18 @@ def all_entries(rec: Recording) -> list[dict[str, Any]]:
 
 # ---- Configuration ------------------------------------------------------------------------------
 def test_config_defaults_to_delays_between_0_and_900_seconds():
-    assert rejitter.load_config({"QUEUE_URL": QUEUE_URL}) == config(QUEUE_URL, 0, 900)
+    assert rejitter_config.load_config({"QUEUE_URL": QUEUE_URL}) == config(QUEUE_URL, 0, 900)
 
 
 def test_config_reads_the_delay_bounds():
     env = {"QUEUE_URL": QUEUE_URL, "MIN_DELAY_SECONDS": "5", "MAX_DELAY_SECONDS": "5"}
-    assert rejitter.load_config(env) == config(QUEUE_URL, 5, 5)
+    assert rejitter_config.load_config(env) == config(QUEUE_URL, 5, 5)
 
 
 def test_config_window_defaults_to_300_seconds_and_is_read():
-    assert rejitter.load_config({"QUEUE_URL": QUEUE_URL}).window_seconds == 300
+    assert rejitter_config.load_config({"QUEUE_URL": QUEUE_URL}).window_seconds == 300
     env = {"QUEUE_URL": QUEUE_URL, "WINDOW_SECONDS": "43200"}
-    assert rejitter.load_config(env).window_seconds == 43200
+    assert rejitter_config.load_config(env).window_seconds == 43200
 
 
 @pytest.mark.parametrize(
@@ -207,19 +212,19 @@ def test_config_window_defaults_to_300_seconds_and_is_read():
 )
 def test_invalid_config_raises_an_error_naming_the_variable(env, variable):
     with pytest.raises(ConfigError, match=variable) as caught:
-        rejitter.load_config(env)
+        rejitter_config.load_config(env)
     assert caught.value.name == variable
 
 
 def test_fifo_queue_url_is_refused():
-    with pytest.raises(rejitter.RejitterConfigError, match=r"QUEUE_URL.*FIFO.*DelaySeconds"):
-        rejitter.load_config({"QUEUE_URL": QUEUE_URL + ".fifo"})
+    with pytest.raises(rejitter_config.RejitterConfigError, match=r"QUEUE_URL.*FIFO.*DelaySeconds"):
+        rejitter_config.load_config({"QUEUE_URL": QUEUE_URL + ".fifo"})
 
 
 def test_record_from_a_fifo_queue_is_refused_and_nothing_is_sent(sqs, queue):
     rec = Recording(sqs)
     event = {"Records": [record(source_arn=QUEUE_ARN + ".fifo")]}
-    with pytest.raises(rejitter.RejitterConfigError, match="FIFO"):
+    with pytest.raises(rejitter_config.RejitterConfigError, match="FIFO"):
         rejitter.rejitter(event, sqs=rec, config=config(queue["url"]), rng=random.Random(1))
     assert rec.calls == {}
 
@@ -258,7 +263,7 @@ def test_body_and_string_number_binary_and_custom_type_attributes_are_preserved(
         "f": {"StringValue": "1.5", "DataType": "Number.float"},
         "b": {"BinaryValue": b"\x00\xffbin", "DataType": "Binary"},
         "c": {"BinaryValue": b"\x01", "DataType": "Binary.gzip"},
-        rejitter.ORIGIN_ATTRIBUTE: {
+        origin_codec.ATTRIBUTE: {
             "StringValue": origin_json("m-1", SENT_MS, 0, NOW_MS, 1),
             "DataType": "String",
         },
@@ -303,7 +308,7 @@ def test_first_pass_adds_the_origin_as_compact_json_string_attribute(sqs, queue)
         now_ms=clock(),
     )
     assert all_entries(rec)[0]["MessageAttributes"] == {
-        rejitter.ORIGIN_ATTRIBUTE: {
+        origin_codec.ATTRIBUTE: {
             "DataType": "String",
             "StringValue": '{"v":1,"id":"m-1","sentMs":1700000000000,"receives":2,'
             '"resentMs":1700000600000,"passes":1}',
@@ -374,33 +379,8 @@ def test_receives_are_earlier_deliveries_plus_this_incarnations_minus_the_rejitt
     if previous_receives is not None:
         attributes = origin_attribute(receives=previous_receives, resent_ms=SENT_MS - 10)
     rec = record(attributes=attributes, receive_count=receive_count)
-    previous = rejitter.previous_origin(rec)
-    assert rejitter.next_origin(rec, previous, NOW_MS).receives == expected
-
-
-@pytest.mark.parametrize(
-    ("attribute", "problem"),
-    [
-        (esm_string("not json"), "is not JSON"),
-        (esm_string("[1]"), "is not a JSON object"),
-        (esm_string('{"v":2}'), "version 1"),
-        (esm_string(origin_json().replace('"v":1', '"v":true')), "version 1"),
-        (esm_string(origin_json().replace('"id":"first"', '"id":""')), "no id"),
-        (esm_string(origin_json().replace('"id":"first"', '"id":5')), "no id"),
-        (esm_string(origin_json().replace(',"passes":1', "")), "passes"),
-        (esm_string(origin_json().replace('"passes":1', '"passes":0')), "passes"),
-        (esm_string(origin_json().replace('"receives":0', '"receives":-1')), "receives"),
-        (esm_string(origin_json().replace('"receives":0', '"receives":true')), "receives"),
-        (esm_string(origin_json().replace('"sentMs":', '"sentMs":"')), "is not JSON"),
-        (esm_string(origin_json().replace('"resentMs":1700000000000', '"resentMs":1.5')), "resent"),
-        (esm_string(origin_json(), "Number"), "not a String attribute"),
-        (esm_binary(b"{}", "String"), "no string value"),
-        ("text", "not a String attribute"),
-    ],
-)
-def test_malformed_origin_is_described(attribute, problem):
-    with pytest.raises(ValueError, match=problem):
-        rejitter.read_origin(attribute)
+    previous = copies.previous_origin(rec)
+    assert copies.next_origin(rec, previous, NOW_MS).receives == expected
 
 
 @pytest.mark.parametrize(
@@ -410,7 +390,7 @@ def test_record_with_malformed_origin_is_treated_as_an_original_and_resent(
     sqs, queue, capsys, value
 ):
     rec = Recording(sqs)
-    attributes = {"a": esm_string("kept"), rejitter.ORIGIN_ATTRIBUTE: esm_string(value)}
+    attributes = {"a": esm_string("kept"), origin_codec.ATTRIBUTE: esm_string(value)}
     result = rejitter.rejitter(
         {"Records": [record("m-7", attributes=attributes, receive_count=2)]},
         sqs=rec,
@@ -421,7 +401,7 @@ def test_record_with_malformed_origin_is_treated_as_an_original_and_resent(
     )
     assert result == {"batchItemFailures": []}
     (entry,) = all_entries(rec)
-    assert set(entry["MessageAttributes"]) == {"a", rejitter.ORIGIN_ATTRIBUTE}
+    assert set(entry["MessageAttributes"]) == {"a", origin_codec.ATTRIBUTE}
     assert origin_of(entry["MessageAttributes"]) == {
         "v": 1,
         "id": "m-7",
@@ -439,7 +419,7 @@ def test_record_with_malformed_origin_is_treated_as_an_original_and_resent(
 def test_legacy_pass_counter_is_dropped_from_the_copy(sqs, queue):
     rec = Recording(sqs)
     attributes = {f"a{i}": esm_string(str(i)) for i in range(9)}
-    attributes[rejitter.LEGACY_PASSES_ATTRIBUTE] = esm_string("3", "Number")
+    attributes[copies.LEGACY_PASSES_ATTRIBUTE] = esm_string("3", "Number")
     result = rejitter.rejitter(
         {"Records": [record(attributes=attributes)]},
         sqs=rec,
@@ -449,7 +429,7 @@ def test_legacy_pass_counter_is_dropped_from_the_copy(sqs, queue):
     assert result == {"batchItemFailures": []}
     (entry,) = all_entries(rec)
     assert sorted(entry["MessageAttributes"]) == sorted(
-        [f"a{i}" for i in range(9)] + [rejitter.ORIGIN_ATTRIBUTE]
+        [f"a{i}" for i in range(9)] + [origin_codec.ATTRIBUTE]
     )
 
 
@@ -530,7 +510,7 @@ def test_message_with_nine_attributes_and_the_origin_is_resent_with_ten(sqs, que
 
 
 def test_attribute_list_values_are_converted_back_when_present():
-    converted = rejitter.send_attribute(
+    converted = copies.send_attribute(
         "l",
         {
             "stringValue": "v",
@@ -622,13 +602,13 @@ def policy_json(rest: str) -> str:
 
 
 def test_redrive_policy_is_read_from_the_queue(sqs, queue, dlq):
-    assert rejitter.load_redrive(sqs, queue["url"]) == rejitter.Redrive(
+    assert rejitter_config.load_redrive(sqs, queue["url"]) == rejitter_config.Redrive(
         dlq_arn=dlq["arn"], dlq_url=dlq["url"], max_receive_count=3
     )
 
 
 def test_queue_without_redrive_policy_has_none(sqs, queue):
-    assert rejitter.load_redrive(sqs, queue["url"]) is None
+    assert rejitter_config.load_redrive(sqs, queue["url"]) is None
 
 
 @pytest.mark.parametrize(
@@ -642,11 +622,11 @@ def test_queue_without_redrive_policy_has_none(sqs, queue):
     ],
 )
 def test_redrive_policy_parsing(raw, expected):
-    parsed = rejitter.parse_redrive_policy(raw, QUEUE_URL)
+    parsed = rejitter_config.parse_redrive_policy(raw, QUEUE_URL)
     if expected is None:
         assert parsed is None
     else:
-        assert parsed == rejitter.Redrive(DLQ_ARN, DLQ_URL, expected)
+        assert parsed == rejitter_config.Redrive(DLQ_ARN, DLQ_URL, expected)
 
 
 @pytest.mark.parametrize(
@@ -664,8 +644,8 @@ def test_redrive_policy_parsing(raw, expected):
     ],
 )
 def test_unusable_redrive_policy_raises_for_the_whole_batch(raw, problem):
-    with pytest.raises(rejitter.RedrivePolicyError, match=problem):
-        rejitter.parse_redrive_policy(raw, QUEUE_URL)
+    with pytest.raises(rejitter_config.RedrivePolicyError, match=problem):
+        rejitter_config.parse_redrive_policy(raw, QUEUE_URL)
 
 
 @pytest.mark.parametrize(
@@ -683,17 +663,17 @@ def test_unusable_redrive_policy_raises_for_the_whole_batch(raw, problem):
     ],
 )
 def test_dead_letter_queue_url_is_the_queue_url_with_the_dlq_name(queue_url, expected):
-    assert rejitter.dlq_url(queue_url, DLQ_ARN) == expected
+    assert rejitter_config.dlq_url(queue_url, DLQ_ARN) == expected
 
 
 def test_reading_the_redrive_policy_failing_raises_a_clear_error(sqs, queue):
     rec = Recording(sqs, fail={"get_queue_attributes": client_error("AccessDenied", "x")})
     with pytest.raises(
-        rejitter.RedrivePolicyError,
+        rejitter_config.RedrivePolicyError,
         match=r"cannot read the RedrivePolicy.*"
         r"AccessDenied.*nothing is deleted.*sqs:GetQueueAttributes",
     ):
-        rejitter.load_redrive(rec, queue["url"])
+        rejitter_config.load_redrive(rec, queue["url"])
 
 
 def test_spent_copy_goes_to_the_dead_letter_queue_with_its_attributes_not_back_to_the_queue(
@@ -709,7 +689,7 @@ def test_spent_copy_goes_to_the_dead_letter_queue_with_its_attributes_not_back_t
         sqs=rec,
         config=config(queue["url"]),
         rng=random.Random(1),
-        redrive=rejitter.load_redrive(sqs, queue["url"]),
+        redrive=rejitter_config.load_redrive(sqs, queue["url"]),
         now_ms=clock(),
     )
     assert result == {"batchItemFailures": []}  # both copied: the ESM deletes both originals
@@ -747,7 +727,7 @@ def test_dead_letter_entry_keeps_the_trace_header_and_has_no_delay():
         "Id": "r0",
         "MessageBody": "body",
         "MessageAttributes": {
-            rejitter.ORIGIN_ATTRIBUTE: {
+            origin_codec.ATTRIBUTE: {
                 "DataType": "String",
                 "StringValue": origin_json("m-1", SENT_MS, 3, NOW_MS, 1),
             }
@@ -778,8 +758,8 @@ def test_dead_letter_threshold_is_receives_reaching_max_receive_count(receives, 
     rec = record(
         attributes=origin_attribute(receives=receives - 1, resent_ms=SENT_MS), receive_count=2
     )
-    plan = rejitter.plan_record(rec, window_seconds=WINDOW, redrive=redrive(3), now_ms=NOW_MS)
-    assert isinstance(plan, rejitter.Copy)
+    plan = copies.plan_record(rec, window_seconds=WINDOW, redrive=redrive(3), now_ms=NOW_MS)
+    assert isinstance(plan, copies.Copy)
     assert plan.origin.receives == receives
     assert plan.dead_letter is moved
 
@@ -811,7 +791,7 @@ def test_dead_letter_send_failure_keeps_the_record_hidden_and_reports_it(
         QueueUrl=queue["url"],
         MessageBody="poison",
         MessageAttributes={
-            rejitter.ORIGIN_ATTRIBUTE: {
+            origin_codec.ATTRIBUTE: {
                 "DataType": "String",
                 "StringValue": origin_json(receives=5, resent_ms=rejitter.wall_clock_ms()),
             }
@@ -830,7 +810,7 @@ def test_dead_letter_send_failure_keeps_the_record_hidden_and_reports_it(
         sqs=rec,
         config=config(queue["url"]),
         rng=random.Random(1),
-        redrive=rejitter.Redrive(
+        redrive=rejitter_config.Redrive(
             dlq_arn="arn:aws:sqs:us-east-1:123456789012:missing",
             dlq_url=queue["url"].rsplit("/", 1)[0] + "/missing",
             max_receive_count=3,
@@ -885,9 +865,9 @@ def test_copy_redriven_from_the_dead_letter_queue_counts_its_deliveries_afresh()
     # attributes: its sqscb-origin was not written for it, so SQS's fresh count applies.
     attributes = origin_attribute(receives=3, resent_ms=SENT_MS - 3_600_000, passes=2)
     redriven = record(attributes=attributes, receive_count=2, sent_ms=SENT_MS)
-    plan = rejitter.plan_record(redriven, window_seconds=WINDOW, redrive=redrive(3), now_ms=NOW_MS)
-    assert plan == rejitter.Copy(
-        rejitter.Origin(
+    plan = copies.plan_record(redriven, window_seconds=WINDOW, redrive=redrive(3), now_ms=NOW_MS)
+    assert plan == copies.Copy(
+        origin_codec.Origin(
             id="first", sent_ms=SENT_MS - 86_400_000, receives=1, resent_ms=NOW_MS, passes=3
         ),
         dead_letter=False,
@@ -901,16 +881,16 @@ def test_copy_redriven_from_the_dead_letter_queue_counts_its_deliveries_afresh()
 def test_a_copy_is_the_rejitters_own_when_sent_within_a_lambda_timeout_of_resent_ms(
     sent_after_resent_ms, own
 ):
-    origin = rejitter.Origin("first", 0, 0, SENT_MS, 1)
-    assert rejitter.is_own_copy(record(sent_ms=SENT_MS + sent_after_resent_ms), origin) is own
+    origin = origin_codec.Origin("first", 0, 0, SENT_MS, 1)
+    assert copies.is_own_copy(record(sent_ms=SENT_MS + sent_after_resent_ms), origin) is own
 
 
 def test_message_redriven_from_the_dlq_during_a_window_is_not_hidden_as_a_copy():
     resent = NOW_MS - 1_000_000  # moved to the DLQ 1000 s ago, redriven back 10 s ago
     attributes = origin_attribute(receives=3, resent_ms=resent)
     redriven = record(attributes=attributes, sent_ms=NOW_MS - 10_000)
-    plan = rejitter.plan_record(redriven, window_seconds=3600, redrive=redrive(3), now_ms=NOW_MS)
-    assert isinstance(plan, rejitter.Copy)
+    plan = copies.plan_record(redriven, window_seconds=3600, redrive=redrive(3), now_ms=NOW_MS)
+    assert isinstance(plan, copies.Copy)
     assert (plan.origin.receives, plan.dead_letter) == (0, False)
 
 
@@ -951,14 +931,14 @@ def test_copy_seen_again_within_the_window_is_hidden_until_after_it_not_resent(s
         (300, 329_001, 1),  # 999 ms left: rounded up
         (300, 329_999, 1),  # never 0 (that would make it visible at once)
         (60, 45_000, 45),
-        (43200, 0, rejitter.MAX_HIDE_SECONDS),  # SQS's 12 h limit from the receive
+        (43200, 0, copies.MAX_HIDE_SECONDS),  # SQS's 12 h limit from the receive
     ],
 )
 def test_copy_of_this_window_is_hidden_for_the_rest_of_it(window, resent_ago_ms, expected):
     resent = NOW_MS - resent_ago_ms
     rec = record(attributes=origin_attribute(resent_ms=resent), sent_ms=resent + 40)
-    plan = rejitter.plan_record(rec, window_seconds=window, redrive=None, now_ms=NOW_MS)
-    assert plan == rejitter.Hide(expected, "copy of this rejitter window")
+    plan = copies.plan_record(rec, window_seconds=window, redrive=None, now_ms=NOW_MS)
+    assert plan == copies.Hide(expected, "copy of this rejitter window")
 
 
 def test_copy_from_an_older_window_is_resent_once(sqs, queue):
@@ -1020,7 +1000,7 @@ def test_a_mixed_batch_reports_exactly_what_was_not_copied_in_record_order(sqs, 
         sqs=rec,
         config=config(queue["url"]),
         rng=random.Random(1),
-        redrive=rejitter.load_redrive(sqs, queue["url"]),
+        redrive=rejitter_config.load_redrive(sqs, queue["url"]),
         now_ms=clock(),
     )
     assert result == {
@@ -1128,8 +1108,8 @@ def test_record_with_an_unusable_attribute_stays_in_the_queue_and_the_rest_are_s
     ],
 )
 def test_unusable_attribute_is_described(attribute, problem):
-    with pytest.raises(rejitter.RecordError, match=problem):
-        rejitter.send_attribute("a", attribute)
+    with pytest.raises(copies.RecordError, match=problem):
+        copies.send_attribute("a", attribute)
 
 
 @pytest.mark.parametrize(
@@ -1194,7 +1174,7 @@ def test_handler_fails_the_whole_batch_when_the_redrive_policy_cannot_be_read(
     monkeypatch.setattr(rejitter, "_config", None)
     monkeypatch.setattr(rejitter, "_redrive_cache", {})
     monkeypatch.setenv("QUEUE_URL", queue["url"].rsplit("/", 1)[0] + "/gone")
-    with pytest.raises(rejitter.RedrivePolicyError, match="cannot read the RedrivePolicy"):
+    with pytest.raises(rejitter_config.RedrivePolicyError, match="cannot read the RedrivePolicy"):
         rejitter.handler({"Records": [record()]}, None)
     assert rejitter._redrive_cache == {}  # not cached: the next invocation reads it again
     assert receive_all(sqs, queue["url"]) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,8 +13,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from . import __version__
+from .catalogue import catalogue
 from .derive import StatusInputs, build_status, oldest_episode
-from .discovery import Circuit, circuit_from_definition, state_machine_arn
+from .discovery import Circuit, circuit_from_descriptor, circuit_name, descriptor_parameter
 from .errors import CliError, ExitCode
 
 HISTORY_EVENTS = 25
@@ -73,29 +74,43 @@ class Aws:
 
 
 def find_circuit(aws: Aws, name_or_arn: str) -> Circuit:
-    """The circuit NAME (state machine NAME-circuit-breaker) or with this state machine ARN."""
-    if name_or_arn.startswith("arn:"):
-        arn = name_or_arn
-    else:
-        region = str(aws.session.region_name)
-        partition = aws.session.get_partition_for_region(region)
-        arn = state_machine_arn(name_or_arn, partition, region, aws.caller()["Account"])
+    """The circuit NAME (or with the state machine ARN NAME-circuit-breaker).
+
+    Its resources come from its published descriptor; the phases of its states from its
+    definition's catalogue.
+    """
+    name = circuit_name(name_or_arn)
+    parameter = descriptor_parameter(name)
     try:
-        machine = aws.sfn.describe_state_machine(stateMachineArn=arn)
+        text = aws.ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code == "StateMachineDoesNotExist":
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
             raise CliError(
-                f"no such circuit: {name_or_arn} (state machine {arn} does not exist; check the"
-                " name, the region and the account)",
+                f"no such circuit: {name} (no descriptor {parameter} in {aws.session.region_name};"
+                " check the name, the region and the account. Circuits created before the module"
+                " published descriptors get one when the module is applied again)",
                 ExitCode.NOT_FOUND,
             ) from exc
-        if code == "InvalidArn":
-            raise CliError(f"not a state machine ARN: {name_or_arn}", ExitCode.USAGE) from exc
+        raise
+    circuit = circuit_from_descriptor(name, text)
+    try:
+        machine = aws.sfn.describe_state_machine(stateMachineArn=circuit.state_machine_arn)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "StateMachineDoesNotExist":
+            raise CliError(
+                f"circuit {name}: its descriptor names state machine {circuit.state_machine_arn},"
+                " which does not exist (a circuit destroyed part-way? apply the module again)",
+                ExitCode.NOT_FOUND,
+            ) from exc
         raise
     key = machine.get("encryptionConfiguration", {}).get("kmsKeyId")
     aws.kms_key = key if isinstance(key, str) and key else None
-    return circuit_from_definition(arn, machine["definition"])
+    try:
+        phases = catalogue(machine["definition"])
+    except ValueError as exc:
+        arn = circuit.state_machine_arn
+        raise CliError(f"state machine {arn} has no valid definition") from exc
+    return replace(circuit, phases=phases)
 
 
 def read_json_parameter(aws: Aws, name: str) -> dict[str, Any] | None:

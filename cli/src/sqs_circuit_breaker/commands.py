@@ -15,10 +15,10 @@ from rich.live import Live
 from rich.text import Text
 
 from .aws import Aws, find_circuit, read_json_parameter, read_mapping, read_status, recent_events
+from .catalogue import CLOSED
 from .derive import DISABLED_STATES, ENDED_BADLY, HIDDEN_OUTCOMES, history_row, is_command
 from .discovery import Circuit
 from .errors import CliError, ExitCode
-from .phases import CLOSED
 from .render import history_table, status_view
 
 POLL_SECONDS = 2.0
@@ -67,12 +67,11 @@ def history(aws: Aws, args: argparse.Namespace, console: Console) -> int:
         for execution in page["executions"]:
             scanned += 1
             if execution["status"] == "RUNNING":
-                row = history_row(
-                    execution, None, recent_events(aws, execution["executionArn"]), now()
-                )
+                events = recent_events(aws, execution["executionArn"])
+                row = history_row(execution, None, events, now(), circuit.phases)
             else:
                 described = aws.sfn.describe_execution(executionArn=execution["executionArn"])
-                row = history_row(execution, described, None, now())
+                row = history_row(execution, described, None, now(), circuit.phases)
             if args.all or row["outcome"] not in HIDDEN_OUTCOMES:
                 rows.append(row)
             if len(rows) >= args.limit or scanned >= max(100, args.limit * 10):

@@ -6,12 +6,13 @@ Everything here works on plain data as the AWS APIs return it, so it is tested w
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .catalogue import CLOSED, HALF_OPEN, OPEN, OPENING, REJITTER, phase_of
 from .discovery import Circuit
-from .phases import CLOSED, HALF_OPEN, OPEN, OPENING, REJITTER, phase_of
 
 HELD_OPEN = "HELD OPEN"
 CIRCUIT_STATES = (CLOSED, OPEN, HALF_OPEN, REJITTER, HELD_OPEN)
@@ -68,9 +69,15 @@ def entered_states(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def episode_view(
-    execution: dict[str, Any], events: list[dict[str, Any]], now: datetime
+    execution: dict[str, Any],
+    events: list[dict[str, Any]],
+    now: datetime,
+    phases: Mapping[str, str],
 ) -> dict[str, Any]:
-    """What a running episode is doing, from its newest history events (newest first)."""
+    """What a running episode is doing, from its newest history events (newest first).
+
+    `phases` is the circuit's catalogue (state -> phase, read from its definition).
+    """
     entered = entered_states(events)
     current = entered[0] if entered else None
     details = current["stateEnteredEventDetails"] if current else {}
@@ -98,7 +105,7 @@ def episode_view(
         "executionArn": execution["executionArn"],
         "name": execution["name"],
         "startedAt": iso(execution["startDate"]),
-        "phase": phase_of(e["stateEnteredEventDetails"]["name"] for e in entered)
+        "phase": phase_of((e["stateEnteredEventDetails"]["name"] for e in entered), phases)
         if entered
         else OPENING,
         "currentState": state_name,
@@ -166,7 +173,9 @@ def build_status(inputs: StatusInputs, now: datetime) -> dict[str, Any]:
     control = inputs.control or {}
     mode = control.get("mode") or "auto"
     execution = oldest_episode(inputs.running)
-    episode = episode_view(execution, inputs.episode_events, now) if execution else None
+    episode = (
+        episode_view(execution, inputs.episode_events, now, circuit.phases) if execution else None
+    )
     phase = episode["phase"] if episode else None
     mapping_state = inputs.mapping.get("State")
     state = circuit_state(mode, mapping_state, phase)
@@ -281,6 +290,7 @@ def history_row(
     described: dict[str, Any] | None,
     events: list[dict[str, Any]] | None,
     now: datetime,
+    phases: Mapping[str, str],
 ) -> dict[str, Any]:
     """One row of `history` from a list_executions item and its describe_execution."""
     status = execution["status"]
@@ -291,7 +301,7 @@ def history_row(
     )
     phase = None
     if status == "RUNNING":
-        view = episode_view(execution, events or [], now)
+        view = episode_view(execution, events or [], now, phases)
         phase = view["phase"]
         label = f"running ({phase})"
         detail = f"now in {view['currentState'] or '-'}"

@@ -1,16 +1,36 @@
-"""Finding a circuit: its state machine ARN from a name, its resources from the definition."""
+"""Finding a circuit: its published descriptor (resources) and its definition's catalogue (phases).
+
+The module publishes one descriptor per circuit, an SSM parameter
+`/sqs-circuit-breaker/<name>/descriptor` holding {schema, version, circuit, stateMachineArn, ...}.
+It is the contract between the module and this tool: resource names are never read out of the
+states' Parameters, so the state machine can change without breaking the tool. A descriptor of a
+higher version than this tool reads is refused with a message that says to upgrade the tool.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import __version__
 from .errors import CliError, ExitCode
 
 STATE_MACHINE_SUFFIX = "-circuit-breaker"
-# The states that name the control parameter, in order of preference.
-CONTROL_STATES = ("ReadControl", "ReadControlAtStart", "CheckControl", "WriteControl")
+PARAMETER_PATH = "/sqs-circuit-breaker"
+DESCRIPTOR_SCHEMA = "sqs-circuit-breaker/descriptor"
+# The descriptor versions this tool reads. A field added keeps the version; a field removed or
+# changed in meaning raises it.
+DESCRIPTOR_VERSION = 1
+_REQUIRED = (
+    "stateMachineArn",
+    "mappingUuid",
+    "queueUrl",
+    "alarmName",
+    "controlParameter",
+    "settingsParameter",
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +44,8 @@ class Circuit:
     settings_parameter: str
     rejitter_mapping_uuid: str | None = None
     topic_arn: str | None = None
+    # The catalogue of the circuit's states (state -> phase), read from its definition.
+    phases: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def queue_name(self) -> str:
@@ -38,47 +60,62 @@ def state_machine_arn(name_or_arn: str, partition: str, region: str, account: st
     return f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"
 
 
-def circuit_name(arn: str) -> str:
-    """The circuit's name: the state machine's name without the module's suffix."""
-    return arn.rsplit(":", 1)[-1].removesuffix(STATE_MACHINE_SUFFIX)
-
-
-def _parameter(states: dict[str, Any], state: str | tuple[str, ...], field: str, arn: str) -> str:
-    """A state's parameter; with several states, the first that has it."""
-    candidates = (state,) if isinstance(state, str) else state
-    for name in candidates:
-        value = states.get(name, {}).get("Parameters", {}).get(field)
-        if isinstance(value, str) and value:
-            return value
-    raise CliError(
-        f"state machine {arn} is not a circuit breaker of a supported version: its definition"
-        f" has no {candidates[0]}.Parameters.{field} (upgrade the module, or this tool)",
-        ExitCode.NOT_FOUND,
-    )
-
-
-def circuit_from_definition(arn: str, definition: str) -> Circuit:
-    """The circuit's resources, read from the state machine's definition (ASL JSON)."""
-    try:
-        states = json.loads(definition)["States"]
-    except (ValueError, KeyError, TypeError) as exc:
+def circuit_name(name_or_arn: str) -> str:
+    """The circuit's name: given, or the state machine's name without the module's suffix."""
+    if not name_or_arn.startswith("arn:"):
+        return name_or_arn
+    machine = name_or_arn.rsplit(":", 1)[-1]
+    if not machine.endswith(STATE_MACHINE_SUFFIX):
         raise CliError(
-            f"state machine {arn} is not a circuit breaker: its definition has no States",
+            f"{name_or_arn} is not the state machine of a circuit (its name does not end in"
+            f" {STATE_MACHINE_SUFFIX}): pass the circuit's name",
             ExitCode.NOT_FOUND,
-        ) from exc
-    rejitter = None
-    if "EnableRejitter" in states:
-        rejitter = _parameter(states, "EnableRejitter", "Uuid", arn)
-    notify = states.get("NotifyOpened", {})
-    topic = notify.get("Parameters", {}).get("TopicArn") if notify.get("Type") == "Task" else None
+        )
+    return machine.removesuffix(STATE_MACHINE_SUFFIX)
+
+
+def descriptor_parameter(name: str) -> str:
+    """The SSM parameter that publishes a circuit's descriptor."""
+    return f"{PARAMETER_PATH}/{name}/descriptor"
+
+
+def _optional(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def circuit_from_descriptor(name: str, text: str) -> Circuit:
+    """The circuit's resources from its descriptor (the parameter's JSON value)."""
+    parameter = descriptor_parameter(name)
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"descriptor {parameter} is not JSON: {text[:200]!r}") from exc
+    if not isinstance(document, dict) or document.get("schema") != DESCRIPTOR_SCHEMA:
+        raise CliError(
+            f"parameter {parameter} is not a circuit descriptor (no schema {DESCRIPTOR_SCHEMA})"
+        )
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CliError(f"descriptor {parameter} has no valid version: {version!r}")
+    if version > DESCRIPTOR_VERSION:
+        raise CliError(
+            f"circuit {name} was created by a newer module: its descriptor has version {version},"
+            f" and sqs-circuit-breaker {__version__} reads version {DESCRIPTOR_VERSION}. Upgrade"
+            " this tool (pip install --upgrade sqs-circuit-breaker, or from the module's release"
+            " that created the circuit: cli/)",
+            ExitCode.USAGE,
+        )
+    missing = [key for key in _REQUIRED if not _optional(document.get(key))]
+    if missing:
+        raise CliError(f"descriptor {parameter} lacks {', '.join(missing)}")
     return Circuit(
-        name=circuit_name(arn),
-        state_machine_arn=arn,
-        mapping_uuid=_parameter(states, "GetMappingSettings", "Uuid", arn),
-        queue_url=_parameter(states, "GetQueueAttributes", "QueueUrl", arn),
-        alarm_name=_parameter(states, ("RearmAlarm", "FailureResetAlarm"), "AlarmName", arn),
-        control_parameter=_parameter(states, CONTROL_STATES, "Name", arn),
-        settings_parameter=_parameter(states, "SaveSettings", "Name", arn),
-        rejitter_mapping_uuid=rejitter,
-        topic_arn=topic if isinstance(topic, str) else None,
+        name=name,
+        state_machine_arn=document["stateMachineArn"],
+        mapping_uuid=document["mappingUuid"],
+        queue_url=document["queueUrl"],
+        alarm_name=document["alarmName"],
+        control_parameter=document["controlParameter"],
+        settings_parameter=document["settingsParameter"],
+        rejitter_mapping_uuid=_optional(document.get("rejitterMappingUuid")),
+        topic_arn=_optional(document.get("topicArn")),
     )

@@ -20,9 +20,9 @@ class ExitCode(IntEnum):
 EXIT_CODES_HELP = """exit codes:
   0  ok
   1  error (unexpected, a command execution failed, or a timeout)
-  2  usage error
+  2  usage error (also: a circuit created by a newer module; upgrade this tool)
   3  refused: the circuit is not in a state that allows the command
-  4  no such circuit
+  4  no such circuit (no descriptor /sqs-circuit-breaker/NAME/descriptor)
   5  permission denied (the message names the IAM action)"""
 
 

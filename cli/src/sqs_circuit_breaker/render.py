@@ -10,8 +10,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from .catalogue import CLOSED, HALF_OPEN, OPEN, REJITTER
 from .derive import HELD_OPEN
-from .phases import CLOSED, HALF_OPEN, OPEN, REJITTER
 
 STATE_STYLES = {
     CLOSED: "bold green",
