@@ -130,8 +130,12 @@ $(ASL_VALIDATOR_DIR)/.installed: scripts/asl-validator/package.json scripts/asl-
 asl: venv $(ASL_VALIDATOR_DIR)/.installed ## Render the state machines in 4 configurations (terraform plan, offline) and check them with asl-validator
 	$(PY) scripts/check_asl.py --validator $(ASL_VALIDATOR_DIR)/node_modules/.bin/asl-validator
 
+.PHONY: catalogue
+catalogue: venv $(ASL_VALIDATOR_DIR)/.installed ## Render the state machines (as make asl) and write docs/state-machine.md's phase diagram and catalogue of states
+	$(PY) scripts/check_asl.py --validator $(ASL_VALIDATOR_DIR)/node_modules/.bin/asl-validator --write-catalogue
+
 .PHONY: docs
-docs: venv ## Write the terraform-docs tables of README.md (Requirements ... Outputs) from the .tf files
+docs: venv ## Write the generated tables: README.md (terraform-docs: Requirements ... Outputs), docs/iam.md (IAM usage), docs/reliability.md (faults)
 	$(PY) scripts/docs.py
 
 # ---- Tests ------------------------------------------------------------------------------------
@@ -174,7 +178,7 @@ test-faults: venv ## Every AWS call the breaker makes fails once and for good (d
 	$(PY) scripts/fault_matrix.py
 
 .PHONY: faults-readme
-faults-readme: venv ## Put the last make test-faults table into README.md (Reliability)
+faults-readme: venv ## Put the last make test-faults table into docs/reliability.md
 	cp $(BUILD)/faults/results.json docs/faults-results.json
 	$(PY) scripts/docs.py
 
@@ -184,7 +188,7 @@ iam-report: venv ## Least privilege, measured: build/iam/report.md and docs/iam-
 	$(PY) scripts/docs.py
 
 .PHONY: history-readme
-history-readme: venv ## Put the last make test-history's measured events per loop into README.md (Execution history)
+history-readme: venv ## Put the last make test-history measured events per loop into docs/state-machine.md (Execution history)
 	$(PY) scripts/history_report.py --readme >/dev/null
 
 # ---- Demo -------------------------------------------------------------------------------------
@@ -202,7 +206,7 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
 .PHONY: bench bench-readme
 bench: venv $(VENV)/.bench-installed ## Measure episodes, savings, herd, rejitter, costs (BENCH_SIZES=20,1000,10000; not in make test)
 	$(PY) bench/run.py
-bench-readme: $(VENV)/.bench-installed ## Put the last make bench's tables into README.md (Performance)
+bench-readme: $(VENV)/.bench-installed ## Put the last make bench tables into docs/performance.md
 	$(PY) bench/report.py --readme >/dev/null
 
 # ---- Build ------------------------------------------------------------------------------------

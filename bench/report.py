@@ -1,7 +1,7 @@
 """Tables and the plot of `make bench`, from build/bench/results.json.
 
     python bench/report.py [results.json]     # build/bench/results.md + docs/thundering-herd.png
-    python bench/report.py --readme           # also put the tables into README.md's Performance
+    python bench/report.py --readme           # also put the tables into docs/performance.md
 
 Every number comes from the measured results; the AWS columns and the costs are computed from
 them with the formulas stated next to each table.
@@ -21,7 +21,7 @@ from prices import PRICES, READ_ON, SOURCE
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "build" / "bench" / "results.json"
 PLOT = REPO / "docs" / "thundering-herd.png"
-README = REPO / "README.md"
+README = REPO / "docs" / "performance.md"  # where the tables live
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 #: AWS defaults the latencies are converted to (the module's variables.tf, SQS, Lambda)
@@ -746,7 +746,7 @@ def markdown(results: dict[str, Any]) -> str:
     latency, calls = episode_tables(results)
     measured, sizing, per_invocation = rejitter_section(results)
     loops, seconds = aws_give_up_loops()
-    # The module's alarms with notifications on (README "Cost"): error rate (2 alarm metrics),
+    # The module's alarms with notifications on (docs/performance.md, "Cost"): error rate (2),
     # delivery failed (1), breaker execution failed (3), open too long (1), trigger failed (1).
     monthly = 8 * PRICES["alarm_month"]
     parts = [
@@ -856,7 +856,7 @@ def write(results: dict[str, Any], readme: bool = False) -> str:
     if readme:
         current = README.read_text()
         if BEGIN not in current or END not in current:
-            raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
+            raise SystemExit(f"{README} has no {BEGIN} ... {END} markers")
         head, rest = current.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
         README.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
@@ -866,7 +866,7 @@ def write(results: dict[str, Any], readme: bool = False) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="?", default=str(RESULTS))
-    parser.add_argument("--readme", action="store_true", help="update README.md's Performance")
+    parser.add_argument("--readme", action="store_true", help="update docs/performance.md")
     args = parser.parse_args()
     results = json.loads(Path(args.results).read_text())
     print(write(results, readme=args.readme))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import history_budget  # scripts/history_budget.py (this script's folder is on sys.path)
+import state_catalogue
 from sqs_circuit_breaker.catalogue import PHASES, catalogue, untagged
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,6 +203,11 @@ def definitions(plan: dict[str, Any]) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--validator", required=True, help="the asl-validator executable")
+    parser.add_argument(
+        "--write-catalogue",
+        action="store_true",
+        help="write docs/state-machine.md's catalogue of states (else check it)",
+    )
     args = parser.parse_args()
 
     server = http.server.HTTPServer(("127.0.0.1", 0), _ValidateOk)
@@ -236,6 +242,10 @@ def main() -> int:
     problems = catalogue_problems({path.name: path.read_text() for path in paths})
     if problems:
         print("\n".join(problems), file=sys.stderr)
+        return 1
+    main_machines = [str(path) for path in paths if "-cleanup" not in path.name]
+    written = ["--write"] if args.write_catalogue else []
+    if state_catalogue.main([*written, *main_machines]) != 0:
         return 1
     # The execution history quota: the longest stretch between two measurements must fit.
     return history_budget.main([str(path) for path in paths])

@@ -5,9 +5,10 @@ Between `<!-- BEGIN_TF_DOCS -->` and `<!-- END_TF_DOCS -->` README.md holds the 
 Providers, Modules, Resources, Inputs and Outputs tables of the root module, as terraform-docs
 (`markdown table`) writes them. They are generated from the .tf files by a small HCL-aware reader
 (strings, interpolations, heredocs, comments, nested brackets), so the tables cannot drift:
-`make lint` runs the check mode, `make docs` writes.
+`make lint` runs the check mode, `make docs` writes. It also writes the measured tables of the
+topic documents: docs/iam.md (docs/iam-usage.json) and docs/reliability.md (faults-results.json).
 
-usage: scripts/docs.py [--check] [ROOT]    --check: exit 1 (and show a diff) if README.md is stale
+usage: scripts/docs.py [--check] [ROOT]    --check: exit 1 (and show a diff) if a table is stale
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import difflib
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -321,7 +323,7 @@ IAM_END = "<!-- END_IAM_USAGE -->"
 
 
 def render_iam_usage(root: Path) -> str | None:
-    """The least-privilege table of README's IAM section, from docs/iam-usage.json (written by
+    """The least-privilege table of docs/iam.md, from docs/iam-usage.json (written by
     `make iam-report` from the last integration run's IAM decisions), or None without it."""
     path = root / "docs" / "iam-usage.json"
     if not path.exists():
@@ -348,7 +350,7 @@ FAULTS_END = "<!-- END_FAULTS -->"
 
 
 def render_faults(root: Path) -> str | None:
-    """The fault matrix of README's Reliability section, from docs/faults-results.json (the last
+    """The fault matrix of docs/reliability.md, from docs/faults-results.json (the last
     `make test-faults`, copied by `make faults-readme`), or None without it."""
     path = root / "docs" / "faults-results.json"
     if not path.exists():
@@ -379,40 +381,57 @@ def render_faults(root: Path) -> str | None:
 
 
 def update_section(readme: str, begin: str, end: str, body: str | None) -> str:
-    if body is None or begin not in readme or end not in readme:
+    """Text with the section between the markers replaced by body (None: left alone)."""
+    if body is None:
         return readme
+    if readme.count(begin) != 1 or readme.count(end) != 1:
+        raise ValueError(f"must hold {begin} ... {end} once")
     head, rest = readme.split(begin, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{begin}\n{body}{end}{tail}"
 
 
+def generated(root: Path) -> dict[str, Callable[[str], str]]:
+    """Each file with generated sections, and how to bring its text up to date."""
+    return {
+        "README.md": lambda text: update(text, render(root)),
+        "docs/iam.md": lambda text: update_iam_usage(text, render_iam_usage(root)),
+        "docs/reliability.md": lambda text: update_section(
+            text, FAULTS_BEGIN, FAULTS_END, render_faults(root)
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail if README.md is stale")
+    parser.add_argument("--check", action="store_true", help="fail if a generated table is stale")
     parser.add_argument("root", nargs="?", type=Path, default=Path(__file__).resolve().parents[1])
     args = parser.parse_args(argv)
-    readme_path = args.root / "README.md"
-    readme = readme_path.read_text(encoding="utf-8")
-    try:
-        wanted = update(readme, render(args.root))
-        wanted = update_iam_usage(wanted, render_iam_usage(args.root))
-        wanted = update_section(wanted, FAULTS_BEGIN, FAULTS_END, render_faults(args.root))
-    except ValueError as exc:
-        print(f"docs: {exc}", file=sys.stderr)
-        return 1
-    if wanted == readme:
-        print("README.md: the terraform-docs tables are up to date")
-        return 0
-    if args.check:
-        diff = difflib.unified_diff(
-            readme.splitlines(), wanted.splitlines(), "README.md", "generated", lineterm="", n=0
-        )
-        print("\n".join(list(diff)[:60]), file=sys.stderr)
-        print("README.md is stale: run `make docs`", file=sys.stderr)
-        return 1
-    readme_path.write_text(wanted, encoding="utf-8")
-    print("README.md: terraform-docs tables written")
-    return 0
+    stale = 0
+    for name, bring_up_to_date in generated(args.root).items():
+        path = args.root / name
+        # A topic document may be absent where its measured data is too (a fresh module tree).
+        current = path.read_text(encoding="utf-8") if path.exists() or name == "README.md" else ""
+        try:
+            wanted = bring_up_to_date(current)
+        except ValueError as exc:
+            print(f"docs: {name} {exc}", file=sys.stderr)
+            return 1
+        if wanted == current:
+            if current:
+                print(f"{name}: the generated tables are up to date")
+            continue
+        if args.check:
+            diff = difflib.unified_diff(
+                current.splitlines(), wanted.splitlines(), name, "generated", lineterm="", n=0
+            )
+            print("\n".join(list(diff)[:60]), file=sys.stderr)
+            print(f"{name} is stale: run `make docs`", file=sys.stderr)
+            stale += 1
+            continue
+        path.write_text(wanted, encoding="utf-8")
+        print(f"{name}: generated tables written")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""The README's "Execution history" table, from the last `make test-history` run.
+"""The "Execution history" table of docs/state-machine.md, from the last `make test-history` run.
 
 `make test-history` (tests/integration/test_e2e_history.py) measures, from GetExecutionHistory, the
 history events of an episode that runs past the 25,000-event quota and writes
-build/history/events.json; this script turns it into the table between the README's
+build/history/events.json; this script turns it into the table between docs/state-machine.md's
 `<!-- history:begin -->` and `<!-- history:end -->` markers (`make history-readme`), with the
 longest stretch between two measurements that scripts/history_budget.py computes on the rendered
 definitions (build/asl-check, from `make asl`).
@@ -25,7 +25,7 @@ import history_budget
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "build" / "history" / "events.json"
 RENDERED = ROOT / "build" / "asl-check"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "state-machine.md"  # where the table lives
 BEGIN, END = "<!-- history:begin -->", "<!-- history:end -->"
 
 
@@ -91,7 +91,9 @@ def markdown(results: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument(
+        "--readme", action="store_true", help="write the table into docs/state-machine.md"
+    )
     args = parser.parse_args()
     if not RESULTS.exists():
         print(f"{RESULTS} is missing: run `make test-history` first", file=sys.stderr)

@@ -9,7 +9,7 @@ probe, rejitter, EventBridge), matches every granted (action, resource) of their
 the calls they made, and writes:
 
 - build/iam/report.md: per role, the actions and resources it used, and every grant no test used;
-- docs/iam-usage.json: the summary README's IAM section is generated from (`make docs`).
+- docs/iam-usage.json: the summary docs/iam.md's table is generated from (`make docs`).
 
     python scripts/iam_report.py [--decisions build/iam/decisions.json]
 """
@@ -158,7 +158,7 @@ def markdown(analysis: dict[str, dict], denials: list[dict]) -> str:
 
 
 def summary(analysis: dict[str, dict]) -> dict:
-    """What README's IAM section shows: per role kind, per statement, used or not."""
+    """What docs/iam.md's table shows: per role kind, per statement, used or not."""
     return {
         kind: [
             {

@@ -4,7 +4,7 @@ output "dashboard_name" {
 }
 
 output "dashboard_body" {
-  description = "The dashboard's JSON body (also when no dashboard is created: it renders the picture in the README)."
+  description = "The dashboard's JSON body (also when no dashboard is created: it renders the picture in docs/operating.md)."
   value       = jsonencode({ widgets = local.widgets })
 }
 

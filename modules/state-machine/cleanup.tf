@@ -7,55 +7,16 @@ locals {
   cleanup_name    = "${var.state_machine_name}-cleanup"
   cleanup_arn     = "arn:${var.partition}:states:${var.region}:${var.account_id}:stateMachine:${local.cleanup_name}"
 
-  cleanup_definition = jsonencode({
-    Comment       = "Circuit breaker ${var.circuit_name}: an execution ended without closing the circuit itself; turn the rejitter off."
-    QueryLanguage = "JSONPath"
-    StartAt       = "DisableRejitter"
-    States = merge(
-      {
-        DisableRejitter = {
-          Type     = "Task"
-          Resource = "arn:${var.partition}:states:::aws-sdk:lambda:updateEventSourceMapping"
-          Parameters = {
-            Uuid    = local.cleanup_enabled ? var.rejitter_mapping_uuid : ""
-            Enabled = false
-          }
-          ResultPath     = null
-          TimeoutSeconds = var.sdk_timeout_seconds
-          Retry          = local.retry_sdk
-          Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.error", Next = "NotifyCleanupFailed" }]
-          End            = true
-        }
-        CleanupFailed = {
-          Type  = "Fail"
-          Error = "CircuitBreaker.CleanupFailed"
-          Cause = "The rejitter's event source mapping could not be disabled: disable it by hand."
-        }
-      },
-      {
-        # jsondecode/jsonencode: the two branches are objects of different shapes.
-        NotifyCleanupFailed = jsondecode(local.notifications_enabled ? jsonencode({
-          Type     = "Task"
-          Resource = "arn:${var.partition}:states:::sns:publish"
-          Parameters = {
-            TopicArn    = var.sns_topic_arn
-            Subject     = "[circuit ${var.circuit_name}] REJITTER STILL ON"
-            "Message.$" = "States.Format('Circuit ${var.circuit_name}: execution {} ended {}, and the rejitter event source mapping ${local.cleanup_enabled ? var.rejitter_mapping_uuid : ""} could not be disabled ({}): disable it by hand, or it keeps re-sending the queue.', $.detail.executionArn, $.detail.status, States.JsonToString($.error))"
-          }
-          ResultPath     = null
-          TimeoutSeconds = var.sdk_timeout_seconds
-          Retry          = local.retry_notify
-          Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = null, Next = "CleanupFailed" }]
-          Next           = "CleanupFailed"
-          }) : jsonencode({
-          Type       = "Pass"
-          Comment    = "Notifications are off."
-          ResultPath = null
-          Next       = "CleanupFailed"
-        }))
-      },
-    )
-  })
+  cleanup_definition = jsonencode(jsondecode(templatefile("${path.module}/cleanup.asl.json.tftpl", {
+    circuit_name          = var.circuit_name
+    partition             = var.partition
+    rejitter_mapping_uuid = local.cleanup_enabled ? var.rejitter_mapping_uuid : ""
+    notifications_enabled = local.notifications_enabled
+    topic_arn             = var.sns_topic_arn
+    sdk_timeout_seconds   = var.sdk_timeout_seconds
+    retry_sdk             = jsonencode(local.retry_sdk)
+    retry_notify          = jsonencode(local.retry_notify)
+  })))
 }
 
 locals {

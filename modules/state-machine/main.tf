@@ -247,84 +247,36 @@ locals {
     }
   }
 
-  # Each value is the state's JSON text (the Task and Pass shapes differ). With
-  # notification_format = "json" each Notify* state is a Pass that builds the message object and a
-  # Notify*Send task publishes it (a Pass state builds JSON objects the same way on every engine).
-  json_notifications = var.notification_format == "json"
+  # The Notify* states: notifications.asl.json.tftpl, rendered with the texts above and merged into
+  # the main definition's States.
   console_host = {
     aws          = "${var.region}.console.aws.amazon.com"
     "aws-cn"     = "console.amazonaws.cn"
     "aws-us-gov" = "console.amazonaws-us-gov.com"
   }[var.partition]
-  all_notifications = local.notifications
+  notification_states = jsondecode(templatefile("${path.module}/notifications.asl.json.tftpl", {
+    notifications       = local.notifications
+    enabled             = local.notifications_enabled
+    json_format         = var.notification_format == "json"
+    circuit_name        = var.circuit_name
+    partition           = var.partition
+    region              = var.region
+    console_host        = local.console_host
+    topic_arn           = var.sns_topic_arn
+    mapping_uuid        = var.mapping_uuid
+    state_machine_arn   = local.state_machine_arn
+    alarm_name          = var.alarm_name
+    function_name       = element(split(":", var.target_function_arn), 6)
+    sdk_timeout_seconds = var.sdk_timeout_seconds
+    retry_notify        = jsonencode(local.retry_notify)
+  })).States
 
-  # Each state's Comment starts with its phase in brackets, as in the template (the CLI's catalogue):
-  # notifications are "shared" (they take the phase of the state before them) unless they say.
-  notify_phase = { for state_name, n in local.all_notifications : state_name => lookup(n, "phase", "shared") }
+  # The definition: the main template's document with the notification states merged in (one way
+  # of writing ASL: templated files, rendered with templatefile and merged).
+  main_document = jsondecode(local.main_template)
+  definition    = jsonencode(merge(local.main_document, { States = merge(local.main_document.States, local.notification_states) }))
 
-  notify_publish = {
-    for state_name, n in local.all_notifications : state_name => {
-      Comment  = "[${local.notify_phase[state_name]}] Publish the notification (best effort)."
-      Type     = "Task"
-      Resource = "arn:${var.partition}:states:::sns:publish"
-      Parameters = merge(
-        {
-          TopicArn = var.sns_topic_arn
-          Subject  = "[circuit ${var.circuit_name}] ${n.subject}"
-        },
-        local.json_notifications
-        ? { "Message.$" = "States.JsonToString($.notification)" }
-        : { "Message.$" = "States.Format('${n.text}', ${join(", ", n.args)})" },
-      )
-      ResultPath     = null
-      TimeoutSeconds = var.sdk_timeout_seconds
-      Retry          = local.retry_notify
-      Catch          = [{ ErrorEquals = ["States.ALL"], ResultPath = "$.notificationError", Next = lookup(n, "catch_next", n.next) }]
-      Next           = n.next
-    }
-  }
-
-  notify_json = {
-    for state_name, n in local.all_notifications : state_name => {
-      Type    = "Pass"
-      Comment = "[${local.notify_phase[state_name]}] notification_format = json: the message object, published by ${state_name}Send."
-      Parameters = {
-        circuit       = var.circuit_name
-        state         = n.state
-        event         = n.subject
-        "message.$"   = "States.Format('${n.text}', ${join(", ", n.args)})"
-        mapping       = var.mapping_uuid
-        stateMachine  = local.state_machine_arn
-        "execution.$" = "$$.Execution.Id"
-        "at.$"        = "$$.State.EnteredTime"
-        consoleLinks = {
-          "execution.$" = "States.Format('https://${local.console_host}/states/home?region=${var.region}#/v2/executions/details/{}', $$.Execution.Id)"
-          alarm         = "https://${local.console_host}/cloudwatch/home?region=${var.region}#alarmsV2:alarm/${var.alarm_name}"
-          function      = "https://${local.console_host}/lambda/home?region=${var.region}#/functions/${element(split(":", var.target_function_arn), 6)}"
-        }
-      }
-      ResultPath = "$.notification"
-      Next       = "${state_name}Send"
-    }
-  }
-
-  notify_states = merge(
-    {
-      for state_name, n in local.all_notifications : state_name => (
-        !local.notifications_enabled ? jsonencode({
-          Type       = "Pass"
-          Comment    = "[${local.notify_phase[state_name]}] Notifications are off (no SNS topic configured)."
-          ResultPath = null
-          Next       = n.next
-        }) : local.json_notifications ? jsonencode(local.notify_json[state_name]) : jsonencode(local.notify_publish[state_name])
-      )
-    },
-    local.notifications_enabled && local.json_notifications ? {
-      for state_name, n in local.all_notifications : "${state_name}Send" => jsonencode(local.notify_publish[state_name])
-    } : {},
-  )
-
-  definition = templatefile("${path.module}/state-machine.asl.json.tftpl", {
+  main_template = templatefile("${path.module}/state-machine.asl.json.tftpl", {
     circuit_name               = var.circuit_name
     partition                  = var.partition
     state_machine_arn          = local.state_machine_arn
@@ -368,7 +320,6 @@ locals {
     retry_sdk                  = jsonencode(local.retry_sdk)
     retry_lambda               = jsonencode(local.retry_lambda)
     retry_lease                = jsonencode(local.retry_lease)
-    notify_states              = local.notify_states
     control_parameter_name     = local.control_parameter_name
     settings_parameter_name    = local.settings_parameter_name
     command_settle_seconds     = local.command_settle_seconds

@@ -238,3 +238,9 @@ def test_the_fault_matrix_is_rendered_between_its_markers(tmp_path: Path):
     updated = docs.update_section(readme, docs.FAULTS_BEGIN, docs.FAULTS_END, table)
     assert updated.startswith("head\n<!-- BEGIN_FAULTS -->\nMeasured by") and "old" not in updated
     assert updated.endswith("<!-- END_FAULTS -->\ntail\n")
+
+
+def test_a_table_with_data_needs_its_markers(tmp_path: Path):
+    with pytest.raises(ValueError, match="BEGIN_FAULTS"):
+        docs.update_section("moved away\n", docs.FAULTS_BEGIN, docs.FAULTS_END, "table\n")
+    assert docs.update_section("no data\n", docs.FAULTS_BEGIN, docs.FAULTS_END, None) == "no data\n"

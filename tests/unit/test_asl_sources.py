@@ -1,0 +1,41 @@
+"""The state machines are written one way: templated ASL files, never states built in HCL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+MODULE = Path(__file__).resolve().parents[2] / "modules" / "state-machine"
+# An ASL state written as an HCL object: `Type = "Task"` (or any other state type).
+HCL_STATE = re.compile(
+    r'^\s*"?Type"?\s*=\s*"(Task|Pass|Choice|Wait|Succeed|Fail|Parallel|Map)"', re.MULTILINE
+)
+
+
+def test_no_state_is_built_in_hcl():
+    offenders = [
+        f"{path.name}:{text[: match.start()].count(chr(10)) + 1}"
+        for path in sorted(MODULE.glob("*.tf"))
+        for text in [path.read_text()]
+        for match in HCL_STATE.finditer(text)
+    ]
+    assert offenders == [], (
+        f"ASL states built in HCL (write them in a .asl.json.tftpl): {offenders}"
+    )
+
+
+def test_every_template_is_rendered_by_the_module():
+    hcl = "".join(path.read_text() for path in MODULE.glob("*.tf"))
+    templates = sorted(path.name for path in MODULE.glob("*.asl.json.tftpl"))
+    assert templates == [
+        "cleanup.asl.json.tftpl",
+        "notifications.asl.json.tftpl",
+        "state-machine.asl.json.tftpl",
+    ]
+    for name in templates:
+        assert f'templatefile("${{path.module}}/{name}"' in hcl, name
+
+
+def test_the_check_sees_an_hcl_state(tmp_path: Path):
+    assert HCL_STATE.search('  x = {\n    Type       = "Pass"\n  }\n')
+    assert not HCL_STATE.search('  type = "STANDARD"\n')
