@@ -268,7 +268,7 @@ def test_status_document_has_stable_keys() -> None:
     )
     document = build_status(inputs, NOW)
     keys = "circuit stateMachineArn state watching closed hold control episode commandsRunning"
-    keys += " mapping rememberedSettings rejitterMapping queue alarm at"
+    keys += " mapping rememberedSettings rejitterMapping queue deadLetterQueue alarm at"
     assert set(document) == set(keys.split())
     assert document["state"] == HELD_OPEN
     assert document["hold"]["reason"] == "migration"

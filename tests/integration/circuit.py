@@ -300,6 +300,9 @@ class Circuit:
             }
             with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
                 iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+            queue_arn = self.sqs.get_queue_attributes(
+                QueueUrl=self.work, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
             values = {
                 "Region": REGION,
                 "Account": account,
@@ -308,9 +311,14 @@ class Circuit:
                 # without the rejitter the documented ARN is dropped: the mapping's own stands in
                 "RejitterMappingUuid": self.out.get("rejitter_event_source_mapping_uuid")
                 or self.uuid,
-                "QueueArn": self.sqs.get_queue_attributes(
-                    QueueUrl=self.work, AttributeNames=["QueueArn"]
-                )["Attributes"]["QueueArn"],
+                "QueueArn": queue_arn,
+                # without a dead-letter queue the documented statement is dropped: the queue's
+                # own ARN stands in
+                "DeadLetterQueueArn": self.sqs.get_queue_attributes(
+                    QueueUrl=self.out["dlq_url"], AttributeNames=["QueueArn"]
+                )["Attributes"]["QueueArn"]
+                if self.out.get("dlq_url")
+                else queue_arn,
                 "AlarmName": self.out["alarm_name"],
             }
             iam.put_role_policy(

@@ -821,6 +821,47 @@ def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
     assert refused.returncode == 3, refused.stdout + refused.stderr  # already closed
 
 
+def test_redrive_gives_the_casualties_back_and_waits_for_a_closed_circuit(closed: Circuit):
+    """`redrive`: the dead-letter queue's messages (an earlier outage's casualties) go back to the
+    queue with SQS's message move task and are processed; refused while the circuit is open."""
+    c = closed
+    dlq_url = c.out["dlq_url"]
+
+    def dlq_depth() -> int:
+        attributes = c.sqs.get_queue_attributes(
+            QueueUrl=dlq_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    casualties = {f"casualty-{uuid.uuid4().hex[:8]}" for _ in range(5)}
+    for body in casualties:
+        c.sqs.send_message(QueueUrl=dlq_url, MessageBody=body)
+    # The mapping disabled (by hand here): the circuit reads OPEN, and nothing moves.
+    c.lam.update_event_source_mapping(UUID=c.uuid, Enabled=False)
+    try:
+        wait_until(lambda: c.mapping() == "Disabled", timeout=30, what="the mapping disabled")
+        refused = c.cli("redrive", c.name)
+    finally:
+        c.lam.update_event_source_mapping(UUID=c.uuid, Enabled=True)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "is OPEN" in refused.stderr and "Close it first" in refused.stderr
+    assert dlq_depth() == len(casualties)
+
+    wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="the mapping enabled")
+    done = c.cli("redrive", c.name, "--rate", "5", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Redrive completed: {len(casualties)} message(s) moved back" in done.stdout
+    save_sample("redrive", done.stdout)
+    wait_until(
+        lambda: casualties <= c.processed_bodies(), timeout=90, what="the casualties processed"
+    )
+    dlq = c.cli_status()["deadLetterQueue"]
+    assert dlq["visible"] == 0, dlq
+    assert (dlq["moveTask"]["status"], dlq["moveTask"]["moved"]) == ("COMPLETED", len(casualties))
+    assert dlq_depth() == 0
+
+
 def test_force_close_mid_episode_restores_the_settings_and_stops_the_rejitter(closed: Circuit):
     c = closed
     c.lam.update_event_source_mapping(UUID=c.uuid, ScalingConfig={"MaximumConcurrency": 7})

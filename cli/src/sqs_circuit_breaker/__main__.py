@@ -26,6 +26,12 @@ live until it ends; exit 0 if the circuit ended CLOSED. On AWS the alarm re-eval
 the drill opens the circuit only until the next probe finds the function healthy (a rehearsal that
 does not break the function). Refused unless the circuit is CLOSED with no running episode."""
 
+REDRIVE_HELP = """\
+Give the outage's casualties back: move the messages of the circuit queue's dead-letter queue (its
+RedrivePolicy) back to the queue with SQS's StartMessageMoveTask, and show the progress until the
+move ends. Refused (exit 3) while the circuit is open, half-open or held, and while a move is
+already running. The runbook: close, watch the circuit stay CLOSED, then redrive."""
+
 
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -69,6 +75,13 @@ def _reason(text: str) -> str:
             " control marker (an SSM parameter of 4 KB): shorten it (link to a ticket for details)"
         )
     return reason
+
+
+def _rate(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 500:
+        raise argparse.ArgumentTypeError("must be 1-500 (SQS's MaxNumberOfMessagesPerSecond)")
+    return value
 
 
 def _count(text: str) -> int:
@@ -156,6 +169,30 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--timeout", type=_positive, default=1800.0, help="wait limit (s)")
     drill.add_argument("--interval", type=_positive, default=2.0, help="refresh (s)")
     drill.set_defaults(handler=commands.drill)
+
+    redrive = _command(
+        sub,
+        "redrive",
+        "move the dead-letter queue's messages back to the circuit's queue (a closed circuit only)",
+        "sqs-circuit-breaker redrive orders --rate 10",
+        REDRIVE_HELP,
+    )
+    redrive.add_argument(
+        "--rate",
+        type=_rate,
+        default=None,
+        help="at most N messages per second, 1-500 (default: SQS's own pace)",
+    )
+    redrive.add_argument(
+        "--max",
+        type=_count,
+        default=None,
+        help="stop (cancel the move) once M messages have moved; SQS may move up to a second's"
+        " worth more",
+    )
+    redrive.add_argument("--timeout", type=_positive, default=900.0, help="follow limit (s)")
+    redrive.add_argument("--json", action="store_true", help="print the final task as JSON")
+    redrive.set_defaults(handler=commands.redrive)
     return parser
 
 

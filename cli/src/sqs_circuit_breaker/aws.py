@@ -14,7 +14,14 @@ from botocore.exceptions import ClientError
 
 from . import __version__
 from .catalogue import catalogue
-from .derive import StatusInputs, build_status, oldest_episode
+from .derive import (
+    StatusInputs,
+    build_status,
+    dead_letter_arn,
+    dead_letter_view,
+    oldest_episode,
+    queue_url_of,
+)
 from .discovery import Circuit, circuit_from_descriptor, circuit_name, descriptor_parameter
 from .errors import CliError, ExitCode
 
@@ -170,10 +177,40 @@ def read_alarm(aws: Aws, name: str) -> dict[str, Any] | None:
     return alarms[0] if alarms else None
 
 
+def newest_move_task(aws: Aws, dlq_arn: str) -> dict[str, Any] | None:
+    """The newest message move task out of a dead-letter queue (ListMessageMoveTasks), or None."""
+    tasks = aws.sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=1).get("Results", [])
+    return dict(tasks[0]) if tasks else None
+
+
+def read_dead_letter(aws: Aws, circuit: Circuit, redrive_policy: Any) -> dict[str, Any] | None:
+    """The queue's dead-letter queue: depth and newest move task; None without a redrive policy.
+
+    Best effort: a principal that may not read the dead-letter queue (a policy from before
+    `redrive`) still gets its status, with the error in place of the counts.
+    """
+    arn = dead_letter_arn(redrive_policy)
+    if arn is None:
+        return None
+    url = queue_url_of(arn, circuit.queue_url)
+    try:
+        attributes = aws.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        ).get("Attributes", {})
+        return dead_letter_view(arn, url, attributes, newest_move_task(aws, arn))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return {"arn": arn, "url": url, "error": f"{error.get('Code')}: {error.get('Message')}"}
+
+
 def read_status(aws: Aws, circuit: Circuit, now: datetime) -> dict[str, Any]:
     """The status document of a circuit (see derive.build_status)."""
     running = running_executions(aws, circuit.state_machine_arn)
     episode = oldest_episode(running)
+    queue_attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=circuit.queue_url, AttributeNames=[*QUEUE_COUNTS, "RedrivePolicy"]
+    ).get("Attributes", {})
     inputs = StatusInputs(
         circuit=circuit,
         control=read_json_parameter(aws, circuit.control_parameter),
@@ -182,12 +219,11 @@ def read_status(aws: Aws, circuit: Circuit, now: datetime) -> dict[str, Any]:
         rejitter_mapping=read_mapping(aws, circuit.rejitter_mapping_uuid)
         if circuit.rejitter_mapping_uuid
         else None,
-        queue_attributes=aws.sqs.get_queue_attributes(
-            QueueUrl=circuit.queue_url, AttributeNames=list(QUEUE_COUNTS)
-        ).get("Attributes", {}),
+        queue_attributes=queue_attributes,
         oldest_message_age=oldest_message_age(aws, circuit.queue_name, now),
         alarm=read_alarm(aws, circuit.alarm_name),
         running=running,
         episode_events=recent_events(aws, episode["executionArn"]) if episode else [],
+        dead_letter=read_dead_letter(aws, circuit, queue_attributes.get("RedrivePolicy")),
     )
     return build_status(inputs, now)

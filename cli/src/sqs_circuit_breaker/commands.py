@@ -1,4 +1,4 @@
-"""The commands: status, history, open (hold), close, drill."""
+"""The commands: status, history, open (hold), close, drill, redrive."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ from rich.text import Text
 
 from .aws import Aws, find_circuit, read_json_parameter, read_mapping, read_status, recent_events
 from .catalogue import CLOSED
-from .derive import DISABLED_STATES, ENDED_BADLY, HIDDEN_OUTCOMES, history_row, is_command
+from .derive import (
+    DISABLED_STATES,
+    ENDED_BADLY,
+    HIDDEN_OUTCOMES,
+    MOVE_TASK_ENDED,
+    history_row,
+    is_command,
+)
 from .discovery import Circuit
 from .errors import CliError, ExitCode
 from .render import history_table, status_view
@@ -322,3 +329,115 @@ def drill(aws: Aws, args: argparse.Namespace, console: Console) -> int:
         + (" (the episode still watches the alarm)." if document["watching"] else ".")
     )
     return ExitCode.OK
+
+
+# ---- redrive ------------------------------------------------------------------------------------
+def redrive_refusal(document: dict[str, Any]) -> str | None:
+    """Why the circuit's dead-letter queue must not be redriven now, or None."""
+    name = document["circuit"]
+    if document["hold"] or document["state"] != CLOSED:
+        return (
+            f"circuit {name} is {document['state']}: its mapping is not consuming, so the"
+            " redriven messages would only wait (and age) in the queue. Close it first"
+            f" (sqs-circuit-breaker close {name}), watch it stay CLOSED"
+            f" (sqs-circuit-breaker status {name} --watch), then redrive"
+        )
+    dlq = document.get("deadLetterQueue")
+    if dlq is None:
+        return f"queue {document['queue']['url']} has no redrive policy: no dead-letter queue"
+    if dlq.get("error"):
+        return f"dead-letter queue {dlq['arn']} cannot be read: {dlq['error']}"
+    task = dlq.get("moveTask") or {}
+    if task.get("running"):
+        return (
+            f"a redrive of {dlq['arn']} is already running ({dash_count(task.get('moved'))} of"
+            f" {dash_count(task.get('toMove'))} moved, since {task.get('startedAt')}): follow it"
+            f" with sqs-circuit-breaker status {name}"
+        )
+    return None
+
+
+def dash_count(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def redrive(aws: Aws, args: argparse.Namespace, console: Console) -> int:
+    """Move the dead-letter queue's messages back to the circuit's queue (StartMessageMoveTask)."""
+    circuit = find_circuit(aws, args.circuit)
+    document = read_status(aws, circuit, now())
+    refusal = redrive_refusal(document)
+    if refusal:
+        raise CliError(refusal, ExitCode.REFUSED)
+    dlq = document["deadLetterQueue"]
+    if not dlq.get("visible") and not dlq.get("notVisible"):
+        console.print(f"Dead-letter queue {dlq['arn']} is empty: nothing to redrive.")
+        return ExitCode.OK
+    destination = (
+        circuit.queue_arn
+        or aws.sqs.get_queue_attributes(QueueUrl=circuit.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+    )
+    start: dict[str, Any] = {"SourceArn": dlq["arn"], "DestinationArn": destination}
+    if args.rate:
+        start["MaxNumberOfMessagesPerSecond"] = args.rate
+    handle = aws.sqs.start_message_move_task(**start)["TaskHandle"]
+    if not args.json:
+        rate = f"at most {args.rate}/s" if args.rate else "at SQS's own pace"
+        limit = f", stopping after {args.max}" if args.max else ""
+        console.print(
+            f"Redriving {dlq['visible']} message(s) from {dlq['arn']} to {destination}"
+            f" ({rate}{limit}) ..."
+        )
+    task, cancelled = follow_move_task(aws, dlq["arn"], handle, args, console)
+    if task.get("Status") == "FAILED":
+        moved = dash_count(task.get("ApproximateNumberOfMessagesMoved"))
+        raise CliError(
+            f"the redrive failed after moving {moved} message(s):"
+            f" {task.get('FailureReason') or '-'}; the rest stay in {dlq['arn']}"
+        )
+    moved = task.get("ApproximateNumberOfMessagesMoved")
+    if args.json:
+        print_json(console, {"task": task, "cancelledAtMax": cancelled})
+        return ExitCode.OK
+    ended = f"stopped at --max {args.max}" if cancelled else str(task.get("Status")).lower()
+    console.print(
+        f"Redrive {ended}: {dash_count(moved)} message(s) moved back to {destination}."
+        f" Follow the queue with: sqs-circuit-breaker status {circuit.name}"
+    )
+    return ExitCode.OK
+
+
+def follow_move_task(
+    aws: Aws, dlq_arn: str, handle: str, args: argparse.Namespace, console: Console
+) -> tuple[dict[str, Any], bool]:
+    """Poll the move task until it ends; cancel it once `--max` messages have moved.
+
+    The move continues without this tool (it is SQS's): a timeout only stops following it.
+    """
+    deadline = time.monotonic() + args.timeout
+    cancelled = False
+    last = None
+    while True:
+        tasks = aws.sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=1)["Results"]
+        task = dict(tasks[0]) if tasks else {}
+        status = task.get("Status")
+        moved = task.get("ApproximateNumberOfMessagesMoved") or 0
+        progress = (status, moved)
+        if not args.json and progress != last and status:
+            console.print(
+                f"  {status}: {moved} of"
+                f" {dash_count(task.get('ApproximateNumberOfMessagesToMove'))} moved"
+            )
+            last = progress
+        if status in MOVE_TASK_ENDED:
+            return task, cancelled
+        if args.max and moved >= args.max and not cancelled and status == "RUNNING":
+            aws.sqs.cancel_message_move_task(TaskHandle=handle)
+            cancelled = True
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"timed out after {args.timeout:g} s following the redrive ({moved} moved so far);"
+                " it goes on without this tool: follow it with sqs-circuit-breaker status"
+            )
+        sleep(POLL_SECONDS)

@@ -160,6 +160,8 @@ class StatusInputs:
     alarm: dict[str, Any] | None
     running: list[dict[str, Any]] = field(default_factory=list)
     episode_events: list[dict[str, Any]] = field(default_factory=list)
+    # The queue's dead-letter queue, as dead_letter_view shapes it; None without a redrive policy.
+    dead_letter: dict[str, Any] | None = None
 
 
 def _int(attributes: dict[str, str], name: str) -> int | None:
@@ -221,6 +223,7 @@ def build_status(inputs: StatusInputs, now: datetime) -> dict[str, Any]:
             "delayed": _int(inputs.queue_attributes, "ApproximateNumberOfMessagesDelayed"),
             "oldestMessageAgeSeconds": inputs.oldest_message_age,
         },
+        "deadLetterQueue": inputs.dead_letter,
         "alarm": {
             "name": circuit.alarm_name,
             "state": alarm.get("StateValue"),
@@ -230,6 +233,58 @@ def build_status(inputs: StatusInputs, now: datetime) -> dict[str, Any]:
             "composite": "AlarmRule" in alarm,
         },
         "at": iso(now),
+    }
+
+
+# ---- The dead-letter queue and its redrive -------------------------------------------------------
+MOVE_TASK_ENDED = ("COMPLETED", "CANCELLED", "FAILED")
+
+
+def dead_letter_arn(redrive_policy: Any) -> str | None:
+    """The dead-letter queue ARN of a queue's RedrivePolicy attribute (JSON text), or None."""
+    arn = parse_json(redrive_policy).get("deadLetterTargetArn")
+    return arn if isinstance(arn, str) and arn.startswith("arn:") else None
+
+
+def queue_url_of(arn: str, next_to: str) -> str:
+    """The URL of the queue `arn`, on the endpoint of the queue URL `next_to`.
+
+    SQS URLs are <endpoint>/<account>/<name> (on AWS and on emulators alike); a dead-letter queue
+    is in its source queue's region, so the source's endpoint serves it.
+    """
+    _, _, _, _, account, name = arn.split(":", 5)
+    endpoint = next_to.rstrip("/").rsplit("/", 2)[0]
+    return f"{endpoint}/{account}/{name}"
+
+
+def move_task_view(task: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The newest message move task of a dead-letter queue (ListMessageMoveTasks entry)."""
+    if not task:
+        return None
+    started = task.get("StartedTimestamp")
+    return {
+        "status": task.get("Status"),
+        "moved": task.get("ApproximateNumberOfMessagesMoved"),
+        "toMove": task.get("ApproximateNumberOfMessagesToMove"),
+        "ratePerSecond": task.get("MaxNumberOfMessagesPerSecond"),
+        "destinationArn": task.get("DestinationArn"),
+        "startedAt": iso(datetime.fromtimestamp(started / 1000, UTC))
+        if isinstance(started, int | float)
+        else None,
+        "failureReason": task.get("FailureReason"),
+        "running": task.get("Status") == "RUNNING",
+    }
+
+
+def dead_letter_view(
+    arn: str, url: str, attributes: dict[str, str], task: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "arn": arn,
+        "url": url,
+        "visible": _int(attributes, "ApproximateNumberOfMessages"),
+        "notVisible": _int(attributes, "ApproximateNumberOfMessagesNotVisible"),
+        "moveTask": move_task_view(task),
     }
 
 

@@ -63,6 +63,10 @@ OPERATION_ACTIONS = {
     "GetMetricStatistics": "cloudwatch:GetMetricStatistics",
     "SetAlarmState": "cloudwatch:SetAlarmState",
     "GetCallerIdentity": "sts:GetCallerIdentity",
+    "ListMessageMoveTasks": "sqs:ListMessageMoveTasks",
+    "StartMessageMoveTask": "sqs:StartMessageMoveTask (and, on the dead-letter queue,"
+    " sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes; sqs:SendMessage on the queue)",
+    "CancelMessageMoveTask": "sqs:CancelMessageMoveTask",
 }
 
 

@@ -128,6 +128,9 @@ def status_view(status: dict[str, Any]) -> RenderableType:
             f"  oldest {duration(queue['oldestMessageAgeSeconds'])}",
         )
     )
+    dlq = status.get("deadLetterQueue")
+    if dlq:
+        rows.append(("dead-letter queue", _dead_letter_text(dlq)))
     alarm = status["alarm"]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
@@ -138,6 +141,20 @@ def status_view(status: dict[str, Any]) -> RenderableType:
     alarm_text.append(f"  {alarm['name']}: {dash(alarm['reason'])}")
     table.add_row("alarm", alarm_text)
     return Group(title, table)
+
+
+def _dead_letter_text(dlq: dict[str, Any]) -> str:
+    name = dlq["arn"].rsplit(":", 1)[-1]
+    if dlq.get("error"):
+        return f"{name}: not readable ({dlq['error']})"
+    text = f"{name}: visible {dash(dlq.get('visible'))}  not visible {dash(dlq.get('notVisible'))}"
+    task = dlq.get("moveTask")
+    if task:
+        moved = f"{dash(task.get('moved'))} of {dash(task.get('toMove'))} moved"
+        text += f"  redrive {dash(task.get('status'))}: {moved} (since {dash(task['startedAt'])})"
+        if task.get("failureReason"):
+            text += f": {task['failureReason']}"
+    return text
 
 
 def short_time(value: str | None) -> str:
