@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from botocore.exceptions import ClientError
 from sqscb_cli_support import NAME, Env
 
 from sqs_circuit_breaker import commands
-from sqs_circuit_breaker.__main__ import main
+from sqs_circuit_breaker.__main__ import build_parser, main
 from sqs_circuit_breaker.aws import Aws
 from sqs_circuit_breaker.errors import ExitCode
 
@@ -391,3 +392,52 @@ def test_status_watch_refreshes_until_ctrl_c(
     code, out, _ = run(capsys, "status", NAME, "--watch", "--interval", "1")
     assert code == ExitCode.OK
     assert "Circuit orders" in out
+
+
+def test_a_timed_hold_asks_the_state_machine_to_close_at_its_end(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    act_as_state_machine(env, monkeypatch)
+    started = datetime.now(UTC)
+    code, out, _ = run(capsys, "open", NAME, "--hold", "--for", "1h30m", "--reason", "migration")
+    assert code == ExitCode.OK, out
+    (execution,) = env.sfn.list_executions(stateMachineArn=env.state_machine_arn)["executions"]
+    request = json.loads(
+        env.sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+    )
+    until = datetime.fromisoformat(request["holdUntil"])
+    assert request["holdUntil"].endswith("Z")
+    assert 5400 - 5 <= (until - started).total_seconds() <= 5400 + 5
+    assert f"until {request['holdUntil']}, then it closes by itself" in " ".join(out.split())
+
+
+def test_status_shows_when_a_timed_hold_ends(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    env.set_control(mode="hold", reason="migration", until="2099-01-01T00:00:00Z")
+    env.set_mapping(enabled=False)
+    code, out, _ = run(capsys, "status", NAME, "--json")
+    assert (code, json.loads(out)["hold"]["until"]) == (ExitCode.OK, "2099-01-01T00:00:00Z")
+    _, out, _ = run(capsys, "status", NAME)
+    assert "closes by itself at 2099-01-01T00:00:00Z" in out
+    env.set_control(mode="hold", reason="migration")
+    _, out, _ = run(capsys, "status", NAME)
+    assert "until an operator closes it" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("45m", 2700), ("2h", 7200), ("1d12h", 129600), ("1h30m", 5400), ("600", 600)],
+)
+def test_durations(text: str, seconds: int) -> None:
+    args = build_parser().parse_args(["open", NAME, "--reason", "r", "--for", text])
+    assert args.hold_for == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "2x", "h", "", "365d", "1h 30m"])
+def test_bad_durations_are_usage_errors(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args(["open", NAME, "--reason", "r", "--for", text])
+    assert raised.value.code == ExitCode.USAGE
+    assert "--for" in capsys.readouterr().err

@@ -821,6 +821,34 @@ def test_a_hold_ignores_the_alarm_until_an_operator_closes(closed: Circuit):
     assert refused.returncode == 3, refused.stdout + refused.stderr  # already closed
 
 
+def test_a_timed_hold_closes_by_itself(closed: Circuit):
+    """`open --for`: the hold's own execution waits until the end and starts a close command, which
+    closes the circuit as `close` would; the CLI's process plays no part after the open."""
+    c = closed
+    done = c.cli("open", c.name, "--hold", "--for", "20s", "--reason", "e2e timed hold")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert c.mapping() == "Disabled"
+    status = c.cli_status()
+    assert status["state"] == "HELD OPEN" and status["hold"]["until"], status
+    save_sample("status-timed-hold", c.cli("status", c.name).stdout)
+    sent = set(c.send(3, "timed"))
+    (hold,) = [e for e in c.executions("RUNNING") if e["name"].startswith("hold-")]
+
+    def closed_by_itself() -> bool:
+        marker = c.control()
+        return c.mapping() == "Enabled" and marker.get("mode") == "auto"
+
+    wait_until(closed_by_itself, timeout=120, what="the timed hold closed by itself")
+    marker = c.control()
+    assert marker["command"] == "close" and "timed hold ended" in marker["reason"], marker
+    assert marker["execution"].rsplit(":", 1)[-1].startswith("close-")
+    assert c.wait_finished(hold["executionArn"], timeout=60)["status"] == "SUCCEEDED"
+    assert c.outcome(hold["executionArn"]) == "hold_ended"
+    wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="the held backlog processed")
+    assert_nothing_lost(c, sent)
+    assert c.cli_status()["hold"] is None
+
+
 def test_redrive_gives_the_casualties_back_and_waits_for_a_closed_circuit(closed: Circuit):
     """`redrive`: the dead-letter queue's messages (an earlier outage's casualties) go back to the
     queue with SQS's message move task and are processed; refused while the circuit is open."""

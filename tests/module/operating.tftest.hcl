@@ -25,9 +25,9 @@ run "control_parameters_and_commands" {
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
-      "CheckContinuation", "ReadControlAtStart", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
+      "CheckContinuation", "ReadControlAtStart", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
     ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidCommand"
-    error_message = "a successor continues its predecessor's episode; alarm executions (no command) read the marker; hold and close are the only commands; anything else fails before changing anything"
+    error_message = "a successor continues its predecessor's episode; alarm executions (no command) read the marker; hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
   }
   assert {
     condition     = [for c in jsondecode(output.state_machine_definition).States.IsHeldAtStart.Choices : c.Next] == ["AcquireLease", "AlarmIgnoredHeld"] && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended"
@@ -40,7 +40,7 @@ run "control_parameters_and_commands" {
   }
   assert {
     # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
-    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Next == "TakeLeaseForCommand" && !can(jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ConditionExpression) && jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ExpressionAttributeValues[":phase"]["S.$"] == "$.commandMode.phase" && jsondecode(output.state_machine_definition).States.InitHold.Result.phase == "held" && jsondecode(output.state_machine_definition).States.Held.Next == "Ended" && jsondecode(output.state_machine_definition).States.JudgeLease.Choices[2].Next == "AlarmIgnoredHeld"
+    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Next == "TakeLeaseForCommand" && !can(jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ConditionExpression) && jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ExpressionAttributeValues[":phase"]["S.$"] == "$.commandMode.phase" && jsondecode(output.state_machine_definition).States.InitHold.Result.phase == "held" && jsondecode(output.state_machine_definition).States.Held.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Ended" && jsondecode(output.state_machine_definition).States.JudgeLease.Choices[2].Next == "AlarmIgnoredHeld"
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
@@ -58,6 +58,23 @@ run "control_parameters_and_commands" {
   assert {
     condition     = jsondecode(output.state_machine_definition).States.CountProbeLoop.Next == "PublishOpenHeartbeat" && jsondecode(output.state_machine_definition).States.PublishOpenHeartbeat.Parameters.MetricData[1].MetricName == "OpenSeconds"
     error_message = "each probe loop publishes the time open"
+  }
+}
+
+run "timed_hold_ends_with_a_close_command" {
+  command = apply
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.IsTimedHold.Choices[0].Next == "BuildTimedHoldRecord" && jsondecode(output.state_machine_definition).States.BuildTimedHoldRecord.Parameters["until.$"] == "$.holdUntil" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Choices[0].Next == "WaitForHoldEnd" && jsondecode(output.state_machine_definition).States.WaitForHoldEnd.TimestampPath == "$.holdUntil"
+    error_message = "a timed hold records its end in the control marker and waits for it inside its own execution"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.WaitForHoldEnd.Next == "ReadLeaseAtHoldEnd" && jsondecode(output.state_machine_definition).States.ReadLeaseAtHoldEnd.Parameters.ConsistentRead && jsondecode(output.state_machine_definition).States.IsHoldStillOwner.Default == "Superseded" && jsondecode(output.state_machine_definition).States.IsHoldStillOwner.Choices[0].Next == "PrepareCloseAfterHold"
+    error_message = "at its end a hold closes only while it still holds the lease (a later command superseded it otherwise)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.PrepareCloseAfterHold.Parameters.input.command == "close" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Resource == "arn:aws:states:::aws-sdk:sfn:startExecution" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Parameters["Name.$"] == "$.closeAfterHold.name" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Catch[0].Next == "NotifyCommandFailed"
+    error_message = "the hold's end starts a close command (named before the call: a retry is idempotent); a failure is notified"
   }
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -77,6 +78,26 @@ def _reason(text: str) -> str:
     return reason
 
 
+MAX_HOLD_SECONDS = 364 * 86400  # a Standard execution runs at most a year: the hold's waits in one
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _duration(text: str) -> int:
+    """Seconds from 90s, 45m, 2h, 1d12h (or a plain number of seconds)."""
+    text = text.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        match = _DURATION.match(text)
+        if not text or not match:
+            raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 45m, 2h, 1d12h)")
+        days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    if not 1 <= seconds <= MAX_HOLD_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be 1 s to {MAX_HOLD_SECONDS // 86400} days")
+    return seconds
+
+
 def _rate(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 500:
@@ -134,14 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
     hold = _command(
         sub,
         "open",
-        "hold the circuit open (mapping disabled, no probes, no automatic close) until `close`",
-        'sqs-circuit-breaker open orders --reason "database migration"',
+        "hold the circuit open (mapping disabled, no probes) until `close`, or for --for DURATION",
+        'sqs-circuit-breaker open orders --hold --for 2h --reason "database migration"',
     )
     hold.add_argument(
         "--reason",
         required=True,
         type=_reason,
         help=f"why, at most {MAX_REASON_CHARS} characters (shown in status and notifications)",
+    )
+    hold.add_argument(
+        "--for",
+        dest="hold_for",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="a timed hold: close by itself after DURATION (90s, 45m, 2h, 1d12h; at most 364d),"
+        " as close would, unless a later command supersedes it",
+    )
+    hold.add_argument(
+        "--hold", action="store_true", help="(the default: open always holds; accepted for clarity)"
     )
     hold.add_argument("--timeout", type=_positive, default=120.0, help="wait limit (s)")
     hold.add_argument("--json", action="store_true", help="print the final status as JSON")

@@ -7,7 +7,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console, Group
@@ -23,6 +23,7 @@ from .derive import (
     MOVE_TASK_ENDED,
     history_row,
     is_command,
+    iso,
 )
 from .discovery import Circuit
 from .errors import CliError, ExitCode
@@ -100,9 +101,11 @@ def command_name(command: str, at: datetime) -> str:
     return f"{command}-{at:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
 
 
-def start_command(aws: Aws, circuit: Circuit, command: str, reason: str) -> str:
+def start_command(
+    aws: Aws, circuit: Circuit, command: str, reason: str, extra: dict[str, Any] | None = None
+) -> str:
     caller = aws.caller()["Arn"]
-    document = {"command": command, "reason": reason, "requestedBy": caller}
+    document = {"command": command, "reason": reason, "requestedBy": caller, **(extra or {})}
     return str(
         aws.sfn.start_execution(
             stateMachineArn=circuit.state_machine_arn,
@@ -174,10 +177,11 @@ def _run_command(
     mapping_state: str,
     what: str,
     note: str,
+    extra: dict[str, Any] | None = None,
 ) -> int:
     """Start a hold or close execution and wait until the control marker names it with `mode`
     and the mapping reads `mapping_state`; then print the circuit's status and `note`."""
-    execution_arn = start_command(aws, circuit, command, args.reason)
+    execution_arn = start_command(aws, circuit, command, args.reason, extra)
     if not args.json:
         console.print(f"{doing} (execution {execution_arn}) ...")
 
@@ -206,6 +210,13 @@ def open_circuit(aws: Aws, args: argparse.Namespace, console: Console) -> int:
             f" sqs-circuit-breaker close {circuit.name}",
             ExitCode.REFUSED,
         )
+    extra = None
+    until = "no automatic close"
+    if args.hold_for:
+        # The hold's own execution waits until then (it survives this process), then closes.
+        ends = iso(now() + timedelta(seconds=args.hold_for))
+        extra = {"holdUntil": ends}
+        until = f"until {ends}, then it closes by itself as close would"
     return _run_command(
         aws,
         circuit,
@@ -217,7 +228,8 @@ def open_circuit(aws: Aws, args: argparse.Namespace, console: Console) -> int:
         mapping_state="Disabled",
         what="held open",
         note=f"Circuit {circuit.name} is HELD OPEN: the mapping is disabled and stays so (no"
-        f" probes, no automatic close). Undo with: sqs-circuit-breaker close {circuit.name}",
+        f" probes, {until}). Close it earlier with: sqs-circuit-breaker close {circuit.name}",
+        extra=extra,
     )
 
 

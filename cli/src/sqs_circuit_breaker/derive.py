@@ -188,6 +188,8 @@ def build_status(inputs: StatusInputs, now: datetime) -> dict[str, Any]:
             "requestedBy": control.get("requestedBy"),
             "since": control.get("at"),
             "execution": control.get("execution"),
+            # a timed hold (open --for): when it closes by itself, else None
+            "until": control.get("until"),
         }
     alarm = inputs.alarm or {}
     rejitter = inputs.rejitter_mapping
@@ -302,6 +304,7 @@ CLOSE_REASONS = {
 }
 OTHER_OUTCOMES = {
     "held": "held open",
+    "hold_ended": "held open, then closed (timed hold)",
     "superseded": "superseded by operator",
     "duplicate": "duplicate",
     "alarm_ignored_held": "alarm ignored (held)",

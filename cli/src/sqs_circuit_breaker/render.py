@@ -94,7 +94,12 @@ def status_view(status: dict[str, Any]) -> RenderableType:
             (
                 "held",
                 f"{dash(hold.get('reason'))} (by {dash(hold.get('requestedBy'))},"
-                f" since {when(hold.get('since'), now)})",
+                f" since {when(hold.get('since'), now)})"
+                + (
+                    f"; closes by itself at {when(hold['until'], now)}"
+                    if hold.get("until")
+                    else "; until an operator closes it"
+                ),
             )
         )
     if status.get("episode"):

@@ -11,6 +11,7 @@ grow with the module, never guess.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +135,41 @@ def parameter_arn(name: str, region: str, account: str) -> str:
     return f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
 
+# Dead-letter queue redrive: the operations name the source queue (the dead-letter queue) by ARN,
+# or (CancelMessageMoveTask) in the task handle, a base64 JSON document with its sourceArn.
+MOVE_TASK_OPERATIONS = ("StartMessageMoveTask", "ListMessageMoveTasks", "CancelMessageMoveTask")
+# SQS moves the messages with the caller's permissions (SQS developer guide, "Configuring queue
+# permissions for dead-letter queue redrive"): it receives, deletes and reads the source queue and
+# sends to the destination, so StartMessageMoveTask is authorised for each of these too.
+MOVE_TASK_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+
+def move_task_source(handle: Any) -> str:
+    """The source queue ARN a message move task handle names."""
+    try:
+        document = json.loads(base64.b64decode(str(handle), validate=True))
+        source = document["sourceArn"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UnmappedOperation(f"not a message move task handle: {handle!r:.100}") from exc
+    if not isinstance(source, str) or not source.startswith("arn:"):
+        raise UnmappedOperation(f"not a message move task handle: {handle!r:.100}")
+    return source
+
+
+def move_task_authorizations(action: str, operation: str, r: dict[str, Any]) -> list[Authorization]:
+    if operation == "CancelMessageMoveTask":
+        return [Authorization(action, move_task_source(r.get("TaskHandle")))]
+    source = r.get("SourceArn")
+    if not isinstance(source, str) or not source:
+        raise UnmappedOperation(f"{action}: no SourceArn (request {r!r:.200})")
+    checks = [Authorization(action, source)]
+    if operation == "StartMessageMoveTask":
+        checks += [Authorization(a, source) for a in MOVE_TASK_SOURCE_ACTIONS]
+        if r.get("DestinationArn"):
+            checks.append(Authorization("sqs:SendMessage", str(r["DestinationArn"])))
+    return checks
+
+
 def authorizations(
     service: str, operation: str, request: dict[str, Any], region: str, account: str
 ) -> list[Authorization]:
@@ -153,6 +189,8 @@ def authorizations(
         return one("*")
     if prefix == "sqs" and r.get("QueueUrl"):
         return one(queue_arn(r["QueueUrl"]))
+    if prefix == "sqs" and operation in MOVE_TASK_OPERATIONS:
+        return move_task_authorizations(action, operation, r)
     if prefix == "sqs" and operation == "GetQueueUrl":
         owner = r.get("QueueOwnerAWSAccountId") or account
         return one(f"arn:aws:sqs:{region}:{owner}:{r.get('QueueName', '')}")

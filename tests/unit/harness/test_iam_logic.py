@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from localstack_harness.iam_logic import (
     Authorization,
@@ -116,3 +119,43 @@ def test_role_names():
     )
     assert role_name_of("arn:aws:iam::1:role/path/orders-cb-sfn") == "orders-cb-sfn"
     assert role_name_of("arn:aws:iam::1:user/u") is None
+
+
+DLQ = f"arn:aws:sqs:{R}:{A}:orders-dlq"
+QUEUE = f"arn:aws:sqs:{R}:{A}:orders"
+
+
+def test_a_redrive_is_authorised_as_sqs_moves_the_messages():
+    """StartMessageMoveTask: the move itself, then what SQS does with the caller's permissions:
+    receive, delete and read the dead-letter queue, send to the destination."""
+    checks = auth("sqs", "StartMessageMoveTask", {"SourceArn": DLQ, "DestinationArn": QUEUE})
+    assert [(c.action, c.resource) for c in checks] == [
+        ("sqs:StartMessageMoveTask", DLQ),
+        ("sqs:ReceiveMessage", DLQ),
+        ("sqs:DeleteMessage", DLQ),
+        ("sqs:GetQueueAttributes", DLQ),
+        ("sqs:SendMessage", QUEUE),
+    ]
+    # without a destination the messages go back to their sources: no send checked here
+    assert len(auth("sqs", "StartMessageMoveTask", {"SourceArn": DLQ})) == 4
+
+
+def test_listing_and_cancelling_moves_name_the_dead_letter_queue():
+    (listed,) = auth("sqs", "ListMessageMoveTasks", {"SourceArn": DLQ, "MaxResults": 1})
+    assert (listed.action, listed.resource) == ("sqs:ListMessageMoveTasks", DLQ)
+    handle = base64.b64encode(json.dumps({"taskId": "t", "sourceArn": DLQ}).encode()).decode()
+    (cancelled,) = auth("sqs", "CancelMessageMoveTask", {"TaskHandle": handle})
+    assert (cancelled.action, cancelled.resource) == ("sqs:CancelMessageMoveTask", DLQ)
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_"),
+    [
+        ("CancelMessageMoveTask", {"TaskHandle": "not base64 json"}),
+        ("CancelMessageMoveTask", {"TaskHandle": base64.b64encode(b'{"taskId": "t"}').decode()}),
+        ("ListMessageMoveTasks", {}),
+    ],
+)
+def test_a_move_task_request_without_its_queue_is_unmapped(operation, request_):
+    with pytest.raises(UnmappedOperation):
+        auth("sqs", operation, request_)
