@@ -90,3 +90,20 @@ def decode(attribute: Any) -> Origin:
         resent_ms=numbers["resentMs"],
         passes=numbers["passes"],
     )
+
+
+def read(attributes: Mapping[str, Any] | None, message_id: Any, log: Any) -> Origin | None:
+    """The origin among a message's attributes (either form), or None: absent, or unusable (then
+    logged as a warning: the message is treated as an original, judged by its own id and age)."""
+    attribute = (attributes or {}).get(ATTRIBUTE)
+    if attribute is None:
+        return None
+    try:
+        return decode(attribute)
+    except ValueError as exc:
+        log.warning(
+            f"{ATTRIBUTE} attribute is unusable; the message is treated as an original",
+            messageId=message_id,
+            error=f"{ATTRIBUTE} {exc}",
+        )
+        return None

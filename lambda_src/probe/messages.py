@@ -12,8 +12,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from common import aws
 from common.log import get_logger
-from common.origin import ATTRIBUTE as ORIGIN_ATTRIBUTE
-from common.origin import Origin, decode
+from common.origin import Origin
+from common.origin import read as read_origin
 from common.sqs import change_visibility
 from esm_event import esm_record
 from filters import FilterCheckError, first_admitted
@@ -313,20 +313,8 @@ def release_all(sqs: Any, queue_url: str, messages: list[Mapping[str, Any]]) -> 
 
 
 def message_origin(message: Mapping[str, Any]) -> Origin | None:
-    """The message's sqscb-origin, or None when absent or malformed (a malformed one is logged
-    and ignored: the message is then judged by its own id and SentTimestamp)."""
-    attribute = (message.get("MessageAttributes") or {}).get(ORIGIN_ATTRIBUTE)
-    if attribute is None:
-        return None
-    try:
-        return decode(attribute)
-    except ValueError as exc:
-        log.warning(
-            "ignoring a malformed sqscb-origin message attribute",
-            messageId=message.get("MessageId"),
-            error=str(exc),
-        )
-        return None
+    """The message's sqscb-origin (ReceiveMessage form), or None (see common.origin.read)."""
+    return read_origin(message.get("MessageAttributes"), message.get("MessageId"), log)
 
 
 def message_age_seconds(

@@ -13,7 +13,8 @@ from typing import Any
 
 from common.log import get_logger
 from common.origin import ATTRIBUTE as ORIGIN_ATTRIBUTE
-from common.origin import Origin, decode
+from common.origin import Origin
+from common.origin import read as read_origin
 from rejitter_config import Redrive, whole_number
 
 log = get_logger("sqs-circuit-breaker.rejitter")
@@ -56,19 +57,8 @@ def _system_int(record: Mapping[str, Any], name: str, low: int) -> int:
 
 
 def previous_origin(record: Mapping[str, Any]) -> Origin | None:
-    """The record's sqscb-origin; None when it has none or an unusable one (logged)."""
-    attribute = (record.get("messageAttributes") or {}).get(ORIGIN_ATTRIBUTE)
-    if attribute is None:
-        return None
-    try:
-        return decode(attribute)
-    except ValueError as exc:
-        log.warning(
-            f"{ORIGIN_ATTRIBUTE} attribute is unusable; the message is treated as an original",
-            messageId=record["messageId"],
-            problem=f"{ORIGIN_ATTRIBUTE} {exc}",
-        )
-        return None
+    """The record's sqscb-origin (event source mapping form), or None (see common.origin.read)."""
+    return read_origin(record.get("messageAttributes"), record["messageId"], log)
 
 
 def is_own_copy(record: Mapping[str, Any], origin: Origin) -> bool:

@@ -201,3 +201,16 @@ def test_change_visibility_returns_none_when_done():
 def test_change_visibility_describes_a_failure_instead_of_raising(error):
     description = sqs.change_visibility(_Sqs(error), "u", "rh", 30)
     assert description and ("ReceiptHandleIsInvalid" in description or "ReadTimeout" in description)
+
+
+def test_read_finds_the_origin_among_a_messages_attributes_and_logs_an_unusable_one():
+    stream = io.StringIO()
+    logger = log.JsonLogger("test", stream=stream)
+    assert origin.read(None, "m-1", logger) is None
+    assert origin.read({"other": receive_form("x")}, "m-1", logger) is None
+    assert origin.read({origin.ATTRIBUTE: esm_form(VALUE)}, "m-1", logger) == ORIGIN
+    assert stream.getvalue() == ""
+    assert origin.read({origin.ATTRIBUTE: receive_form("{}")}, "m-2", logger) is None
+    (warning,) = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (warning["level"], warning["messageId"]) == ("WARN", "m-2")
+    assert "treated as an original" in warning["message"] and "version 1" in warning["error"]
