@@ -28,6 +28,8 @@ from typing import Any
 
 from sqs_circuit_breaker.catalogue import PHASES, SHARED, catalogue
 
+import docs  # scripts/docs.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "state-machine.md"
 BEGIN, END = "<!-- catalogue:begin -->", "<!-- catalogue:end -->"
@@ -124,11 +126,7 @@ def render(definitions: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def update(document: str, section: str) -> str:
-    if document.count(BEGIN) != 1 or document.count(END) != 1:
-        raise ValueError(f"{DOCUMENT.name} must hold {BEGIN} ... {END} once")
-    head, rest = document.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{section}{END}{tail}"
+    return docs.update_section(document, BEGIN, END, section)
 
 
 def main(argv: list[str] | None = None, document: Path = DOCUMENT) -> int:

@@ -27,7 +27,7 @@ from .derive import (
 )
 from .discovery import Circuit
 from .errors import CliError, ExitCode
-from .render import history_table, status_view
+from .render import dash, history_table, status_view
 
 POLL_SECONDS = 2.0
 
@@ -362,15 +362,11 @@ def redrive_refusal(document: dict[str, Any]) -> str | None:
     task = dlq.get("moveTask") or {}
     if task.get("running"):
         return (
-            f"a redrive of {dlq['arn']} is already running ({dash_count(task.get('moved'))} of"
-            f" {dash_count(task.get('toMove'))} moved, since {task.get('startedAt')}): follow it"
+            f"a redrive of {dlq['arn']} is already running ({dash(task.get('moved'))} of"
+            f" {dash(task.get('toMove'))} moved, since {task.get('startedAt')}): follow it"
             f" with sqs-circuit-breaker status {name}"
         )
     return None
-
-
-def dash_count(value: Any) -> str:
-    return "-" if value is None else str(value)
 
 
 def redrive(aws: Aws, args: argparse.Namespace, console: Console) -> int:
@@ -384,12 +380,7 @@ def redrive(aws: Aws, args: argparse.Namespace, console: Console) -> int:
     if not dlq.get("visible") and not dlq.get("notVisible"):
         console.print(f"Dead-letter queue {dlq['arn']} is empty: nothing to redrive.")
         return ExitCode.OK
-    destination = (
-        circuit.queue_arn
-        or aws.sqs.get_queue_attributes(QueueUrl=circuit.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-    )
+    destination = circuit.queue_arn
     start: dict[str, Any] = {"SourceArn": dlq["arn"], "DestinationArn": destination}
     if args.rate:
         start["MaxNumberOfMessagesPerSecond"] = args.rate
@@ -403,7 +394,7 @@ def redrive(aws: Aws, args: argparse.Namespace, console: Console) -> int:
         )
     task, cancelled = follow_move_task(aws, dlq["arn"], handle, args, console)
     if task.get("Status") == "FAILED":
-        moved = dash_count(task.get("ApproximateNumberOfMessagesMoved"))
+        moved = dash(task.get("ApproximateNumberOfMessagesMoved"))
         raise CliError(
             f"the redrive failed after moving {moved} message(s):"
             f" {task.get('FailureReason') or '-'}; the rest stay in {dlq['arn']}"
@@ -414,7 +405,7 @@ def redrive(aws: Aws, args: argparse.Namespace, console: Console) -> int:
         return ExitCode.OK
     ended = f"stopped at --max {args.max}" if cancelled else str(task.get("Status")).lower()
     console.print(
-        f"Redrive {ended}: {dash_count(moved)} message(s) moved back to {destination}."
+        f"Redrive {ended}: {dash(moved)} message(s) moved back to {destination}."
         f" Follow the queue with: sqs-circuit-breaker status {circuit.name}"
     )
     return ExitCode.OK
@@ -439,7 +430,7 @@ def follow_move_task(
         if not args.json and progress != last and status:
             console.print(
                 f"  {status}: {moved} of"
-                f" {dash_count(task.get('ApproximateNumberOfMessagesToMove'))} moved"
+                f" {dash(task.get('ApproximateNumberOfMessagesToMove'))} moved"
             )
             last = progress
         if status in MOVE_TASK_ENDED:

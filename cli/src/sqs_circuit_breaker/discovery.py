@@ -27,6 +27,7 @@ _REQUIRED = (
     "stateMachineArn",
     "mappingUuid",
     "queueUrl",
+    "queueArn",
     "alarmName",
     "controlParameter",
     "settingsParameter",
@@ -44,7 +45,7 @@ class Circuit:
     settings_parameter: str
     rejitter_mapping_uuid: str | None = None
     topic_arn: str | None = None
-    queue_arn: str | None = None
+    queue_arn: str = ""
     # The catalogue of the circuit's states (state -> phase), read from its definition.
     phases: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -119,5 +120,5 @@ def circuit_from_descriptor(name: str, text: str) -> Circuit:
         settings_parameter=document["settingsParameter"],
         rejitter_mapping_uuid=_optional(document.get("rejitterMappingUuid")),
         topic_arn=_optional(document.get("topicArn")),
-        queue_arn=_optional(document.get("queueArn")),
+        queue_arn=document["queueArn"],
     )
