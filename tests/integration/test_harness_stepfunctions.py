@@ -1,12 +1,13 @@
 """Where the harness's Step Functions and DynamoDB are as strict as AWS (tests/harness/README.md):
 the 25,000-event history quota, GetExecutionHistory pages, RFC 3339 timestamps in Choice rules and
 in what Step Functions writes, an eventually consistent ListExecutions on request, and DynamoDB's
-conditional writes through the optimized integration."""
+conditional writes (atomic, and through the optimized integration)."""
 
 from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -306,3 +307,42 @@ def test_a_conditional_write_fails_with_dynamodbs_error_through_the_integration(
             ConditionExpression="attribute_not_exists(holder)",
             ExpressionAttributeValues={":x": {"S": "x"}},
         )
+
+
+def test_of_writers_racing_on_one_item_exactly_one_meets_the_condition(aws, name, cleanup):
+    """DynamoDB applies a conditional write atomically. Moto checks and writes in two unlocked
+    steps while LocalStack serves requests on several threads: before the harness served DynamoDB
+    one operation at a time, 28 of 30 rounds of this test had two or more winners (a long
+    condition widens the gap between the check and the write), and two executions could own one
+    episode of the e2e suite."""
+    ddb = aws("dynamodb")
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "circuit", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "circuit", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    cleanup(lambda: ddb.delete_table(TableName=name))
+    alternatives = " OR ".join(f"attribute_not_exists(a{i})" for i in range(150))
+    condition = f"attribute_not_exists(holder) AND ({alternatives})"
+
+    def take(key: str, writer: int) -> bool:
+        try:
+            ddb.update_item(
+                TableName=name,
+                Key={"circuit": {"S": key}},
+                UpdateExpression="SET holder = :self",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":self": {"S": str(writer)}},
+            )
+            return True
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "ConditionalCheckFailedException", e
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        winners = [
+            sum(pool.map(lambda writer, key=f"round-{r}": take(key, writer), range(8)))
+            for r in range(10)
+        ]
+    assert winners == [1] * 10
