@@ -68,7 +68,13 @@ locals {
   # sns_topic_arn, if set, is used). create_topic only reads a boolean input, so counts stay known
   # at plan time even when sns_topic_arn comes from a resource of the same configuration. A
   # created topic's ARN is computed from its name (known at plan time).
-  create_topic          = var.create_sns_topic
+  create_topic = var.create_sns_topic
+  # Transition events: the bus's ARN (a name is a bus of this account and region).
+  transition_event_bus_arn = var.transition_event_bus == null ? null : (
+    startswith(var.transition_event_bus, "arn:") ? var.transition_event_bus
+    : "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.transition_event_bus}"
+  )
+
   notifications_enabled = var.create_sns_topic || var.sns_topic_arn != null
   sns_topic_arn         = local.create_topic ? "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.names.topic}" : var.sns_topic_arn
 

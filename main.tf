@@ -237,6 +237,13 @@ module "probe" {
         conditions = []
       },
     ],
+    local.transition_event_bus_arn == null ? [] : [{
+      # Transition events around each probe (OPEN -> HALF-OPEN, and back after an unhealthy one).
+      sid        = "PutTransitionEvents"
+      actions    = ["events:PutEvents"]
+      resources  = [local.transition_event_bus_arn]
+      conditions = []
+    }],
     var.queue_kms_key_arn == null ? [] : [{
       sid        = "DecryptQueueMessages"
       actions    = ["kms:Decrypt"]
@@ -382,10 +389,12 @@ module "state_machine" {
   sns_kms_key_arn       = var.sns_kms_key_arn
   notification_format   = var.notification_format
   metric_namespace      = var.metric_namespace
-  alarm_name            = local.alarm_name
-  alarm_arn             = local.alarm_arn
-  watch_seconds         = local.watch_seconds
-  alarm_period_seconds  = local.alarm_period
+
+  transition_event_bus_arn = local.transition_event_bus_arn
+  alarm_name               = local.alarm_name
+  alarm_arn                = local.alarm_arn
+  watch_seconds            = local.watch_seconds
+  alarm_period_seconds     = local.alarm_period
 
   log_retention_days         = var.log_retention_days
   log_level                  = var.log_level

@@ -489,6 +489,20 @@ variable "notification_format" {
   }
 }
 
+variable "transition_event_bus" {
+  description = "EventBridge event bus (name or ARN) that receives a Circuit State Change event (source sqs-circuit-breaker, schema in docs/events.md) at every transition of the circuit: OPEN, HALF-OPEN (each probe, the ramp), back to OPEN after an unhealthy probe, GAVE UP, HELD, CLOSED. \"default\" is the account's default bus. null (the default) publishes no events; SNS notifications are independent of this."
+  type        = string
+  default     = null
+
+  validation {
+    condition = var.transition_event_bus == null || can(regex(
+      "^([/.\\-_A-Za-z0-9]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[/.\\-_A-Za-z0-9]{1,256})$",
+      var.transition_event_bus
+    ))
+    error_message = "transition_event_bus must be an event bus name (1-256 of A-Z a-z 0-9 . - _ /), \"default\", or an event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)."
+  }
+}
+
 # ---- Operating: pause, dashboard, alarms on the breaker ----------------------------------------
 variable "enabled" {
   description = "false pauses the breaker without destroying anything: the alarm -> state machine rule is disabled, so an alarm no longer opens the circuit (an episode already running goes on; the CLI still works). For example during a planned deployment."

@@ -70,6 +70,7 @@ BASE: dict[str, Any] = {
 }
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:orders-cb"
 REJITTER_UUID = "21111111-2222-3333-4444-555555555555"
+BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
 
 # Each configuration flips what the template branches on.
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -79,6 +80,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "half_open_max_concurrency": 5,
         "notifications_enabled": True,
         "sns_topic_arn": TOPIC,
+        "transition_event_bus_arn": BUS,
     },
     "minimal": {
         "rejitter_enabled": False,
@@ -102,6 +104,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "sns_topic_arn": TOPIC,
         "notification_format": "json",
         "give_up_action": "close",
+        "transition_event_bus_arn": BUS,
     },
 }
 
@@ -239,7 +242,8 @@ def main() -> int:
     if proc.returncode != 0:
         print(f"asl-validator refused a rendered definition (files in {WORK})", file=sys.stderr)
         return proc.returncode
-    problems = catalogue_problems({path.name: path.read_text() for path in paths})
+    rendered = {path.name: path.read_text() for path in paths}
+    problems = catalogue_problems(rendered) + transition_problems(rendered)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
@@ -268,6 +272,26 @@ def catalogue_problems(rendered: dict[str, str]) -> list[str]:
         unused = expected - set(phases.values())
         if unused:
             problems.append(f"{name}: no state has the phase {', '.join(sorted(unused))}")
+    return problems
+
+
+def transition_problems(rendered: dict[str, str]) -> list[str]:
+    """With transition events, AnnounceClosed reads $.closeReason.from: every state that writes a
+    close reason must name the state it closes from (a missing path fails the execution)."""
+    problems = []
+    for name, text in sorted(rendered.items()):
+        states = json.loads(text)["States"]
+        if "AnnounceClosed" not in states:
+            continue
+        for state_name, state in sorted(states.items()):
+            if state.get("ResultPath") != "$.closeReason":
+                continue
+            written = state.get("Result") or state.get("Parameters") or {}
+            if not ({"from", "from.$"} & set(written)):
+                problems.append(
+                    f"{name}: {state_name} writes $.closeReason without `from`"
+                    " (AnnounceClosed reads $.closeReason.from)"
+                )
     return problems
 
 

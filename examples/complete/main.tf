@@ -228,6 +228,8 @@ module "circuit_breaker" {
   half_open_max_concurrency = var.half_open_max_concurrency
   half_open_seconds         = var.half_open_seconds
 
+  transition_event_bus = var.transition_event_bus
+
   rejitter_enabled           = var.rejitter_enabled
   rejitter_window_seconds    = var.rejitter_window_seconds
   rejitter_min_delay_seconds = var.rejitter_min_delay_seconds

@@ -175,6 +175,12 @@ variable "give_up_action" {
   default     = "stay_open"
 }
 
+variable "transition_event_bus" {
+  description = "Event bus (name or ARN) for the circuit's transition events (\"default\": the account's default bus), or null for none."
+  type        = string
+  default     = null
+}
+
 variable "half_open_max_concurrency" {
   description = "Half-open ramp concurrency (2-1000), null for no ramp."
   type        = number

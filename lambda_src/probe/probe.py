@@ -40,6 +40,7 @@ from messages import (
     release_all,
 )
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
+from transitions import PUT_EVENTS_CONFIG, around_probe
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -237,15 +238,23 @@ def _lambda_region(function_name: str, default: str) -> str:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_event(event)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    read_timeout = invoke_read_timeout(
-        remaining() if remaining else None, request.wait_time_seconds
-    )
-    return run_probe(
-        request,
-        sqs=aws.client("sqs", request.region),
-        lambda_client=invoke_client(
-            _lambda_region(request.function_name, request.region), read_timeout
-        ),
-        remaining_ms=remaining,
-        events_client=aws.client("events", request.region) if request.filters else None,
-    )
+    events = aws.client("events", request.region) if request.filters else None
+
+    def probe() -> dict[str, Any]:
+        # The time left is read here, after the transition event before the probe (if any).
+        read_timeout = invoke_read_timeout(
+            remaining() if remaining else None, request.wait_time_seconds
+        )
+        return run_probe(
+            request,
+            sqs=aws.client("sqs", request.region),
+            lambda_client=invoke_client(
+                _lambda_region(request.function_name, request.region), read_timeout
+            ),
+            remaining_ms=remaining,
+            events_client=events,
+        )
+
+    transitions = request.transition_events
+    publisher = aws.client("events", request.region, PUT_EVENTS_CONFIG) if transitions else None
+    return around_probe(publisher, transitions, request.queue_arn, probe)

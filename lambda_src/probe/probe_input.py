@@ -10,6 +10,7 @@ from typing import Any
 
 from common.log import get_logger
 from filters import FilterConfigError, Filters, parse_filters
+from transitions import TransitionConfigError, TransitionEvents, parse_transition_events
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -55,6 +56,7 @@ class ProbeRequest:
     function_response_types: tuple[str, ...] = ()
     filters: Filters = field(default_factory=Filters)
     account: str = ""
+    transition_events: TransitionEvents | None = None
 
     @property
     def fifo(self) -> bool:
@@ -128,6 +130,10 @@ def parse_event(event: Any) -> ProbeRequest:
         filters = parse_filters(mapping)
     except FilterConfigError as exc:
         raise ProbeConfigError(f"mapping: {exc}") from None
+    try:
+        transition_events = parse_transition_events(event.get("transitionEvents"))
+    except TransitionConfigError as exc:
+        raise ProbeConfigError(f"transitionEvents: {exc}") from None
     return ProbeRequest(
         queue_url=queue_url,
         queue_arn=queue_arn,
@@ -140,4 +146,5 @@ def parse_event(event: Any) -> ProbeRequest:
         function_response_types=_string_list(event, "functionResponseTypes"),
         filters=filters,
         account=match["account"],
+        transition_events=transition_events,
     )

@@ -123,6 +123,13 @@ locals {
       },
     ],
     local.notify_statements,
+    local.events_enabled ? [{
+      # Transition events (the Announce* states), on the one bus named.
+      sid        = "PutTransitionEvents"
+      actions    = ["events:PutEvents"]
+      resources  = [var.transition_event_bus_arn]
+      conditions = []
+    }] : [],
     var.kms_key_arn != null ? [{
       # The definition and execution history are encrypted with the key (this state machine only).
       sid       = "StateMachineEncryptionKey"

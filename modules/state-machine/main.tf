@@ -2,6 +2,7 @@
 # role and its execution log group. The definition is rendered from state-machine.asl.json.tftpl.
 locals {
   notifications_enabled = var.notifications_enabled
+  events_enabled        = var.transition_event_bus_arn != null
   rejitter_enabled      = var.rejitter_enabled
   half_open_enabled     = var.half_open_max_concurrency != null
   queue_is_fifo         = endswith(var.queue_arn, ".fifo")
@@ -247,6 +248,74 @@ locals {
     }
   }
 
+  # Transition events (transition_event_bus): after the notification of a transition, its
+  # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl;
+  # the probe Lambda announces OPEN -> HALF-OPEN and back around every probe). A value that
+  # starts with "$" is a path of the state's input, anything else a literal. Every path must exist
+  # on every way into the state (a missing one fails the execution): tests/unit/test_asl_sources.py
+  # checks that every close reason names the state it closes from.
+  announcements = !local.events_enabled ? {} : merge(
+    {
+      AnnounceOpened = {
+        phase   = "OPEN", from = "CLOSED", to = "OPEN", reason = "alarm", note = "$.tracking.openReason"
+        attempt = "0", next = local.notifications.NotifyOpened.next
+      }
+      AnnounceGaveUp = {
+        phase   = "OPEN", from = "OPEN", to = "GAVE UP", reason = "max_attempts", note = var.give_up_action
+        attempt = "$.episode.attempt", next = local.notifications.NotifyGaveUp.next
+      }
+      AnnounceRetentionGiveUp = {
+        phase   = "OPEN", from = "OPEN", to = "GAVE UP", reason = "retention", note = "close"
+        attempt = "$.episode.attempt", next = local.notifications.NotifyRetentionGiveUp.next
+      }
+      AnnounceClosed = {
+        phase = "CLOSED", from = "$.closeReason.from", to = "CLOSED", reason = "$.closeReason.reason"
+        note  = "$.closeReason.note", attempt = "null", next = local.notifications.NotifyClosed.next
+      }
+      AnnounceClosedAfterFailure = {
+        phase   = "CLOSED", from = "OPEN", to = "CLOSED", reason = "error", note = "States.JsonToString($.error)"
+        attempt = "null", next = local.notifications.NotifyClosedAfterFailure.next
+      }
+      AnnounceManualActionRequired = {
+        phase = "OPEN", from = "OPEN", to = "OPEN", reason = "manual_action_required"
+        note  = "States.JsonToString($.recoveryError)", attempt = "null"
+        next  = local.notifications.NotifyManualActionRequired.next
+      }
+      AnnounceHeld = {
+        phase = "OPENING", from = "$.commandFrom", to = "HELD", reason = "hold"
+        note  = "States.Format('by {}: {}', $.requestedBy, $.reason)", attempt = "null"
+        next  = local.notifications.NotifyHeld.next
+      }
+    },
+    local.half_open_enabled ? {
+      AnnounceRamp = {
+        phase   = "HALF-OPEN", from = "HALF-OPEN", to = "HALF-OPEN", reason = "ramp"
+        note    = "MaximumConcurrency ${coalesce(var.half_open_max_concurrency, 0)} for ${var.half_open_seconds} s"
+        attempt = "null", next = "HalfOpenWindow"
+      }
+    } : {},
+  )
+  # A notification followed by its announcement.
+  announced = { for name, a in local.announcements : replace(name, "Announce", "Notify") => name }
+  notifications_wired = {
+    for name, n in local.notifications : name => merge(n, contains(keys(local.announced), name) ? {
+      next       = local.announced[name]
+      catch_next = lookup(n, "catch_next", local.announced[name])
+    } : {})
+  }
+  # Rendered even when there are none ({"States": {}}): a conditional with {} would convert every
+  # value to one type (numbers to strings).
+  announcement_states = jsondecode(templatefile("${path.module}/events.asl.json.tftpl", {
+    announcements       = local.announcements
+    circuit_name        = var.circuit_name
+    partition           = var.partition
+    event_bus_arn       = coalesce(var.transition_event_bus_arn, "none")
+    mapping_uuid        = var.mapping_uuid
+    queue_arn           = var.queue_arn
+    sdk_timeout_seconds = var.sdk_timeout_seconds
+    retry_notify        = jsonencode(local.retry_notify)
+  })).States
+
   # The Notify* states: notifications.asl.json.tftpl, rendered with the texts above and merged into
   # the main definition's States.
   console_host = {
@@ -255,7 +324,7 @@ locals {
     "aws-us-gov" = "console.amazonaws-us-gov.com"
   }[var.partition]
   notification_states = jsondecode(templatefile("${path.module}/notifications.asl.json.tftpl", {
-    notifications       = local.notifications
+    notifications       = local.notifications_wired
     enabled             = local.notifications_enabled
     json_format         = var.notification_format == "json"
     circuit_name        = var.circuit_name
@@ -274,7 +343,9 @@ locals {
   # The definition: the main template's document with the notification states merged in (one way
   # of writing ASL: templated files, rendered with templatefile and merged).
   main_document = jsondecode(local.main_template)
-  definition    = jsonencode(merge(local.main_document, { States = merge(local.main_document.States, local.notification_states) }))
+  definition = jsonencode(merge(local.main_document, {
+    States = merge(local.main_document.States, local.notification_states, local.announcement_states)
+  }))
 
   main_template = templatefile("${path.module}/state-machine.asl.json.tftpl", {
     circuit_name               = var.circuit_name
@@ -306,6 +377,8 @@ locals {
     retention_margin_seconds   = var.retention_margin_seconds
     give_up_action             = var.give_up_action
     notifications_enabled      = local.notifications_enabled
+    events_enabled             = local.events_enabled
+    event_bus_arn              = coalesce(var.transition_event_bus_arn, "none")
     half_open_enabled          = local.half_open_enabled
     half_open_max_concurrency  = local.half_open_enabled ? var.half_open_max_concurrency : 0
     half_open_seconds          = var.half_open_seconds

@@ -262,6 +262,12 @@ variable "notification_format" {
   default     = "text"
 }
 
+variable "transition_event_bus_arn" {
+  description = "ARN of the EventBridge event bus that receives a Circuit State Change event at every transition of the circuit, or null (no events)."
+  type        = string
+  default     = null
+}
+
 variable "role_path" {
   description = "Path of the IAM role(s)."
   type        = string

@@ -55,6 +55,8 @@ FAULT_STACK_VARS = {
     "open_alarm_after_seconds": 60,
     "breaker_retry_interval_seconds": 1,
     "breaker_retry_max_delay_seconds": 2,
+    # transition events on the default bus: test_transition_events_tell_the_episode_in_order
+    "transition_event_bus": "default",
 }
 
 # The episode: the function fails until the first probe has seen it fail, then recovers.

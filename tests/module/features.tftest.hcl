@@ -846,3 +846,62 @@ run "history_quota_hand_over" {
     error_message = "the state machine may start only itself"
   }
 }
+
+run "transition_events_on_the_default_bus" {
+  command = apply
+
+  variables {
+    transition_event_bus      = "default"
+    half_open_max_concurrency = 2
+  }
+
+  assert {
+    condition = toset([for k, s in jsondecode(output.state_machine_definition).States : k if startswith(k, "Announce")]) == toset([
+      "AnnounceOpened", "AnnounceGaveUp", "AnnounceRetentionGiveUp", "AnnounceClosed",
+      "AnnounceClosedAfterFailure", "AnnounceManualActionRequired", "AnnounceHeld", "AnnounceRamp",
+    ])
+    error_message = "one Announce state per transition the state machine makes (the ramp's too)"
+  }
+  assert {
+    condition = alltrue([
+      for k, s in jsondecode(output.state_machine_definition).States :
+      s.Resource == "arn:aws:states:::events:putEvents" && s.Parameters.Entries[0].EventBusName == "arn:aws:events:eu-west-1:123456789012:event-bus/default" && s.Parameters.Entries[0].Source == "sqs-circuit-breaker"
+      if startswith(k, "Announce")
+    ])
+    error_message = "every Announce state puts its event on the named bus (a name becomes this account's and region's ARN)"
+  }
+  assert {
+    condition = (
+      jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "AnnounceOpened" &&
+      jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "ChooseFirstWait" &&
+      jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
+      jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&
+      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Next == "CommandFrom"
+    )
+    error_message = "each announcement follows its notification and goes where the notification went (a give-up nobody was told about still closes)"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.transitionEvents.eventBusName == "arn:aws:events:eu-west-1:123456789012:event-bus/default"
+    error_message = "the probe gets the bus, to announce the probe's own transitions"
+  }
+  assert {
+    condition = alltrue([
+      for principal in ["state_machine", "probe"] :
+      toset(one([for s in output.iam_policy_statements[principal] : s.resources if s.sid == "PutTransitionEvents"])) == toset(["arn:aws:events:eu-west-1:123456789012:event-bus/default"])
+    ])
+    error_message = "the state machine and the probe may put events on that bus only"
+  }
+}
+
+run "no_transition_events_by_default" {
+  command = apply
+
+  assert {
+    condition     = length([for k, s in jsondecode(output.state_machine_definition).States : k if startswith(k, "Announce") || startswith(k, "CommandFrom")]) == 0 && !strcontains(output.state_machine_definition, "transitionEvents")
+    error_message = "without a bus, no Announce state, no CommandFrom, nothing for the probe"
+  }
+  assert {
+    condition     = alltrue([for principal in ["state_machine", "probe"] : length([for s in output.iam_policy_statements[principal] : s if s.sid == "PutTransitionEvents"]) == 0])
+    error_message = "no events permission without a bus"
+  }
+}

@@ -720,3 +720,23 @@ run "probe_timeout_shorter_than_the_function_is_refused_at_plan" {
 
   expect_failures = [data.aws_lambda_function.protected]
 }
+
+run "transition_event_bus_bad_name" {
+  command = plan
+
+  variables {
+    transition_event_bus = "my bus"
+  }
+
+  expect_failures = [var.transition_event_bus]
+}
+
+run "transition_event_bus_bad_arn" {
+  command = plan
+
+  variables {
+    transition_event_bus = "arn:aws:sns:eu-west-1:123456789012:event-bus/x"
+  }
+
+  expect_failures = [var.transition_event_bus]
+}

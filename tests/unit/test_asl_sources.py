@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import check_asl
 
 MODULE = Path(__file__).resolve().parents[2] / "modules" / "state-machine"
 # An ASL state written as an HCL object: `Type = "Task"` (or any other state type).
@@ -29,6 +34,7 @@ def test_every_template_is_rendered_by_the_module():
     templates = sorted(path.name for path in MODULE.glob("*.asl.json.tftpl"))
     assert templates == [
         "cleanup.asl.json.tftpl",
+        "events.asl.json.tftpl",
         "notifications.asl.json.tftpl",
         "state-machine.asl.json.tftpl",
     ]
@@ -39,3 +45,32 @@ def test_every_template_is_rendered_by_the_module():
 def test_the_check_sees_an_hcl_state(tmp_path: Path):
     assert HCL_STATE.search('  x = {\n    Type       = "Pass"\n  }\n')
     assert not HCL_STATE.search('  type = "STANDARD"\n')
+
+
+def test_a_close_reason_without_its_from_state_is_a_problem_only_with_transition_events():
+    def rendered(*states: dict) -> dict[str, str]:
+        merged: dict = {}
+        for state in states:
+            merged.update(state)
+        return {"x-this.asl.json": json.dumps({"States": merged})}
+
+    announce = {"AnnounceClosed": {"Type": "Task"}}
+    named = {
+        "MarkHealthy": {
+            "Result": {"reason": "healthy", "from": "HALF-OPEN"},
+            "ResultPath": "$.closeReason",
+        }
+    }
+    by_path = {
+        "ForceClose": {
+            "Parameters": {"reason": "forced", "from.$": "$.commandFrom"},
+            "ResultPath": "$.closeReason",
+        }
+    }
+    unnamed = {"MarkEmpty": {"Result": {"reason": "empty"}, "ResultPath": "$.closeReason"}}
+    assert check_asl.transition_problems(rendered(announce, named, by_path)) == []
+    assert check_asl.transition_problems(rendered(named, unnamed)) == []
+    assert check_asl.transition_problems(rendered(announce, named, unnamed)) == [
+        "x-this.asl.json: MarkEmpty writes $.closeReason without `from`"
+        " (AnnounceClosed reads $.closeReason.from)"
+    ]

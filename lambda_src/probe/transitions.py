@@ -1,0 +1,195 @@
+"""Transition events around a probe (the module's transition_event_bus).
+
+The probe announces the two transitions it causes: OPEN -> HALF-OPEN when it starts, and
+HALF-OPEN -> OPEN after an unhealthy probe. The state machine announces every other transition,
+with the same schema (modules/state-machine/events.asl.json.tftpl; docs/events.md). Best
+effort, as there: a failed put is logged and never changes the probe's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from common.aws import error_message
+from common.log import get_logger
+
+log = get_logger("sqs-circuit-breaker.probe")
+
+SOURCE = "sqs-circuit-breaker"
+DETAIL_TYPE = "Circuit State Change"
+SCHEMA_VERSION = "1"
+
+# An entry EventBridge could not take (FailedEntryCount) is put at most this many times.
+ENTRY_ATTEMPTS = 3
+
+# A best-effort event must not eat the probe's time: short timeouts and few retries (a probe in
+# a VPC without a route to EventBridge would otherwise wait 60 s per attempt, five times, for
+# each event). At most about 3 x (2 + 5) s per put.
+PUT_EVENTS_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+
+_EXECUTION_ARN = re.compile(
+    r"^(?P<prefix>arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}):execution:(?P<machine>[^:]+):[^:]+$"
+)
+
+
+class TransitionConfigError(ValueError):
+    """transitionEvents in the probe's input is malformed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TransitionEvents:
+    event_bus_name: str
+    circuit: str
+    episode: str
+    attempt: int
+    mapping: str
+
+    @property
+    def state_machine_arn(self) -> str | None:
+        match = _EXECUTION_ARN.match(self.episode)
+        return f"{match['prefix']}:stateMachine:{match['machine']}" if match else None
+
+
+def parse_transition_events(value: Any) -> TransitionEvents | None:
+    """The state machine's transitionEvents object (absent: the circuit publishes no events)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TransitionConfigError(f"must be an object or null, got {type(value).__name__}")
+    fields: dict[str, str] = {}
+    for name in ("eventBusName", "circuit", "episode", "mapping"):
+        text = value.get(name)
+        if not isinstance(text, str) or not text.strip():
+            raise TransitionConfigError(f"{name} is required and must be a non-empty string")
+        fields[name] = text.strip()
+    attempt = value.get("attempt")
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise TransitionConfigError(f"attempt must be an integer >= 1, got {attempt!r}")
+    return TransitionEvents(
+        event_bus_name=fields["eventBusName"],
+        circuit=fields["circuit"],
+        episode=fields["episode"],
+        attempt=attempt,
+        mapping=fields["mapping"],
+    )
+
+
+def event_time(now: datetime) -> str:
+    """As Step Functions writes $$.State.EnteredTime: 2026-12-03T17:34:46.597Z."""
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def transition_entry(
+    config: TransitionEvents,
+    *,
+    from_state: str,
+    to_state: str,
+    reason: str,
+    note: str,
+    queue_arn: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """One PutEvents entry, the schema of the state machine's Announce* states."""
+    machine = config.state_machine_arn
+    return {
+        "EventBusName": config.event_bus_name,
+        "Source": SOURCE,
+        "DetailType": DETAIL_TYPE,
+        # as Step Functions' PutEvents integration fills them for the state machine's events
+        "Resources": [machine, config.episode] if machine else [config.episode],
+        "Detail": json.dumps(
+            {
+                "schemaVersion": SCHEMA_VERSION,
+                "circuit": config.circuit,
+                "from": from_state,
+                "to": to_state,
+                "reason": reason,
+                "note": note,
+                "attempt": config.attempt,
+                "episode": config.episode,
+                "time": event_time(now),
+                "mapping": config.mapping,
+                "queue": queue_arn,
+            },
+            separators=(",", ":"),
+        ),
+    }
+
+
+def announce(
+    events: Any,
+    entry: dict[str, Any],
+    *,
+    attempts: int = ENTRY_ATTEMPTS,
+) -> bool:
+    """Put the entry; True once EventBridge took it. Never raises: the probe goes on either way.
+
+    The client retries a refused request itself (throttling, 5xx); an entry refused inside a
+    successful response (FailedEntryCount) is put again, at most `attempts` times in all."""
+    detail = json.loads(entry["Detail"])
+    what = {"from": detail["from"], "to": detail["to"], "eventBusName": entry["EventBusName"]}
+    for attempt in range(1, attempts + 1):
+        try:
+            response = events.put_events(Entries=[entry])
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("transition event not published", error=error_message(exc), **what)
+            return False
+        if not response.get("FailedEntryCount"):
+            log.info("transition event published", attempt=attempt, **what)
+            return True
+        failed = (response.get("Entries") or [{}])[0]
+        log.warning(
+            "transition event refused by EventBridge",
+            attempt=attempt,
+            errorCode=failed.get("ErrorCode"),
+            errorMessage=failed.get("ErrorMessage"),
+            **what,
+        )
+    return False
+
+
+def around_probe(
+    events: Any,
+    config: TransitionEvents | None,
+    queue_arn: str,
+    probe: Callable[[], dict[str, Any]],
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
+    """Run the probe between its transition events (none without a config)."""
+    if config is None:
+        return probe()
+
+    def put(from_state: str, to_state: str, reason: str, note: str) -> None:
+        announce(
+            events,
+            transition_entry(
+                config,
+                from_state=from_state,
+                to_state=to_state,
+                reason=reason,
+                note=note,
+                queue_arn=queue_arn,
+                now=clock(),
+            ),
+        )
+
+    put("OPEN", "HALF-OPEN", "probe", f"probe {config.attempt}")
+    try:
+        result = probe()
+    except Exception as exc:
+        # The state machine retries the probe, or closes after the error: back to OPEN first.
+        put("HALF-OPEN", "OPEN", "probe_failed", f"{type(exc).__name__}: {exc}")
+        raise
+    if result.get("outcome") == "unhealthy":
+        put("HALF-OPEN", "OPEN", "probe_unhealthy", str(result.get("reason", "")))
+    return result
