@@ -46,8 +46,9 @@ locals {
   )
 
   # The probe's time after the invoke (hand the message back, report): AFTER_INVOKE_RESERVE_S in
-  # lambda_src/probe/invoke.py.
-  probe_reserve_seconds = 10
+  # lambda_src/probe/invoke.py; with transition events also their time, EVENTS_RESERVE_S in
+  # lambda_src/probe/transitions.py (the invoke's read timeout leaves both out).
+  probe_reserve_seconds = 10 + (var.transition_event_bus == null ? 0 : 4)
 
   probe_function_arn = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.names.probe}"
 

@@ -10,6 +10,11 @@
 resource "terraform_data" "input_checks" {
   lifecycle {
     precondition {
+      # PutEvents goes to the caller's region: the state machine's and the probe's.
+      condition     = local.transition_event_bus_arn == null || split(":", coalesce(local.transition_event_bus_arn, "a:b:c:d"))[3] == local.region
+      error_message = "transition_event_bus must be a bus of the circuit's region (${local.region}): the state machine and the probe put events in their own region. To reach a bus elsewhere, add a rule on a bus of this region that targets it."
+    }
+    precondition {
       condition     = !(var.rejitter_enabled && local.queue_is_fifo)
       error_message = "rejitter_enabled cannot be used with a FIFO queue: re-sending with per-message delays would break its ordering (and FIFO queues do not support per-message delays)."
     }
@@ -178,7 +183,7 @@ data "aws_lambda_function" "protected" {
   lifecycle {
     postcondition {
       condition     = var.probe_timeout_seconds >= self.timeout + var.probe_wait_time_seconds + local.probe_reserve_seconds
-      error_message = "probe_timeout_seconds (${var.probe_timeout_seconds}) must be at least the protected function's timeout (${self.timeout} s) + probe_wait_time_seconds (${var.probe_wait_time_seconds}) + ${local.probe_reserve_seconds} s, i.e. ${self.timeout + var.probe_wait_time_seconds + local.probe_reserve_seconds}: the probe invokes the function synchronously, and a probe that Lambda ends mid-invoke would make the breaker close while the function hangs. Raise probe_timeout_seconds (at most 900), or lower the function's timeout."
+      error_message = "probe_timeout_seconds (${var.probe_timeout_seconds}) must be at least the protected function's timeout (${self.timeout} s) + probe_wait_time_seconds (${var.probe_wait_time_seconds}) + ${local.probe_reserve_seconds} s (10, and 4 more for transition events), i.e. ${self.timeout + var.probe_wait_time_seconds + local.probe_reserve_seconds}: the probe invokes the function synchronously, and a probe that Lambda ends mid-invoke would make the breaker close while the function hangs. Raise probe_timeout_seconds (at most 900), or lower the function's timeout."
     }
   }
 }

@@ -490,7 +490,7 @@ variable "notification_format" {
 }
 
 variable "transition_event_bus" {
-  description = "EventBridge event bus (name or ARN) that receives a Circuit State Change event (source sqs-circuit-breaker, schema in docs/events.md) at every transition of the circuit: OPEN, HALF-OPEN (each probe, the ramp), back to OPEN after an unhealthy probe, GAVE UP, HELD, CLOSED. \"default\" is the account's default bus. null (the default) publishes no events; SNS notifications are independent of this."
+  description = "EventBridge event bus of the circuit's region (name or ARN) that receives a Circuit State Change event (source sqs-circuit-breaker, schema in docs/events.md) at every transition of the circuit: OPEN, HALF-OPEN (each probe, the ramp), back to OPEN after an unhealthy probe, GAVE UP, HELD, CLOSED. \"default\" is the account's default bus. null (the default) publishes no events; SNS notifications are independent of this."
   type        = string
   default     = null
 
@@ -692,7 +692,7 @@ variable "code_signing_config_arn" {
 }
 
 variable "vpc_subnet_ids" {
-  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, KMS (if used) and CloudWatch Logs endpoints: VPC interface endpoints or a NAT gateway."
+  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, KMS (if used) and CloudWatch Logs endpoints, and EventBridge's with transition_event_bus: VPC interface endpoints or a NAT gateway."
   type        = list(string)
   default     = []
   nullable    = false

@@ -188,18 +188,22 @@ def invoke_function(
         ) from exc
 
 
-def invoke_read_timeout(remaining_ms: int | None, wait_time_seconds: int) -> int:
+def invoke_read_timeout(
+    remaining_ms: int | None, wait_time_seconds: int, extra_reserve_s: int = 0
+) -> int:
     """Seconds the probe waits for the protected function's answer.
 
     The probe's remaining time at its start, less the receive's long poll and the reserve for
-    handing the message back: if Lambda ended the probe mid-invoke, the task would fail and the
+    handing the message back (and `extra_reserve_s`, the transition events' time): if Lambda ended
+    the probe mid-invoke, the task would fail and the
     breaker would take its failure path (close) while the function hangs. A function that has not
     answered by then is unhealthy (the plan refuses a probe_timeout_seconds that cannot cover the
     protected function's timeout). At least 1 s; without a Lambda context, past Lambda's maximum.
     """
     if remaining_ms is None:
         return LAMBDA_MAX_TIMEOUT_S + VISIBILITY_MARGIN_S
-    budget = max(remaining_ms, 0) // 1000 - wait_time_seconds - AFTER_INVOKE_RESERVE_S
+    reserve = AFTER_INVOKE_RESERVE_S + extra_reserve_s
+    budget = max(remaining_ms, 0) // 1000 - wait_time_seconds - reserve
     return max(1, min(budget, LAMBDA_MAX_TIMEOUT_S + VISIBILITY_MARGIN_S))
 
 

@@ -40,7 +40,7 @@ from messages import (
     release_all,
 )
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
-from transitions import PUT_EVENTS_CONFIG, around_probe
+from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -238,13 +238,16 @@ def _lambda_region(function_name: str, default: str) -> str:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_event(event)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
+    transitions = request.transition_events
+    # Counted at the start, the events' time left out: an event never shortens the function's.
+    read_timeout = invoke_read_timeout(
+        remaining() if remaining else None,
+        request.wait_time_seconds,
+        EVENTS_RESERVE_S if transitions else 0,
+    )
     events = aws.client("events", request.region) if request.filters else None
 
     def probe() -> dict[str, Any]:
-        # The time left is read here, after the transition event before the probe (if any).
-        read_timeout = invoke_read_timeout(
-            remaining() if remaining else None, request.wait_time_seconds
-        )
         return run_probe(
             request,
             sqs=aws.client("sqs", request.region),
@@ -255,6 +258,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             events_client=events,
         )
 
-    transitions = request.transition_events
     publisher = aws.client("events", request.region, PUT_EVENTS_CONFIG) if transitions else None
-    return around_probe(publisher, transitions, request.queue_arn, probe)
+    return around_probe(publisher, transitions, request.queue_arn, probe, remaining_ms=remaining)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,15 +27,19 @@ SOURCE = "sqs-circuit-breaker"
 DETAIL_TYPE = "Circuit State Change"
 SCHEMA_VERSION = "1"
 
-# An entry EventBridge could not take (FailedEntryCount) is put at most this many times.
-ENTRY_ATTEMPTS = 3
-
-# A best-effort event must not eat the probe's time: short timeouts and few retries (a probe in
-# a VPC without a route to EventBridge would otherwise wait 60 s per attempt, five times, for
-# each event). At most about 3 x (2 + 5) s per put.
+# Each event has at most this long (a best-effort event must not eat the probe's time: a probe
+# in a VPC without a route to EventBridge would otherwise wait 60 s per attempt, five times).
+# One request per attempt (no SDK retries), 1 s to connect and 1 s to read; an entry EventBridge
+# refused (FailedEntryCount) is put again while the budget lasts.
+EVENT_BUDGET_S = 2.0
 PUT_EVENTS_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+    connect_timeout=1, read_timeout=1, retries={"mode": "standard", "total_max_attempts": 1}
 )
+
+# The probe's time kept for its two events, on top of invoke.AFTER_INVOKE_RESERVE_S: the invoke's
+# read timeout leaves it out, so the function's time is never cut by an event (the module's plan
+# check counts it: probe_reserve_seconds in locals.tf).
+EVENTS_RESERVE_S = 4
 
 _EXECUTION_ARN = re.compile(
     r"^(?P<prefix>arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}):execution:(?P<machine>[^:]+):[^:]+$"
@@ -129,15 +134,17 @@ def announce(
     events: Any,
     entry: dict[str, Any],
     *,
-    attempts: int = ENTRY_ATTEMPTS,
+    budget_s: float = EVENT_BUDGET_S,
+    clock: Callable[[], float] = time.monotonic,
 ) -> bool:
-    """Put the entry; True once EventBridge took it. Never raises: the probe goes on either way.
-
-    The client retries a refused request itself (throttling, 5xx); an entry refused inside a
-    successful response (FailedEntryCount) is put again, at most `attempts` times in all."""
+    """Put the entry; True once EventBridge took it. Never raises, and stops trying once
+    `budget_s` is spent: the probe goes on either way."""
     detail = json.loads(entry["Detail"])
     what = {"from": detail["from"], "to": detail["to"], "eventBusName": entry["EventBusName"]}
-    for attempt in range(1, attempts + 1):
+    deadline = clock() + budget_s
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             response = events.put_events(Entries=[entry])
         except (BotoCoreError, ClientError) as exc:
@@ -154,7 +161,8 @@ def announce(
             errorMessage=failed.get("ErrorMessage"),
             **what,
         )
-    return False
+        if clock() >= deadline:
+            return False
 
 
 def around_probe(
@@ -163,25 +171,35 @@ def around_probe(
     queue_arn: str,
     probe: Callable[[], dict[str, Any]],
     *,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    remaining_ms: Callable[[], int] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
-    """Run the probe between its transition events (none without a config)."""
+    """Run the probe between its transition events (none without a config).
+
+    The event after the probe is put only while the probe has more than EVENT_BUDGET_S left (a
+    Lambda timeout would fail the task: its retry would probe again and lose the verdict)."""
     if config is None:
         return probe()
 
     def put(from_state: str, to_state: str, reason: str, note: str) -> None:
-        announce(
-            events,
-            transition_entry(
-                config,
-                from_state=from_state,
-                to_state=to_state,
-                reason=reason,
-                note=note,
-                queue_arn=queue_arn,
-                now=clock(),
-            ),
+        left_ms = remaining_ms() if remaining_ms else None
+        if left_ms is not None and left_ms < (EVENT_BUDGET_S + 1) * 1000:
+            log.warning(
+                "transition event skipped: the probe's time is up",
+                remainingMs=left_ms,
+                **{"from": from_state, "to": to_state},
+            )
+            return
+        entry = transition_entry(
+            config,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            note=note,
+            queue_arn=queue_arn,
+            now=now(),
         )
+        announce(events, entry)
 
     put("OPEN", "HALF-OPEN", "probe", f"probe {config.attempt}")
     try:

@@ -295,12 +295,14 @@ locals {
       }
     } : {},
   )
-  # A notification followed by its announcement.
+  # A notification followed by its announcement, whether the notification was published or not:
+  # only a give-up that stays open goes elsewhere when nobody could be told (it closes instead,
+  # and AnnounceClosed says so).
   announced = { for name, a in local.announcements : replace(name, "Announce", "Notify") => name }
   notifications_wired = {
     for name, n in local.notifications : name => merge(n, contains(keys(local.announced), name) ? {
       next       = local.announced[name]
-      catch_next = lookup(n, "catch_next", local.announced[name])
+      catch_next = lookup(n, "catch_next", n.next) == n.next ? local.announced[name] : n.catch_next
     } : {})
   }
   # Rendered even when there are none ({"States": {}}): a conditional with {} would convert every

@@ -91,6 +91,20 @@ def test_the_rejitters_partly_failed_batches_lose_nothing(circuit: Circuit, endp
     assert outcome.lost == []
 
 
+def test_eventbridge_unavailable_for_the_whole_episode_changes_nothing_else(
+    circuit: Circuit, endpoint: str
+):
+    """Every PutEvents of the breaker (the state machine's Announce* states and the probe's
+    events) fails for good: transition events are best effort, the episode is the same."""
+    outcome = play(circuit, endpoint, "events-down", [
+        {"service": "events", "operation": "PutEvents", "principal": "role/flr-cb-*",
+         "error": "InternalException", "times": None},
+    ])  # fmt: skip
+    assert outcome.injected >= 4  # the open, a probe's two, the close: each at least once
+    assert (outcome.end, outcome.reason) == ("closed", "healthy"), outcome.detail
+    assert outcome.lost == []
+
+
 def test_transition_events_tell_the_episode_in_order(circuit: Circuit, endpoint: str, aws):
     """transition_event_bus = "default" (issue 20, item 3): a rule's target receives every
     transition of an episode, each event's `from` the previous one's `to`: CLOSED -> OPEN, a

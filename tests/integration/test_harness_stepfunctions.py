@@ -18,6 +18,17 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/sfn-role"
 HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events (25000)."
 
 
+def lease_table(ddb, name: str, cleanup) -> None:
+    """A table shaped as the breaker's lease table (one item per circuit)."""
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "circuit", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "circuit", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    cleanup(lambda: ddb.delete_table(TableName=name))
+
+
 def machine(sfn, name: str, cleanup, definition: dict) -> str:
     arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)[
         "stateMachineArn"
@@ -253,13 +264,7 @@ def test_a_conditional_write_fails_with_dynamodbs_error_through_the_integration(
     conditional UpdateItem from Step Functions' optimized integration succeeds once, then fails
     with DynamoDB.ConditionalCheckFailedException (the name a Catch matches on AWS)."""
     sfn, ddb = aws("stepfunctions"), aws("dynamodb")
-    ddb.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "circuit", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "circuit", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    cleanup(lambda: ddb.delete_table(TableName=name))
+    lease_table(ddb, name, cleanup)
     take = {
         "Type": "Task",
         "Resource": "arn:aws:states:::dynamodb:updateItem",
@@ -316,13 +321,7 @@ def test_of_writers_racing_on_one_item_exactly_one_meets_the_condition(aws, name
     condition widens the gap between the check and the write), and two executions could own one
     episode of the e2e suite."""
     ddb = aws("dynamodb")
-    ddb.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": "circuit", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "circuit", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    cleanup(lambda: ddb.delete_table(TableName=name))
+    lease_table(ddb, name, cleanup)
     alternatives = " OR ".join(f"attribute_not_exists(a{i})" for i in range(150))
     condition = f"attribute_not_exists(holder) AND ({alternatives})"
 

@@ -905,3 +905,17 @@ run "no_transition_events_by_default" {
     error_message = "no events permission without a bus"
   }
 }
+
+run "a_give_up_that_closes_is_announced_even_when_its_notification_failed" {
+  command = apply
+
+  variables {
+    transition_event_bus = "default"
+    give_up_action       = "close"
+  }
+
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "AnnounceGaveUp" && jsondecode(output.state_machine_definition).States.AnnounceGaveUp.Next == "ControlBeforeClose"
+    error_message = "a failed give-up notification still announces GAVE UP, then closes"
+  }
+}

@@ -721,6 +721,48 @@ run "probe_timeout_shorter_than_the_function_is_refused_at_plan" {
   expect_failures = [data.aws_lambda_function.protected]
 }
 
+run "transition_events_need_4_more_seconds_of_probe_time" {
+  command = plan
+
+  variables {
+    probe_timeout_seconds   = 120
+    probe_wait_time_seconds = 2
+    transition_event_bus    = "default"
+  }
+
+  override_data {
+    target = data.aws_lambda_function.protected
+    values = { timeout = 105 }
+  }
+
+  expect_failures = [data.aws_lambda_function.protected]
+}
+
+run "transition_events_with_the_time_they_need_are_accepted" {
+  command = plan
+
+  variables {
+    probe_timeout_seconds   = 120
+    probe_wait_time_seconds = 2
+    transition_event_bus    = "default"
+  }
+
+  override_data {
+    target = data.aws_lambda_function.protected
+    values = { timeout = 104 }
+  }
+}
+
+run "transition_event_bus_in_another_region" {
+  command = plan
+
+  variables {
+    transition_event_bus = "arn:aws:events:us-east-1:123456789012:event-bus/ops"
+  }
+
+  expect_failures = [terraform_data.input_checks]
+}
+
 run "transition_event_bus_bad_name" {
   command = plan
 

@@ -302,6 +302,11 @@ def test_the_invoke_waits_no_longer_than_the_probe_can(remaining_ms, wait, expec
     assert invoke.invoke_read_timeout(remaining_ms, wait) == expected
 
 
+def test_transition_events_time_is_left_out_of_the_invoke():
+    """With transition events, 4 s more are kept (the module's plan check counts them too)."""
+    assert invoke.invoke_read_timeout(120_000, 2, 4) == 104
+
+
 def test_the_handlers_invoke_client_times_out_before_the_probe_would_be_killed(sqs, queue):
     class Short:
         def get_remaining_time_in_millis(self) -> int:

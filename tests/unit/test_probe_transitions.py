@@ -13,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from probe_input import ProbeConfigError, parse_event
 from transitions import (
+    EVENT_BUDGET_S,
     TransitionConfigError,
+    announce,
     around_probe,
     parse_transition_events,
     transition_entry,
@@ -51,17 +53,20 @@ class FakeEvents:
         return [(d["from"], d["to"]) for d in details]
 
 
-def test_the_entry_has_the_schema_of_the_state_machines_events():
-    config = parse_transition_events(CONFIG)
-    entry = transition_entry(
-        config,
+def an_entry(note: str = "") -> dict[str, Any]:
+    return transition_entry(
+        parse_transition_events(CONFIG),
         from_state="OPEN",
         to_state="HALF-OPEN",
         reason="probe",
-        note="probe 3",
+        note=note,
         queue_arn=QUEUE_ARN,
         now=NOW,
     )
+
+
+def test_the_entry_has_the_schema_of_the_state_machines_events():
+    entry = an_entry(note="probe 3")
     assert entry["EventBusName"] == BUS
     assert entry["Source"] == "sqs-circuit-breaker"
     assert entry["DetailType"] == "Circuit State Change"
@@ -170,6 +175,33 @@ def test_a_refused_entry_is_put_again_and_an_error_never_changes_the_outcome():
     ]
 
 
+def test_a_refused_entry_is_put_again_only_within_its_budget():
+    """EventBridge refuses the entry every time: puts stop once the budget is spent."""
+    refused = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure"}]}
+    events = FakeEvents(*[refused] * 100)
+    ticks = iter(range(100))
+    clock = lambda: next(ticks) * 0.5  # noqa: E731
+    assert not announce(events, an_entry(), budget_s=EVENT_BUDGET_S, clock=clock)
+    # the deadline is 2 s after the first tick (0); ticks of 0.5 s: puts at 0.5, 1.0, 1.5, 2.0
+    assert len(events.entries) == 4
+
+
+def test_the_event_after_the_probe_is_skipped_when_the_probes_time_is_up():
+    """A Lambda timeout would fail the task, and its retry would probe again: the verdict
+    matters more than the event."""
+    events = FakeEvents()
+    left = iter([60_000, 2_500])  # before the probe; after it, less than the budget + 1 s
+    result = around_probe(
+        events,
+        parse_transition_events(CONFIG),
+        QUEUE_ARN,
+        lambda: {"outcome": "unhealthy"},
+        remaining_ms=lambda: next(left),
+    )
+    assert result == {"outcome": "unhealthy"}
+    assert events.transitions() == [("OPEN", "HALF-OPEN")]
+
+
 @given(
     st.lists(
         st.one_of(
@@ -188,5 +220,5 @@ def test_whatever_eventbridge_answers_the_probe_result_is_returned_unchanged(ans
         around_probe(events, parse_transition_events(CONFIG), QUEUE_ARN, lambda: dict(result))
         == result
     )
-    # at most 3 puts per transition (one call and two more for a refused entry)
-    assert len(events.entries) <= 6
+    # one put per answer at most, and then one that the default answer takes, per transition
+    assert len(events.entries) <= len(answers) + 2
