@@ -27,10 +27,12 @@ SOURCE = "sqs-circuit-breaker"
 DETAIL_TYPE = "Circuit State Change"
 SCHEMA_VERSION = "1"
 
-# Each event has at most this long (a best-effort event must not eat the probe's time: a probe
-# in a VPC without a route to EventBridge would otherwise wait 60 s per attempt, five times).
-# One request per attempt (no SDK retries), 1 s to connect and 1 s to read; an entry EventBridge
-# refused (FailedEntryCount) is put again while the budget lasts.
+# Each event's budget (a best-effort event must not eat the probe's time: a probe in a VPC
+# without a route to EventBridge would otherwise wait 60 s per attempt, five times). One request
+# per attempt (no SDK retries), 1 s to connect and 1 s to read; an entry EventBridge refused
+# (FailedEntryCount) is put again while the budget lasts, so an event takes 2 s plus the attempt
+# in flight at worst (4 s). Within the probe's reserves either way: the event after the probe is
+# skipped when less than the budget + 1 s is left.
 EVENT_BUDGET_S = 2.0
 PUT_EVENTS_CONFIG = Config(
     connect_timeout=1, read_timeout=1, retries={"mode": "standard", "total_max_attempts": 1}
