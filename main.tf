@@ -241,6 +241,40 @@ module "probe" {
         resources  = ["*"]
         conditions = []
       },
+      {
+        # The probe loop's check (CheckBeforeProbe, lambda_src/probe/step.py): the execution's
+        # own history size (the history quota), the episode's lease (superseded?) and the
+        # mapping's state (re-enabled by someone else?).
+        sid        = "CheckBeforeProbe"
+        actions    = ["states:GetExecutionHistory"]
+        resources  = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.names.state_machine}:*"]
+        conditions = []
+      },
+      {
+        sid        = "ReadEpisodeLease"
+        actions    = ["dynamodb:GetItem"]
+        resources  = ["arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.names.lease_table}"]
+        conditions = []
+      },
+      {
+        sid        = "ReadEventSourceMapping"
+        actions    = ["lambda:GetEventSourceMapping"]
+        resources  = ["arn:${local.partition}:lambda:${local.region}:${local.account_id}:event-source-mapping:${var.event_source_mapping_uuid}"]
+        conditions = []
+      },
+      {
+        # The open circuit's heartbeat (CircuitState 1, OpenSeconds) after each check.
+        # PutMetricData has no resource-level permissions ("*" is required); the namespace
+        # condition limits it to this module's metric namespace.
+        sid       = "PublishOpenHeartbeat"
+        actions   = ["cloudwatch:PutMetricData"]
+        resources = ["*"]
+        conditions = [{
+          test     = "StringEquals"
+          variable = "cloudwatch:namespace"
+          values   = [var.metric_namespace]
+        }]
+      },
     ],
     local.transition_event_bus_arn == null ? [] : [{
       # Transition events around each probe (OPEN -> HALF-OPEN, and back after an unhealthy one).

@@ -692,7 +692,7 @@ variable "code_signing_config_arn" {
 }
 
 variable "vpc_subnet_ids" {
-  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, KMS (if used) and CloudWatch Logs endpoints, and EventBridge's with transition_event_bus: VPC interface endpoints or a NAT gateway."
+  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, Step Functions, DynamoDB, CloudWatch (metrics), CloudWatch Logs and KMS (if used) endpoints, and EventBridge's with transition_event_bus: VPC endpoints (DynamoDB's can be a gateway endpoint) or a NAT gateway. The probe's check reads the execution's history, the lease and the mapping, and publishes the open circuit's heartbeat."
   type        = list(string)
   default     = []
   nullable    = false

@@ -20,8 +20,9 @@ retry taken:
 - The control check (a Pass that stores its resume point in $.resumeAt, then CheckControl) is
   followed as the subroutine it is: from the calling Pass straight to its resume point (or to
   Superseded), with the subroutine's events added to the call.
-- Measurement states (Tasks calling getExecutionHistory) cut paths: a stretch ends at one, and a
-  new stretch starts after it.
+- Measurement states (Tasks calling getExecutionHistory, and the probe loop's check: a Lambda
+  task with Payload.check.handoverEvents, which reads the count itself) cut paths: a stretch ends
+  at one, and a new stretch starts after it.
 - A loop that does not pass a measurement must be one the breaker bounds with a counter
   (BOUNDED_LOOPS: the single-flight lease attempts and the duplicate re-checks, bounded by the
   thresholds their Choice states hold): its states count that many times. Any other loop is an
@@ -101,8 +102,22 @@ def state_events(state: dict[str, Any]) -> int:
     return 2
 
 
+def _check_threshold(state: dict[str, Any]) -> int | None:
+    """The probe loop's check (a Lambda task that measures the history itself and hands over past
+    check.handoverEvents: lambda_src/probe/step.py), else None."""
+    payload = (state.get("Parameters") or {}).get("Payload")
+    check = payload.get("check") if isinstance(payload, dict) else None
+    if state["Type"] == "Task" and isinstance(check, dict) and "handoverEvents" in check:
+        return int(check["handoverEvents"])
+    return None
+
+
 def is_measurement(state: dict[str, Any]) -> bool:
-    return state["Type"] == "Task" and str(state.get("Resource", "")).endswith(MEASURE_SUFFIX)
+    if state["Type"] != "Task":
+        return False
+    return str(state.get("Resource", "")).endswith(MEASURE_SUFFIX) or (
+        _check_threshold(state) is not None
+    )
 
 
 def successors(state: dict[str, Any]) -> list[str]:
@@ -211,6 +226,8 @@ def handover_threshold(definition: dict[str, Any]) -> int | None:
     """The event count past which the definition hands over (its measurement's Choice)."""
     states = definition["States"]
     for state in states.values():
+        if _check_threshold(state) is not None:
+            return _check_threshold(state)
         if is_measurement(state):
             choice = states.get(state.get("Next", ""), {})
             for rule in choice.get("Choices", []):

@@ -62,8 +62,8 @@ def markdown(results: dict) -> str:
         "| --- | --- |",
         f"| from the start to the first probe loop (single flight, open, notification) |"
         f" {results['before_first_loop']} |",
-        f"| one probe loop (wait, measurement, control check, mapping check, heartbeat, probe,"
-        f" bookkeeping) | {median} (min {loop['min']}, max {loop['max']}) |",
+        f"| one probe loop (`WaitBeforeProbe`, `CheckBeforeProbe`, `Probe`, `AfterProbe`) |"
+        f" {median} (min {loop['min']}, max {loop['max']}) |",
         f"| one look of the watch after a close | {watch['min']}"
         + (f" to {watch['max']}" if watch["max"] != watch["min"] else "")
         + " |",

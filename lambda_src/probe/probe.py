@@ -40,6 +40,7 @@ from messages import (
     release_all,
 )
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
+from step import check_handler, probe_step
 from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
 
 log = get_logger("sqs-circuit-breaker.probe")
@@ -236,6 +237,16 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    """The state machine's Check and Probe tasks (step.py), or one probe on its own (the probe's
+    input alone: the contract in lambda_src/README.md)."""
+    if isinstance(event, Mapping) and "check" in event:
+        return check_handler(event)
+    if isinstance(event, Mapping) and "loop" in event:
+        return probe_step(event, lambda request: probe_once(request, context))
+    return probe_once(event, context)
+
+
+def probe_once(event: Any, context: Any) -> dict[str, Any]:
     request = parse_event(event)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     transitions = request.transition_events

@@ -252,8 +252,10 @@ locals {
   # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl;
   # the probe Lambda announces OPEN -> HALF-OPEN and back around every probe). A value that
   # starts with "$" is a path of the state's input, anything else a literal. Every path must exist
-  # on every way into the state (a missing one fails the execution): tests/unit/test_asl_sources.py
-  # checks that every close reason names the state it closes from.
+  # on every way into the state (a missing one fails the execution): `make asl`
+  # (scripts/check_asl.py, transition_problems) checks that every close reason written in the
+  # definition names the state it closes from; the probe loop's close reasons (healthy, empty,
+  # reenabled_elsewhere) are lambda_src/probe/loop.py's, checked by tests/unit/test_probe_loop.py.
   announcements = !local.events_enabled ? {} : merge(
     {
       AnnounceOpened = {

@@ -15,7 +15,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from support import REGION, drain, mapping_state, queue_depth, set_function_failing, wait_until
+from support import (
+    REGION,
+    drain,
+    mapping_state,
+    probe_outcomes,
+    queue_depth,
+    set_function_failing,
+    wait_until,
+)
 
 CLI_README = Path(__file__).resolve().parents[2] / "cli" / "README.md"
 
@@ -154,14 +162,7 @@ class Circuit:
 
     def probe_outcomes(self, execution_arn: str, events: list[dict] | None = None) -> list[str]:
         """Outcomes of the probe Lambda, in order; pass `events` to reuse a history."""
-        outcomes = []
-        for event in events if events is not None else self.history(execution_arn):
-            details = event.get("taskSucceededEventDetails")
-            if details and details.get("resourceType") == "lambda":
-                payload = json.loads(details["output"]).get("Payload", {})
-                if isinstance(payload, dict) and "outcome" in payload:
-                    outcomes.append(payload["outcome"])
-        return outcomes
+        return probe_outcomes(events if events is not None else self.history(execution_arn))
 
     def open_via_alarm(self) -> None:
         """Put the alarm in ALARM as a real error wave would (the event starts an execution)."""

@@ -20,6 +20,26 @@ REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 ACCOUNT = "000000000000"
 
 
+def loop_steps(events: list[dict]) -> list[dict]:
+    """$.step of each check and probe task in an execution's history, in order
+    (lambda_src/probe/loop.py: `next`, and `outcome` when the task probed)."""
+    steps = []
+    for event in events:
+        details = event.get("taskSucceededEventDetails")
+        if details and details.get("resourceType") == "lambda":
+            payload = json.loads(details["output"]).get("Payload", {})
+            step = payload.get("step") if isinstance(payload, dict) else None
+            if isinstance(step, dict):
+                steps.append(step)
+    return steps
+
+
+def probe_outcomes(events: list[dict]) -> list[str]:
+    """The probe's verdicts, in order (a check, or a probe step after a check that did not lead
+    to a probe, has no outcome)."""
+    return [step["outcome"] for step in loop_steps(events) if "outcome" in step]
+
+
 def harness_log(*needles: str, limit: int = 40) -> str:
     """The last `limit` lines of the harness's LocalStack log that contain any of `needles`: what
     the emulator saw, for an assertion message (the log is kept under build/localstack/)."""

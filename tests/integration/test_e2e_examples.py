@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 from stack import Stack
-from support import drain, mapping_state, set_function_failing, wait_until
+from support import drain, mapping_state, probe_outcomes, set_function_failing, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -87,14 +87,7 @@ class Episode:
         ]
 
     def probe_outcomes(self, arn: str) -> list[str]:
-        outcomes = []
-        for event in self.history(arn):
-            details = event.get("taskSucceededEventDetails")
-            if details and details.get("resourceType") == "lambda":
-                payload = json.loads(details["output"]).get("Payload", {})
-                if isinstance(payload, dict) and "outcome" in payload:
-                    outcomes.append(payload["outcome"])
-        return outcomes
+        return probe_outcomes(self.history(arn))
 
     def wait_closed(self, arn: str) -> None:
         wait_until(

@@ -105,8 +105,8 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
     assert json.loads(done["output"])["outcome"] == "handed_over"
     events = c.history(first)
     assert HANDOVER_EVENTS <= events[-1]["id"] < QUOTA
-    loop_events = per_turn(entered_ids(events, "MeasureProbeHistory"))
-    first_loop = entered_ids(events, "MeasureProbeHistory")[0]
+    loop_events = per_turn(entered_ids(events, "CheckBeforeProbe"))
+    first_loop = entered_ids(events, "CheckBeforeProbe")[0]
     loops_first = len(loop_events) + 1
 
     # The successor continues the episode: same lease, same counters, the circuit still open.

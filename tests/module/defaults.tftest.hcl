@@ -28,7 +28,7 @@ run "core_states" {
     condition = alltrue([for s in [
       "Begin", "RouteCommand", "ReadControlAtStart", "IsHeldAtStart", "AcquireLease", "ReadLease", "JudgeLease", "DescribeLeaseHolder", "TakeOverStaleLease", "DuplicateEpisode",
       "GetMappingSettings", "GetQueueAttributes", "SaveSettings", "DisableMapping", "CheckControl", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
-      "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "Probe", "ProbeOutcome", "CountFailedProbe", "AttemptsLeft",
+      "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
       "GiveUpMaxAttempts", "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "RearmAlarm", "ReopenAfterClose", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])

@@ -19,7 +19,7 @@ run "defaults_have_no_optional_features" {
     error_message = "rejitter/ramp states rendered although both are off"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.MarkHealthy.Next == "ControlBeforeRecovery" && jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "CloseCircuit"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "ControlBeforeRecovery" && jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "CloseCircuit"
     error_message = "without rejitter and ramp, a healthy probe goes straight to CloseCircuit"
   }
   assert {
@@ -392,7 +392,7 @@ run "give_up_close" {
     error_message = "give_up_action = close closes"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "ControlBeforeClose" && length(jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices) == 1
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "ControlBeforeClose" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "close"
     error_message = "give_up_action = close: no stay-open loop"
   }
 }
@@ -414,10 +414,9 @@ run "stay_open_keeps_probing" {
     error_message = "the only Succeed state is Ended (reached from Closed, DuplicateEpisode, Held, AlarmIgnoredHeld, Superseded): staying open never ends the episode"
   }
   assert {
-    condition = jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices == [
-      { Variable = "$.episode.stayingOpen", BooleanEquals = true, Next = "StayOpen" },
-      { Variable = "$.episode.attempt", NumericGreaterThanEquals = 3, Next = "GiveUpMaxAttempts" },
-    ]
+    # The probe function decides (lambda_src/probe/loop.py, property-tested in
+    # tests/unit/test_probe_loop.py); the definition tells it the action and routes on its decision.
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_attempts"]) == "GiveUpMaxAttempts" && jsondecode(output.state_machine_definition).States.InitEpisode.Result.maxAttempts == 3
     error_message = "after the give-up, unhealthy probes loop through StayOpen (NotifyGaveUp once), with no cap: the history hand-over keeps every execution under the quota"
   }
   assert {
@@ -436,32 +435,11 @@ run "stay_open_keeps_probing" {
     condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "GiveUpHistoryLimit")
     error_message = "no episode closes for the history quota: it hands over"
   }
-  # The schedule index is clamped: never the unbounded attempt counter.
   assert {
-    condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : !strcontains(jsonencode(s), "$.schedule.waits, $.episode.attempt") && !strcontains(jsonencode(s), "$.schedule.base, $.episode.attempt") && !strcontains(jsonencode(s), "$.schedule.spread, $.episode.attempt") && !strcontains(jsonencode(s), "$.schedule.visibility, $.episode.attempt")])
-    error_message = "no schedule lookup uses $.episode.attempt (it grows past the end of the arrays while staying open)"
-  }
-  assert {
-    condition     = jsondecode(output.state_machine_definition).States.PrepareProbe.Parameters["failureVisibilityTimeout.$"] == "States.ArrayGetItem($.schedule.visibility, $.episode.scheduleIndex)"
-    error_message = "the probe's visibility uses the clamped index"
-  }
-  assert {
-    condition     = jsondecode(output.state_machine_definition).States.AttemptsLeft.Default == "AdvanceSchedule" && jsondecode(output.state_machine_definition).States.AdvanceSchedule.InputPath == "$.episode.attempt" && jsondecode(output.state_machine_definition).States.AdvanceSchedule.ResultPath == "$.episode.scheduleIndex" && jsondecode(output.state_machine_definition).States.AdvanceSchedule.Next == "CheckRetention"
-    error_message = "the index advances only while attempt < max_attempts"
-  }
-  assert {
-    condition     = alltrue([for k in ["attempt.$", "scheduleIndex.$", "stayingOpen.$", "elapsedSeconds.$"] : contains(keys(jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters), k) && contains(keys(jsondecode(output.state_machine_definition).States.PrepareProbe.Parameters), k)])
-    error_message = "the episode's bookkeeping survives CountFailedProbe and PrepareProbe"
-  }
-  assert {
-    condition = (
-      jsondecode(output.state_machine_definition).States.ProbeOutcome.Choices[1].Next == "TrackMessageAge" &&
-      jsondecode(output.state_machine_definition).States.TrackMessageAge.Choices[0].Next == "UseMessageAge" &&
-      jsondecode(output.state_machine_definition).States.TrackMessageAge.Choices[0].And[2].NumericGreaterThanPath == "$.episode.elapsedSeconds" &&
-      jsondecode(output.state_machine_definition).States.UseMessageAge.InputPath == "$.probe.result.messageAgeSeconds" &&
-      jsondecode(output.state_machine_definition).States.UseMessageAge.ResultPath == "$.episode.elapsedSeconds"
-    )
-    error_message = "after an unhealthy probe the retention guard counts from the probed message's age when it is older"
+    # The schedule, the episode's bookkeeping and the retention guard's clock (the probed
+    # message's age) live in the state; the probe function reads and writes them.
+    condition     = jsondecode(output.state_machine_definition).States.Probe.ResultPath == "$" && jsondecode(output.state_machine_definition).States.Probe.OutputPath == "$.Payload" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload["state.$"] == "$" && !contains(keys(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request), "failureVisibilityTimeout.$")
+    error_message = "the probe step gets the whole state (schedule, episode, guard) and returns it"
   }
 }
 
@@ -507,7 +485,7 @@ run "backoff_schedule" {
     error_message = "visibility = wait + margin"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AttemptsLeft.Choices : c.NumericGreaterThanEquals if c.Next == "GiveUpMaxAttempts"]) == 5
+    condition     = jsondecode(output.state_machine_definition).States.InitEpisode.Result.maxAttempts == 5
     error_message = "max attempts rendered"
   }
   assert {
@@ -515,7 +493,7 @@ run "backoff_schedule" {
     error_message = "the schedule is rendered into the definition"
   }
   assert {
-    condition     = strcontains(jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters["nextWaitSeconds.$"], "States.MathRandom")
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.jitter == true
     error_message = "jitter on by default"
   }
 }
@@ -548,7 +526,7 @@ run "no_jitter" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CountFailedProbe.Parameters["nextWaitSeconds.$"] == "States.ArrayGetItem($.schedule.waits, $.episode.scheduleIndex)"
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.jitter == false
     error_message = "without jitter the wait is the schedule's"
   }
 }
@@ -562,7 +540,7 @@ run "synthetic_probe" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.probeMode == "synthetic" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.syntheticBody == "{\"ping\":true}"
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request.probeMode == "synthetic" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request.syntheticBody == "{\"ping\":true}"
     error_message = "synthetic probe payload"
   }
 }
@@ -599,7 +577,7 @@ run "function_arn_input" {
     error_message = "the probe may invoke the function and its qualifiers"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload["functionName.$"] == "$.original.mapping.FunctionArn" && !contains(keys(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload), "functionName")
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionName.$"] == "$.original.mapping.FunctionArn" && !contains(keys(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload), "functionName")
     error_message = "the probe invokes the mapping's own FunctionArn (remembered at open), not var.function_name"
   }
   assert {
@@ -692,11 +670,11 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Default == "ControlBeforeProbe" && jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Next == "MappingReenabledElsewhere" && [for c in jsondecode(output.state_machine_definition).States.IsMappingStillOpen.Choices[0].Or : c.StringEquals] == ["Enabled", "Enabling"] && jsondecode(output.state_machine_definition).States.MappingReenabledElsewhere.Next == "ControlBeforeClose"
+    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.mappingUuid == var.event_source_mapping_uuid && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "close"]) == "ControlBeforeClose"
     error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload["functionResponseTypes.$"] == "$.original.responseTypes" && jsondecode(output.state_machine_definition).States.RememberNoResponseTypes.Result == []
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionResponseTypes.$"] == "$.original.responseTypes" && jsondecode(output.state_machine_definition).States.RememberNoResponseTypes.Result == []
     error_message = "the probe judges batchItemFailures only when the mapping reports them"
   }
 }
@@ -812,7 +790,7 @@ run "history_quota_hand_over" {
   # longest stretch between two measurements is checked by scripts/check_asl.py) the episode
   # continues in a successor execution.
   assert {
-    condition = alltrue([for m in ["MeasureProbeHistory", "MeasureWatchHistory"] :
+    condition = alltrue([for m in ["MeasureWatchHistory"] :
       jsondecode(output.state_machine_definition).States[m].Resource == "arn:aws:states:::aws-sdk:sfn:getExecutionHistory"
       && jsondecode(output.state_machine_definition).States[m].Parameters["ExecutionArn.$"] == "$$.Execution.Id"
       && jsondecode(output.state_machine_definition).States[m].Parameters.ReverseOrder
@@ -822,11 +800,11 @@ run "history_quota_hand_over" {
     error_message = "the count is the newest event's id of the execution's own history"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Choices[0].NumericGreaterThanEquals == 20000 && jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Choices[0].Next == "PrepareProbeHandOver" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].NumericGreaterThanEquals == 20000 && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].Next == "PrepareWatchHandOver"
+    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check["execution.$"] == "$$.Execution.Id" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "PrepareProbeHandOver" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].NumericGreaterThanEquals == 20000 && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].Next == "PrepareWatchHandOver"
     error_message = "past 20,000 events the probe loop and the watch hand over"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.MeasureProbeHistory.Catch[0].Next == "PrepareProbeHandOver" && jsondecode(output.state_machine_definition).States.MeasureWatchHistory.Catch[0].Next == "PrepareWatchHandOver"
+    condition     = jsondecode(output.state_machine_definition).States.MeasureWatchHistory.Catch[0].Next == "PrepareWatchHandOver"
     error_message = "an unreadable count hands over (never risks the quota)"
   }
   assert {
@@ -838,7 +816,7 @@ run "history_quota_hand_over" {
     error_message = "the continuation carries the episode's state"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Parameters.ConditionExpression == "holder = :predecessor" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Catch[0].Next == "Superseded" && [for c in jsondecode(output.state_machine_definition).States.RouteContinuation.Choices : c.Next] == ["ControlInWatch"] && jsondecode(output.state_machine_definition).States.RouteContinuation.Default == "ControlBeforeProbe"
+    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Parameters.ConditionExpression == "holder = :predecessor" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Catch[0].Next == "Superseded" && [for c in jsondecode(output.state_machine_definition).States.RouteContinuation.Choices : c.Next] == ["ControlInWatch"] && jsondecode(output.state_machine_definition).States.RouteContinuation.Default == "CheckBeforeProbe"
     error_message = "a successor validates its input, claims the lease from its predecessor (single flight: the same episode), then resumes at the control check"
   }
   assert {
@@ -881,7 +859,7 @@ run "transition_events_on_the_default_bus" {
     error_message = "each announcement follows its notification and goes where the notification went (a give-up nobody was told about still closes)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.transitionEvents.eventBusName == "arn:aws:events:eu-west-1:123456789012:event-bus/default"
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request.transitionEvents.eventBusName == "arn:aws:events:eu-west-1:123456789012:event-bus/default"
     error_message = "the probe gets the bus, to announce the probe's own transitions"
   }
   assert {

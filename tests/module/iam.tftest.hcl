@@ -129,7 +129,7 @@ run "statements_are_least_privilege" {
       for principal, statements in output.iam_policy_statements : [
         for s in statements : "${principal}/${s.sid}" if contains(s.resources, "*")
       ]
-    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing", "probe/XRayTracing", "probe/JudgeMappingFilters", "rejitter/XRayTracing", "cleanup/XRayTracing"])
+    ])) == toset(["state_machine/PublishCircuitStateMetric", "state_machine/ExecutionLogDelivery", "state_machine/XRayTracing", "probe/XRayTracing", "probe/JudgeMappingFilters", "probe/PublishOpenHeartbeat", "rejitter/XRayTracing", "cleanup/XRayTracing"])
     error_message = "a statement that could be scoped uses Resource \"*\""
   }
 

@@ -34,8 +34,9 @@ run "control_parameters_and_commands" {
     error_message = "an alarm during a hold ends at once; a marker without a mode is ignored"
   }
   assert {
-    # The measurement sits between each wait and its control check (history quota).
-    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose", "WaitForAlarmEvaluation"] : jsondecode(output.state_machine_definition).States[s].Next] == ["MeasureProbeHistory", "MeasureWatchHistory", "MeasureWatchHistory"] && jsondecode(output.state_machine_definition).States.ProbeHistoryLeft.Default == "ControlBeforeProbe" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Default == "ControlInWatch"
+    # The measurement sits between each wait and its control check (history quota): in the probe
+    # loop the check task measures it itself (lambda_src/probe/step.py).
+    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose", "WaitForAlarmEvaluation"] : jsondecode(output.state_machine_definition).States[s].Next] == ["CheckBeforeProbe", "MeasureWatchHistory", "MeasureWatchHistory"] && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Next == "Probe" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Default == "ControlInWatch"
     error_message = "every wait of an episode is followed by a control check"
   }
   assert {
@@ -56,7 +57,8 @@ run "control_parameters_and_commands" {
     error_message = "a hold re-checks that the mapping stayed disabled, unless a later command owns the circuit"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CountProbeLoop.Next == "PublishOpenHeartbeat" && jsondecode(output.state_machine_definition).States.PublishOpenHeartbeat.Parameters.MetricData[1].MetricName == "OpenSeconds"
+    # The check publishes CircuitState 1 and OpenSeconds in this namespace; the probe's role may.
+    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.metricNamespace == "SqsCircuitBreaker" && jsonencode(one([for s in output.iam_policy_statements["probe"] : s.conditions if s.sid == "PublishOpenHeartbeat"])) == jsonencode([{ test = "StringEquals", values = ["SqsCircuitBreaker"], variable = "cloudwatch:namespace" }])
     error_message = "each probe loop publishes the time open"
   }
 }

@@ -1,0 +1,256 @@
+"""The probe loop's decisions, as pure functions of the execution's state.
+
+The state machine keeps the actions a person wants to see (wait, check, probe) and routes on one
+field, `$.step.next`; every decision in between is made here:
+
+- `after_check`: after the wait, from what the check saw (the execution's history size, the
+  lease, the mapping): hand the episode over to a successor, end superseded, close because
+  someone re-enabled the mapping, or probe.
+- `before_probe`: the conservative time spent so far and how long a failed message stays hidden.
+- `after_probe`: from the probe's verdict: recover (healthy or empty), or count the failure, pick
+  the next wait (exponential backoff precomputed by Terraform, equal jitter), and give up on
+  attempts or on the queue's retention.
+
+The state keys are the state machine's ($.episode, $.guard, $.tracking, $.schedule, $.queue,
+$.started): a successor execution (history hand-over) and the CLI read them. Each function returns
+a new state; the input is never changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# $.step.next: the state machine's Route state names the state each leads to.
+PROBE = "probe"
+WAIT = "wait"
+RECOVER = "recover"
+CLOSE = "close"
+GIVE_UP_ATTEMPTS = "give_up_attempts"
+GIVE_UP_RETENTION = "give_up_retention"
+HAND_OVER = "hand_over"
+SUPERSEDED = "superseded"
+INVALID = "invalid"  # not a verdict the probe gives: the state machine's failure path
+NEXT_STEPS = (
+    PROBE,
+    WAIT,
+    RECOVER,
+    CLOSE,
+    GIVE_UP_ATTEMPTS,
+    GIVE_UP_RETENTION,
+    HAND_OVER,
+    SUPERSEDED,
+    INVALID,
+)
+
+GIVE_UP_ACTIONS = ("close", "stay_open")
+
+# A mapping in one of these states was re-enabled by someone else; Updating (another setting of
+# the disabled mapping changed) is not.
+REENABLED_STATES = ("Enabled", "Enabling")
+
+# The lease could not be read: the episode goes on (an unreadable lease does not stop it).
+UNREADABLE = object()
+
+
+class LoopStateError(ValueError):
+    """The state machine's state lacks a field the loop needs; the message names it."""
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The loop's settings, rendered by Terraform into the Probe state's payload."""
+
+    give_up_action: str
+    jitter: bool
+    probe_budget_seconds: int
+
+    @classmethod
+    def parse(cls, value: Any) -> LoopConfig:
+        if not isinstance(value, Mapping):
+            raise LoopStateError(f"loop must be an object, got {type(value).__name__}")
+        action = value.get("giveUpAction")
+        if action not in GIVE_UP_ACTIONS:
+            raise LoopStateError(
+                f"loop.giveUpAction must be one of {GIVE_UP_ACTIONS}, got {action!r}"
+            )
+        jitter = value.get("jitter")
+        if not isinstance(jitter, bool):
+            raise LoopStateError(f"loop.jitter must be a boolean, got {jitter!r}")
+        budget = _int(value, "probeBudgetSeconds", "loop")
+        return cls(give_up_action=action, jitter=jitter, probe_budget_seconds=budget)
+
+
+def _int(obj: Any, key: str, where: str) -> int:
+    value = obj.get(key) if isinstance(obj, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise LoopStateError(f"{where}.{key} must be a non-negative number, got {value!r}")
+    return int(value)
+
+
+def _part(state: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = state.get(key)
+    if not isinstance(value, Mapping):
+        raise LoopStateError(f"$.{key} is missing from the state machine's state")
+    return dict(value)
+
+
+def _schedule_entry(state: Mapping[str, Any], series: str, index: int) -> int:
+    schedule = _part(state, "schedule")
+    values = schedule.get(series)
+    if not isinstance(values, list) or not values:
+        raise LoopStateError(f"$.schedule.{series} must be a non-empty list")
+    # Never past the last entry (the capped interval): attempt < maxAttempts keeps the index in
+    # range, and a stay-open episode keeps the last one.
+    value = values[min(index, len(values) - 1)]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise LoopStateError(f"$.schedule.{series}[{index}] must be a non-negative integer")
+    return value
+
+
+def _with(state: Mapping[str, Any], next_step: str, **parts: Any) -> dict[str, Any]:
+    new = copy.deepcopy(dict(state))
+    new.update(parts)
+    new["step"] = {"next": next_step}
+    return new
+
+
+def close_reason(reason: str, from_state: str) -> dict[str, str]:
+    """A close reason as every state of the close reads it (docs/events.md: `from`)."""
+    return {"reason": reason, "from": from_state, "note": ""}
+
+
+def needs_hand_over(history_events: int, handover_events: int) -> bool:
+    """Past the threshold the episode continues in a fresh execution (a STANDARD execution fails,
+    uncatchably, at 25,000 history events)."""
+    return history_events >= handover_events
+
+
+def is_superseded(lease: Any, execution: str) -> bool:
+    """The execution owns the episode only while the lease names it (an unreadable lease does not
+    stop the episode; a missing lease or another holder does)."""
+    if lease is UNREADABLE:
+        return False
+    item = lease.get("Item") if isinstance(lease, Mapping) else None
+    holder = item.get("holder") if isinstance(item, Mapping) else None
+    value = holder.get("S") if isinstance(holder, Mapping) else None
+    return value != execution
+
+
+def after_check(
+    state: Mapping[str, Any],
+    *,
+    history_events: int,
+    handover_events: int,
+    lease: Any = UNREADABLE,
+    mapping_state: str | None = None,
+) -> dict[str, Any]:
+    """The next step after the wait. `lease` and `mapping_state` are read only when needed: pass
+    what was read (None: not read yet)."""
+    history = {"events": history_events}
+    if needs_hand_over(history_events, handover_events):
+        return _with(state, HAND_OVER, history=history)
+    execution = str(_part(state, "started").get("execution", ""))
+    if is_superseded(lease, execution):
+        return _with(state, SUPERSEDED, history=history, outcome="superseded")
+    if mapping_state in REENABLED_STATES:
+        return _with(
+            state,
+            CLOSE,
+            history=history,
+            current={"state": mapping_state},
+            closeReason=close_reason("reenabled_elsewhere", "OPEN"),
+        )
+    if mapping_state is None:
+        raise LoopStateError("the mapping's state is needed before probing")
+    episode = _part(state, "episode")
+    tracking = _part(state, "tracking")
+    tracking["loops"] = _int(tracking, "loops", "$.tracking") + 1
+    tracking["openSeconds"] = _int(tracking, "openSeconds", "$.tracking") + _int(
+        episode, "nextWaitSeconds", "$.episode"
+    )
+    return _with(state, PROBE, history=history, current={"state": mapping_state}, tracking=tracking)
+
+
+def before_probe(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The episode as the probe runs: the time spent so far counts the whole wait and one probe
+    (the retention guard's projection), and a message that fails this probe stays hidden until
+    after the next one (the schedule's visibility at this attempt)."""
+    episode = _part(state, "episode")
+    guard = _part(state, "guard")
+    episode["elapsedSeconds"] = _int(guard, "projectedSeconds", "$.guard")
+    index = _int(episode, "scheduleIndex", "$.episode")
+    episode["failureVisibilityTimeout"] = _schedule_entry(state, "visibility", index)
+    new = copy.deepcopy(dict(state))
+    new["episode"] = episode
+    return new
+
+
+def next_wait(
+    state: Mapping[str, Any], index: int, jitter: bool, rand: Callable[[int, int], int]
+) -> int:
+    """The backoff at `index`: waits[i] = min(cap, initial * rate^i), or with equal jitter
+    base[i] + a whole number in [0, spread[i]] (never more than waits[i])."""
+    if not jitter:
+        return _schedule_entry(state, "waits", index)
+    base = _schedule_entry(state, "base", index)
+    spread = _schedule_entry(state, "spread", index)
+    return base + min(spread, max(0, rand(0, spread)))
+
+
+def retention_guard(
+    state: Mapping[str, Any], episode: Mapping[str, Any], budget_s: int
+) -> tuple[int, bool]:
+    """(projected seconds, within budget): the time spent so far + the next wait + one probe must
+    stay within the queue's retention less its margin, or the backlog could expire."""
+    projected = (
+        _int(episode, "elapsedSeconds", "$.episode")
+        + _int(episode, "nextWaitSeconds", "$.episode")
+        + budget_s
+    )
+    return projected, projected <= _int(_part(state, "queue"), "budgetSeconds", "$.queue")
+
+
+def after_probe(
+    state: Mapping[str, Any],
+    result: Mapping[str, Any],
+    config: LoopConfig,
+    rand: Callable[[int, int], int],
+) -> dict[str, Any]:
+    """The next step after the probe's verdict (`result`, the probe's output)."""
+    probe = {"result": dict(result)}
+    outcome = result.get("outcome")
+
+    def decided(next_step: str, **parts: Any) -> dict[str, Any]:
+        # $.step.outcome: this step probed (a check's step has none), and what it found.
+        new = _with(state, next_step, probe=probe, **parts)
+        new["step"]["outcome"] = outcome
+        return new
+
+    if outcome in ("healthy", "empty"):
+        return decided(RECOVER, closeReason=close_reason(outcome, "HALF-OPEN"))
+    if outcome != "unhealthy":
+        return decided(INVALID)
+    episode = _part(state, "episode")
+    # SQS retention counts from each message's SentTimestamp: a probed message older than the
+    # time spent so far moves the guard's clock forward.
+    age = result.get("messageAgeSeconds")
+    if isinstance(age, int | float) and not isinstance(age, bool):
+        episode["elapsedSeconds"] = max(_int(episode, "elapsedSeconds", "$.episode"), int(age))
+    attempt = _int(episode, "attempt", "$.episode") + 1
+    index = _int(episode, "scheduleIndex", "$.episode")
+    episode["attempt"] = attempt
+    episode["nextWaitSeconds"] = next_wait(state, index, config.jitter, rand)
+    staying_open = config.give_up_action == "stay_open" and episode.get("stayingOpen") is True
+    if not staying_open:
+        if attempt >= _int(episode, "maxAttempts", "$.episode"):
+            # GiveUpMaxAttempts: notified once; stay_open then keeps probing at this interval.
+            return decided(GIVE_UP_ATTEMPTS, episode=episode)
+        episode["scheduleIndex"] = attempt
+    projected, within = retention_guard(state, episode, config.probe_budget_seconds)
+    guard = {"projectedSeconds": projected}
+    if not within:
+        return decided(GIVE_UP_RETENTION, episode=episode, guard=guard)
+    return decided(WAIT, episode=episode, guard=guard)

@@ -1,0 +1,403 @@
+"""The probe loop's decisions (lambda_src/probe/loop.py) and its two tasks (step.py).
+
+Property tests (hypothesis) of the invariants the three promises rest on: never close while the
+last real probe was unhealthy, no wait that ends past the retention budget, the history quota is
+never passed (hand over first), a superseded episode never touches the mapping, the backoff is
+capped and within the schedule before and after jitter, and the input state is never changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from loop import (
+    CLOSE,
+    GIVE_UP_ATTEMPTS,
+    GIVE_UP_RETENTION,
+    HAND_OVER,
+    INVALID,
+    PROBE,
+    RECOVER,
+    SUPERSEDED,
+    UNREADABLE,
+    WAIT,
+    LoopConfig,
+    LoopStateError,
+    after_check,
+    after_probe,
+    before_probe,
+    next_wait,
+)
+from sqscb_fakes import client_error
+from step import CheckConfig, CheckError, probe_request, probe_step, run_check
+
+ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
+OTHER = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:other"
+HANDOVER = 20_000
+
+
+def schedule(initial: int = 30, rate: float = 2, cap: int = 900, attempts: int = 10) -> dict:
+    """As modules/state-machine/main.tf computes it."""
+    waits = [max(1, int(min(cap, initial * rate**i))) for i in range(attempts)]
+    base = [w // 2 for w in waits]
+    return {
+        "waits": waits,
+        "base": base,
+        "spread": [max(1, w - b) for w, b in zip(waits, base, strict=True)],
+        "visibility": [min(43200, w + 30) for w in waits],
+    }
+
+
+def a_state(**episode: Any) -> dict[str, Any]:
+    return {
+        "started": {"execution": ME},
+        "original": {
+            "mapping": {"FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}
+        },
+        "queue": {"budgetSeconds": 345_600 - 3_600, "visibilityTimeoutSeconds": 30},
+        "schedule": schedule(attempts=episode.get("maxAttempts", 10)),
+        "episode": {
+            "attempt": 0,
+            "maxAttempts": 10,
+            "scheduleIndex": 0,
+            "stayingOpen": False,
+            "elapsedSeconds": 0,
+            "nextWaitSeconds": 60,
+            **episode,
+        },
+        "guard": {"projectedSeconds": 120},
+        "tracking": {"loops": 0, "reopens": 0, "openSeconds": 0, "openReason": "alarm"},
+        "step": {"next": PROBE},
+    }
+
+
+CLOSE_MODE = LoopConfig(give_up_action="close", jitter=True, probe_budget_seconds=60)
+STAY_OPEN = LoopConfig(give_up_action="stay_open", jitter=True, probe_budget_seconds=60)
+
+
+def lease(holder: str | None) -> dict[str, Any]:
+    return {"Item": {"circuit": {"S": "orders"}, "holder": {"S": holder}}} if holder else {}
+
+
+def unhealthy(age: int = 0) -> dict[str, Any]:
+    return {"outcome": "unhealthy", "reason": "function error", "messageAgeSeconds": age}
+
+
+# ---- after the wait -----------------------------------------------------------------------------
+@given(events=st.integers(min_value=0, max_value=30_000))
+def test_past_the_threshold_the_episode_hands_over_before_anything(events):
+    new = after_check(
+        a_state(),
+        history_events=events,
+        handover_events=HANDOVER,
+        lease=lease(OTHER),
+        mapping_state="Enabled",
+    )
+    assert (new["step"]["next"] == HAND_OVER) == (events >= HANDOVER)
+
+
+@given(
+    holder=st.one_of(st.none(), st.just(OTHER), st.text(max_size=5)),
+    mapping=st.sampled_from(["Enabled", "Enabling", "Disabled", "Disabling", "Updating"]),
+)
+def test_a_superseded_episode_never_gets_to_the_mapping(holder, mapping):
+    new = after_check(
+        a_state(),
+        history_events=10,
+        handover_events=HANDOVER,
+        lease=lease(holder),
+        mapping_state=mapping,
+    )
+    assert new["step"]["next"] == SUPERSEDED
+    assert "closeReason" not in new and new["tracking"] == a_state()["tracking"]
+
+
+def test_an_unreadable_lease_does_not_stop_the_episode():
+    new = after_check(
+        a_state(),
+        history_events=10,
+        handover_events=HANDOVER,
+        lease=UNREADABLE,
+        mapping_state="Disabled",
+    )
+    assert new["step"]["next"] == PROBE
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [("Enabled", CLOSE), ("Enabling", CLOSE), ("Updating", PROBE), ("Disabled", PROBE)],
+)
+def test_only_enabled_or_enabling_means_reenabled_elsewhere(mapping, expected):
+    new = after_check(
+        a_state(),
+        history_events=10,
+        handover_events=HANDOVER,
+        lease=lease(ME),
+        mapping_state=mapping,
+    )
+    assert new["step"]["next"] == expected
+    if expected == CLOSE:
+        assert new["closeReason"] == {"reason": "reenabled_elsewhere", "from": "OPEN", "note": ""}
+
+
+def test_a_loop_that_probes_is_counted_with_its_wait():
+    new = after_check(
+        a_state(nextWaitSeconds=45),
+        history_events=10,
+        handover_events=HANDOVER,
+        lease=lease(ME),
+        mapping_state="Disabled",
+    )
+    assert new["tracking"]["loops"] == 1 and new["tracking"]["openSeconds"] == 45
+
+
+# ---- after the probe ----------------------------------------------------------------------------
+@st.composite
+def episodes(draw) -> dict[str, Any]:
+    max_attempts = draw(st.integers(min_value=1, max_value=12))
+    attempt = draw(st.integers(min_value=0, max_value=max_attempts - 1))
+    state = a_state(
+        attempt=attempt,
+        maxAttempts=max_attempts,
+        scheduleIndex=attempt,
+        stayingOpen=draw(st.booleans()),
+        elapsedSeconds=draw(st.integers(min_value=0, max_value=400_000)),
+    )
+    state["schedule"] = schedule(
+        initial=draw(st.integers(min_value=1, max_value=900)),
+        rate=draw(st.sampled_from([1, 1.5, 2, 3])),
+        cap=draw(st.integers(min_value=1, max_value=43_000)),
+        attempts=max_attempts,
+    )
+    state["queue"]["budgetSeconds"] = draw(st.integers(min_value=0, max_value=1_209_600))
+    return before_probe(state)
+
+
+randoms = st.integers(min_value=0, max_value=2**31)
+
+
+def rand_from(seed: int):
+    return lambda low, high: low + seed % (high - low + 1)
+
+
+@given(
+    state=episodes(),
+    age=st.integers(min_value=0, max_value=1_300_000),
+    seed=randoms,
+    config=st.sampled_from([CLOSE_MODE, STAY_OPEN]),
+)
+def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_budget(
+    state, age, seed, config
+):
+    before = copy.deepcopy(state)
+    new = after_probe(state, unhealthy(age), config, rand_from(seed))
+    assert state == before  # the input is never changed
+    assert new["step"]["next"] in (WAIT, GIVE_UP_ATTEMPTS, GIVE_UP_RETENTION)
+    assert "closeReason" not in new
+    episode = new["episode"]
+    assert episode["attempt"] == before["episode"]["attempt"] + 1
+    assert episode["elapsedSeconds"] >= max(age, before["episode"]["elapsedSeconds"])
+    if new["step"]["next"] == WAIT:
+        ends = episode["elapsedSeconds"] + episode["nextWaitSeconds"] + config.probe_budget_seconds
+        assert ends <= before["queue"]["budgetSeconds"]
+        assert new["guard"]["projectedSeconds"] == ends
+    if new["step"]["next"] == GIVE_UP_ATTEMPTS:
+        assert episode["attempt"] == episode["maxAttempts"] and not (
+            config == STAY_OPEN and before["episode"]["stayingOpen"]
+        )
+
+
+@given(state=episodes(), seed=randoms, jitter=st.booleans())
+def test_the_backoff_stays_within_the_schedule_and_is_capped(state, seed, jitter):
+    index = state["episode"]["scheduleIndex"]
+    wait = next_wait(state, index, jitter, rand_from(seed))
+    waits = state["schedule"]["waits"]
+    assert state["schedule"]["base"][index] * jitter <= wait <= waits[index] <= max(waits)
+    assert waits == sorted(waits)  # monotone before jitter
+    assert (
+        next_wait(state, 10_000, jitter, rand_from(seed)) <= waits[-1]
+    )  # never past the last entry
+
+
+@given(state=episodes(), seed=randoms)
+def test_attempts_give_up_exactly_at_the_limit_in_close_mode(state, seed):
+    new = after_probe(state, unhealthy(), CLOSE_MODE, rand_from(seed))
+    reached = state["episode"]["attempt"] + 1 >= state["episode"]["maxAttempts"]
+    assert (new["step"]["next"] == GIVE_UP_ATTEMPTS) == reached
+    if not reached:
+        assert new["episode"]["scheduleIndex"] == new["episode"]["attempt"]
+
+
+def test_a_stay_open_episode_that_gave_up_keeps_probing_at_the_capped_interval():
+    state = before_probe(a_state(attempt=10, scheduleIndex=9, stayingOpen=True))
+    new = after_probe(state, unhealthy(), STAY_OPEN, lambda low, high: high)
+    assert new["step"]["next"] == WAIT and new["episode"]["scheduleIndex"] == 9
+    assert new["episode"]["nextWaitSeconds"] == state["schedule"]["waits"][9]
+
+
+@pytest.mark.parametrize("outcome", ["healthy", "empty"])
+def test_a_healthy_or_empty_probe_recovers_from_half_open(outcome):
+    new = after_probe(before_probe(a_state()), {"outcome": outcome}, CLOSE_MODE, rand_from(0))
+    assert new["step"]["next"] == RECOVER
+    assert new["closeReason"] == {"reason": outcome, "from": "HALF-OPEN", "note": ""}
+    assert new["probe"] == {"result": {"outcome": outcome}}
+    assert new["step"]["outcome"] == outcome  # this step probed (the tests' probe_outcome)
+
+
+@given(
+    outcome=st.one_of(st.none(), st.text(max_size=10)).filter(
+        lambda o: o not in ("healthy", "empty", "unhealthy")
+    )
+)
+def test_any_other_verdict_takes_the_failure_path(outcome):
+    new = after_probe(before_probe(a_state()), {"outcome": outcome}, CLOSE_MODE, rand_from(0))
+    assert new["step"]["next"] == INVALID and "closeReason" not in new
+
+
+def test_the_probe_runs_with_the_projected_time_and_the_attempts_visibility():
+    state = before_probe(a_state(attempt=2, scheduleIndex=2))
+    assert state["episode"]["elapsedSeconds"] == 120
+    assert state["episode"]["failureVisibilityTimeout"] == schedule()["visibility"][2]
+
+
+def test_a_state_without_the_loops_fields_is_refused_with_a_message():
+    state = a_state()
+    del state["guard"]
+    with pytest.raises(LoopStateError, match=r"\$\.guard"):
+        before_probe(state)
+    with pytest.raises(LoopStateError, match="giveUpAction"):
+        LoopConfig.parse({"giveUpAction": "maybe", "jitter": True, "probeBudgetSeconds": 60})
+
+
+# ---- the two tasks ------------------------------------------------------------------------------
+class Calls:
+    """Fake clients that record the calls and answer from a table (an exception is raised)."""
+
+    def __init__(self, **answers: Any) -> None:
+        self.answers = answers
+        self.made: list[str] = []
+
+    def __getattr__(self, name: str):
+        def call(**kwargs: Any) -> Any:
+            self.made.append(name)
+            answer = self.answers.get(name, {})
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return call
+
+
+CHECK = CheckConfig.parse(
+    {
+        "execution": ME,
+        "handoverEvents": HANDOVER,
+        "leaseTable": "orders-cb-lease",
+        "circuit": "orders",
+        "mappingUuid": "u-1",
+        "metricNamespace": "SqsCircuitBreaker",
+    }
+)
+
+
+def check(history: Any = None, item: Any = None, mapping: Any = None, metrics: Any = None):
+    calls = Calls(
+        get_execution_history=history if history is not None else {"events": [{"id": 321}]},
+        get_item=item if item is not None else lease(ME),
+        get_event_source_mapping=mapping if mapping is not None else {"State": "Disabled"},
+        put_metric_data=metrics if metrics is not None else {},
+    )
+    new = run_check(
+        a_state(), CHECK, sfn=calls, dynamodb=calls, lambda_client=calls, cloudwatch=calls
+    )
+    return new, calls.made
+
+
+def test_the_check_reads_history_lease_mapping_then_beats():
+    new, made = check()
+    assert new["step"]["next"] == PROBE and new["history"] == {"events": 321}
+    assert "outcome" not in new["step"]  # a check does not probe
+    assert made == [
+        "get_execution_history",
+        "get_item",
+        "get_event_source_mapping",
+        "put_metric_data",
+    ]
+
+
+def test_the_check_of_a_superseded_episode_reads_no_mapping():
+    new, made = check(item=lease(OTHER))
+    assert new["step"]["next"] == SUPERSEDED and "get_event_source_mapping" not in made
+
+
+def test_past_the_threshold_the_check_hands_over_without_further_calls():
+    new, made = check(history={"events": [{"id": HANDOVER}]})
+    assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
+
+
+def test_an_unreadable_history_fails_the_task_rather_than_hand_over_again_and_again():
+    with pytest.raises(CheckError, match="GetExecutionHistory"):
+        check(history=client_error("AccessDeniedException", "GetExecutionHistory"))
+
+
+def test_failures_of_the_lease_read_and_the_heartbeat_are_not_the_episodes():
+    new, _ = check(
+        item=client_error("InternalServerError", "GetItem"),
+        metrics=client_error("InternalServiceError", "PutMetricData"),
+    )
+    assert new["step"]["next"] == PROBE
+
+
+def test_an_unreadable_mapping_fails_the_task():
+    with pytest.raises(CheckError, match="GetEventSourceMapping u-1"):
+        check(mapping=client_error("ServiceException", "GetEventSourceMapping"))
+
+
+def test_the_probe_step_passes_a_check_that_did_not_lead_to_a_probe_through():
+    state = a_state()
+    state["step"] = {"next": SUPERSEDED}
+
+    def probe(request):
+        raise AssertionError("no probe after a check that said no")
+
+    assert probe_step({"state": state, "loop": {}, "request": {}}, probe) == state
+
+
+def test_the_probe_step_gives_the_probe_this_attempts_visibility_and_number():
+    seen: list[dict[str, Any]] = []
+
+    def probe(request):
+        seen.append(request)
+        return unhealthy()
+
+    state = a_state(attempt=3, scheduleIndex=3)
+    loop = {"giveUpAction": "close", "jitter": False, "probeBudgetSeconds": 60}
+    request = {"queueUrl": "q", "transitionEvents": {"circuit": "orders"}}
+    new = probe_step({"state": state, "loop": loop, "request": request}, probe)
+    assert seen[0]["failureVisibilityTimeout"] == schedule()["visibility"][3]
+    assert seen[0]["transitionEvents"] == {"circuit": "orders", "attempt": 4}
+    assert (
+        new["step"]["next"] == WAIT and new["episode"]["nextWaitSeconds"] == schedule()["waits"][3]
+    )
+    assert probe_request(before_probe(state), {"queueUrl": "q"}) == {
+        "queueUrl": "q",
+        "failureVisibilityTimeout": 270,
+    }
+
+
+def test_the_handler_routes_the_check_the_probe_step_and_a_plain_probe(monkeypatch):
+    import probe as probe_module
+
+    seen: list[str] = []
+    monkeypatch.setattr(probe_module, "check_handler", lambda event: seen.append("check") or {})
+    monkeypatch.setattr(probe_module, "probe_step", lambda event, probe: seen.append("step") or {})
+    monkeypatch.setattr(
+        probe_module, "probe_once", lambda event, context: seen.append("probe") or {}
+    )
+    for event in ({"check": {}}, {"loop": {}}, {"queueUrl": "q"}):
+        probe_module.handler(event, None)
+    assert seen == ["check", "step", "probe"]
