@@ -1,5 +1,6 @@
 # The circuit breaker's Step Functions state machine (STANDARD: it waits for minutes to hours), its
-# role and its execution log group. The definition is rendered from state-machine.asl.json.tftpl.
+# role and its execution log group. The definition is rendered from the *.asl.json.tftpl files
+# (one per concern: see local.phase_files).
 locals {
   notifications_enabled = var.notifications_enabled
   events_enabled        = var.transition_event_bus_arn != null
@@ -344,14 +345,26 @@ locals {
     retry_notify        = jsonencode(local.retry_notify)
   })).States
 
-  # The definition: the main template's document with the notification states merged in (one way
-  # of writing ASL: templated files, rendered with templatefile and merged).
-  main_document = jsondecode(local.main_template)
-  definition = jsonencode(merge(local.main_document, {
-    States = merge(local.main_document.States, local.notification_states, local.announcement_states)
-  }))
+  # The definition: one templated ASL file per concern, each a map of states, rendered with
+  # templatefile and merged with the notification and announcement states (one way of writing ASL):
+  #   open.asl.json.tftpl     how the circuit opens: single flight, the mapping's settings, disable
+  #   probe.asl.json.tftpl    the probe loop (its decisions: lambda_src/probe/loop.py) and giving up
+  #   close.asl.json.tftpl    how the circuit closes: recovery (rejitter, ramp), close, the watch, re-open
+  #   command.asl.json.tftpl  operator commands: hold (timed or not) and force close
+  #   failure.asl.json.tftpl  when a step of the breaker itself fails: close if it can, say why
+  #   episode.asl.json.tftpl  one episode at a time: the control check, superseded, history hand-over
+  # A state name defined in two files is refused at plan (the state machine's precondition).
+  phase_files  = ["open", "probe", "close", "command", "failure", "episode"]
+  phase_states = [for f in local.phase_files : jsondecode(templatefile("${path.module}/${f}.asl.json.tftpl", local.template_vars))]
+  state_names  = flatten([for states in concat(local.phase_states, [local.notification_states, local.announcement_states]) : keys(states)])
+  definition = jsonencode({
+    Comment       = "SQS circuit breaker ${var.circuit_name}: open (disable the event source mapping), probe with exponential backoff, close. JSONPath query language only."
+    QueryLanguage = "JSONPath"
+    StartAt       = "Begin"
+    States        = merge(concat(local.phase_states, [local.notification_states, local.announcement_states])...)
+  })
 
-  main_template = templatefile("${path.module}/state-machine.asl.json.tftpl", {
+  template_vars = {
     circuit_name               = var.circuit_name
     partition                  = var.partition
     state_machine_arn          = local.state_machine_arn
@@ -400,7 +413,7 @@ locals {
     control_parameter_name     = local.control_parameter_name
     settings_parameter_name    = local.settings_parameter_name
     command_settle_seconds     = local.command_settle_seconds
-  })
+  }
 }
 
 # ---- Logging ----------------------------------------------------------------------------------
@@ -424,6 +437,13 @@ resource "aws_sfn_state_machine" "this" {
   type       = "STANDARD"
   role_arn   = aws_iam_role.this.arn
   definition = local.definition
+
+  lifecycle {
+    precondition {
+      condition     = length(local.state_names) == length(distinct(local.state_names))
+      error_message = "A state is defined in two ASL files of modules/state-machine: ${join(", ", [for n in distinct(local.state_names) : n if length([for m in local.state_names : m if m == n]) > 1])}."
+    }
+  }
 
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.this.arn}:*"

@@ -32,14 +32,23 @@ def test_no_state_is_built_in_hcl():
 def test_every_template_is_rendered_by_the_module():
     hcl = "".join(path.read_text() for path in MODULE.glob("*.tf"))
     templates = sorted(path.name for path in MODULE.glob("*.asl.json.tftpl"))
-    assert templates == [
-        "cleanup.asl.json.tftpl",
-        "events.asl.json.tftpl",
-        "notifications.asl.json.tftpl",
-        "state-machine.asl.json.tftpl",
-    ]
-    for name in templates:
-        assert f'templatefile("${{path.module}}/{name}"' in hcl, name
+    phases = ["close", "command", "episode", "failure", "open", "probe"]
+    assert templates == sorted(
+        ["cleanup.asl.json.tftpl", "events.asl.json.tftpl", "notifications.asl.json.tftpl"]
+        + [f"{phase}.asl.json.tftpl" for phase in phases]
+    )
+    for name in ("cleanup", "events", "notifications"):
+        assert f'templatefile("${{path.module}}/{name}.asl.json.tftpl"' in hcl, name
+    listed = re.search(r"phase_files\s*=\s*\[([^]]*)\]", hcl)
+    assert listed and sorted(re.findall(r'"(\w+)"', listed[1])) == phases
+    assert 'templatefile("${path.module}/${f}.asl.json.tftpl"' in hcl
+
+
+def test_each_phase_template_is_a_map_of_states_and_no_state_is_in_two():
+    names: list[str] = []  # the main state machine's (cleanup.asl.json.tftpl is another machine)
+    for path in sorted(set(MODULE.glob("*.asl.json.tftpl")) - {MODULE / "cleanup.asl.json.tftpl"}):
+        names += re.findall(r'^    "(\w+)": \{$', path.read_text(), re.MULTILINE)
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
 
 
 def test_the_check_sees_an_hcl_state(tmp_path: Path):
