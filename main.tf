@@ -242,9 +242,9 @@ module "probe" {
         conditions = []
       },
       {
-        # The probe loop's check (CheckBeforeProbe, lambda_src/probe/step.py): the execution's
-        # own history size (the history quota), the episode's lease (superseded?) and the
-        # mapping's state (re-enabled by someone else?).
+        # The loops' tasks (CheckBeforeProbe, LookAtAlarm: lambda_src/probe/step.py): the
+        # execution's own history size (the history quota), the episode's lease (superseded?),
+        # and the mapping's state before a probe (re-enabled by someone else?).
         sid        = "CheckBeforeProbe"
         actions    = ["states:GetExecutionHistory"]
         resources  = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.names.state_machine}:*"]
@@ -260,6 +260,14 @@ module "probe" {
         sid        = "ReadEventSourceMapping"
         actions    = ["lambda:GetEventSourceMapping"]
         resources  = ["arn:${local.partition}:lambda:${local.region}:${local.account_id}:event-source-mapping:${var.event_source_mapping_uuid}"]
+        conditions = []
+      },
+      {
+        # The watch after a close (LookAtAlarm, lambda_src/probe/step.py): the alarm's state, and
+        # at the end of the window its re-arm (a metric alarm only; a composite one is never reset).
+        sid        = "WatchAndRearmAlarm"
+        actions    = ["cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"]
+        resources  = [local.alarm_arn]
         conditions = []
       },
       {

@@ -20,8 +20,9 @@ retry taken:
 - The control check (a Pass that stores its resume point in $.resumeAt, then CheckControl) is
   followed as the subroutine it is: from the calling Pass straight to its resume point (or to
   Superseded), with the subroutine's events added to the call.
-- Measurement states (Tasks calling getExecutionHistory, and the probe loop's check: a Lambda
-  task with Payload.check.handoverEvents, which reads the count itself) cut paths: a stretch ends
+- Measurement states (Tasks calling getExecutionHistory, and the loops' Lambda tasks with
+  Payload.check.handoverEvents or Payload.watch.handoverEvents, which read the count themselves)
+  cut paths: a stretch ends
   at one, and a new stretch starts after it.
 - A loop that does not pass a measurement must be one the breaker bounds with a counter
   (BOUNDED_LOOPS: the single-flight lease attempts and the duplicate re-checks, bounded by the
@@ -103,12 +104,14 @@ def state_events(state: dict[str, Any]) -> int:
 
 
 def _check_threshold(state: dict[str, Any]) -> int | None:
-    """The probe loop's check (a Lambda task that measures the history itself and hands over past
-    check.handoverEvents: lambda_src/probe/step.py), else None."""
+    """The loops' Lambda tasks that measure the history themselves and hand over past
+    handoverEvents (the probe loop's check, the watch's look: lambda_src/probe/step.py), else
+    None."""
     payload = (state.get("Parameters") or {}).get("Payload")
-    check = payload.get("check") if isinstance(payload, dict) else None
-    if state["Type"] == "Task" and isinstance(check, dict) and "handoverEvents" in check:
-        return int(check["handoverEvents"])
+    for key in ("check", "watch"):
+        task = payload.get(key) if isinstance(payload, dict) else None
+        if state["Type"] == "Task" and isinstance(task, dict) and "handoverEvents" in task:
+            return int(task["handoverEvents"])
     return None
 
 

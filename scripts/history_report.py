@@ -64,7 +64,8 @@ def markdown(results: dict) -> str:
         f" {results['before_first_loop']} |",
         f"| one probe loop (`WaitBeforeProbe`, `CheckBeforeProbe`, `Probe`, `AfterProbe`) |"
         f" {median} (min {loop['min']}, max {loop['max']}) |",
-        f"| one look of the watch after a close | {watch['min']}"
+        f"| one look of the watch after a close (`WatchAfterClose`, `LookAtAlarm`, `AfterLook`)"
+        f" | {watch['min']}"
         + (f" to {watch['max']}" if watch["max"] != watch["min"] else "")
         + " |",
         f"| hand-over (first execution ended at) | {results['handover_at']} |",

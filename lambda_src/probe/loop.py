@@ -110,7 +110,7 @@ def _schedule_entry(state: Mapping[str, Any], series: str, index: int) -> int:
     return value
 
 
-def _with(state: Mapping[str, Any], next_step: str, **parts: Any) -> dict[str, Any]:
+def next_state(state: Mapping[str, Any], next_step: str, **parts: Any) -> dict[str, Any]:
     new = copy.deepcopy(dict(state))
     new.update(parts)
     new["step"] = {"next": next_step}
@@ -139,6 +139,20 @@ def is_superseded(lease: Any, execution: str) -> bool:
     return value != execution
 
 
+def ownership(
+    state: Mapping[str, Any], *, history_events: int, handover_events: int, lease: Any
+) -> dict[str, Any] | None:
+    """Before any other step of a loop (the probe's, the watch's): hand over past the history
+    threshold, or end superseded when the lease no longer names this execution; None: go on."""
+    history = {"events": history_events}
+    if needs_hand_over(history_events, handover_events):
+        return next_state(state, HAND_OVER, history=history)
+    execution = str(_part(state, "started").get("execution", ""))
+    if is_superseded(lease, execution):
+        return next_state(state, SUPERSEDED, history=history, outcome="superseded")
+    return None
+
+
 def after_check(
     state: Mapping[str, Any],
     *,
@@ -149,14 +163,14 @@ def after_check(
 ) -> dict[str, Any]:
     """The next step after the wait. `lease` and `mapping_state` are read only when needed: pass
     what was read (None: not read yet)."""
+    owned = ownership(
+        state, history_events=history_events, handover_events=handover_events, lease=lease
+    )
+    if owned is not None:
+        return owned
     history = {"events": history_events}
-    if needs_hand_over(history_events, handover_events):
-        return _with(state, HAND_OVER, history=history)
-    execution = str(_part(state, "started").get("execution", ""))
-    if is_superseded(lease, execution):
-        return _with(state, SUPERSEDED, history=history, outcome="superseded")
     if mapping_state in REENABLED_STATES:
-        return _with(
+        return next_state(
             state,
             CLOSE,
             history=history,
@@ -171,16 +185,36 @@ def after_check(
     tracking["openSeconds"] = _int(tracking, "openSeconds", "$.tracking") + _int(
         episode, "nextWaitSeconds", "$.episode"
     )
-    return _with(state, PROBE, history=history, current={"state": mapping_state}, tracking=tracking)
+    return next_state(
+        state, PROBE, history=history, current={"state": mapping_state}, tracking=tracking
+    )
 
 
-def before_probe(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The episode as the probe runs: the time spent so far counts the whole wait and one probe
-    (the retention guard's projection), and a message that fails this probe stays hidden until
-    after the next one (the schedule's visibility at this attempt)."""
+def advance_clock(episode: dict[str, Any], now_ms: int, fallback_s: int) -> None:
+    """Bring the time spent so far ($.episode.elapsedSeconds) up to `now_ms`, by the wall clock.
+
+    $.episode.clockAtMs is when elapsedSeconds was last brought up to date; whole seconds are
+    added and the clock moves by exactly those, so rounding never drifts. Without a clock (the
+    first probe of an episode, or a successor of a version without one) the time spent is
+    `fallback_s`, the retention guard's projection: the time before the wait, the whole wait and
+    one probe's budget, more than has passed."""
+    clock = episode.get("clockAtMs")
+    if isinstance(clock, int) and not isinstance(clock, bool) and clock <= now_ms:
+        whole = (now_ms - clock) // 1000
+        episode["elapsedSeconds"] = _int(episode, "elapsedSeconds", "$.episode") + whole
+        episode["clockAtMs"] = clock + whole * 1000
+    else:
+        episode["elapsedSeconds"] = fallback_s
+        episode["clockAtMs"] = now_ms
+
+
+def before_probe(state: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
+    """The episode as the probe runs: the time spent so far (the wall clock's, or the guard's
+    projection the first time), and how long a message that fails this probe stays hidden: until
+    after the next probe (the schedule's visibility at this attempt)."""
     episode = _part(state, "episode")
     guard = _part(state, "guard")
-    episode["elapsedSeconds"] = _int(guard, "projectedSeconds", "$.guard")
+    advance_clock(episode, now_ms, _int(guard, "projectedSeconds", "$.guard"))
     index = _int(episode, "scheduleIndex", "$.episode")
     episode["failureVisibilityTimeout"] = _schedule_entry(state, "visibility", index)
     new = copy.deepcopy(dict(state))
@@ -218,6 +252,7 @@ def after_probe(
     result: Mapping[str, Any],
     config: LoopConfig,
     rand: Callable[[int, int], int],
+    now_ms: int,
 ) -> dict[str, Any]:
     """The next step after the probe's verdict (`result`, the probe's output)."""
     probe = {"result": dict(result)}
@@ -225,7 +260,7 @@ def after_probe(
 
     def decided(next_step: str, **parts: Any) -> dict[str, Any]:
         # $.step.outcome: this step probed (a check's step has none), and what it found.
-        new = _with(state, next_step, probe=probe, **parts)
+        new = next_state(state, next_step, probe=probe, **parts)
         new["step"]["outcome"] = outcome
         return new
 
@@ -234,6 +269,7 @@ def after_probe(
     if outcome != "unhealthy":
         return decided(INVALID)
     episode = _part(state, "episode")
+    advance_clock(episode, now_ms, _int(episode, "elapsedSeconds", "$.episode"))
     # SQS retention counts from each message's SentTimestamp: a probed message older than the
     # time spent so far moves the guard's clock forward.
     age = result.get("messageAgeSeconds")

@@ -40,7 +40,7 @@ from messages import (
     release_all,
 )
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
-from step import check_handler, probe_step
+from step import check_handler, look_handler, probe_step
 from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
 
 log = get_logger("sqs-circuit-breaker.probe")
@@ -237,10 +237,12 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """The state machine's Check and Probe tasks (step.py), or one probe on its own (the probe's
-    input alone: the contract in lambda_src/README.md)."""
+    """The state machine's CheckBeforeProbe, Probe and LookAtAlarm tasks (step.py), or one probe
+    on its own (the probe's input alone: the contract in lambda_src/README.md)."""
     if isinstance(event, Mapping) and "check" in event:
         return check_handler(event)
+    if isinstance(event, Mapping) and "watch" in event:
+        return look_handler(event)
     if isinstance(event, Mapping) and "loop" in event:
         return probe_step(event, lambda request: probe_once(request, context))
     return probe_once(event, context)

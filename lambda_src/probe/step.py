@@ -1,16 +1,19 @@
-"""The probe loop's two tasks, each one Lambda invocation of this function.
+"""The loops' tasks (the probe loop's two, the watch's one), each one invocation of this function.
 
-- Check (after the wait): the execution's history size, the lease (is this execution still the
-  episode's?), the mapping (re-enabled by someone else?), the open-circuit heartbeat metric.
+- Check (after the probe loop's wait): the execution's history size, the lease (is this execution
+  still the episode's?), the mapping (re-enabled by someone else?), the open-circuit heartbeat.
 - Probe: the half-open test (probe.run), then the decision on its verdict (loop.after_probe).
+- Look (after the watch's wait, once closed): the history size, the lease, the alarm (watch.py
+  decides: re-open, look again, re-arm, or closed for good).
 
-Both take the state machine's whole state and return it changed (the task's ResultPath is "$"):
+Each takes the state machine's whole state and return it changed (the task's ResultPath is "$"):
 the decisions are loop.py's, the AWS calls and their failure modes are here.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +31,10 @@ from loop import (
     after_check,
     after_probe,
     before_probe,
-    is_superseded,
     needs_hand_over,
+    ownership,
 )
+from watch import REARM, AlarmView, WatchConfig, after_look, alarm_view, rearmed
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -44,8 +48,28 @@ _AWS_ERRORS = (ClientError, BotoCoreError)
 
 
 class CheckError(RuntimeError):
-    """The check could not read the history size or the mapping: the task fails (retried, then
-    the failure path)."""
+    """A read the next step depends on failed (the history size, the mapping, the alarm), or the
+    alarm could not be re-armed: the task fails (retried, then the failure path)."""
+
+
+def _config_fields(
+    value: Any, where: str, texts: tuple[str, ...], counts: tuple[str, ...]
+) -> dict[str, Any]:
+    """The rendered settings of a task: non-empty strings and positive integers, by name."""
+    if not isinstance(value, Mapping):
+        raise LoopStateError(f"{where} must be an object, got {type(value).__name__}")
+    fields: dict[str, Any] = {}
+    for key in texts:
+        text = value.get(key)
+        if not isinstance(text, str) or not text:
+            raise LoopStateError(f"{where}.{key} is required and must be a non-empty string")
+        fields[key] = text
+    for key in counts:
+        number = value.get(key)
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise LoopStateError(f"{where}.{key} must be a positive integer, got {number!r}")
+        fields[key] = number
+    return fields
 
 
 @dataclass(frozen=True)
@@ -59,26 +83,46 @@ class CheckConfig:
 
     @classmethod
     def parse(cls, value: Any) -> CheckConfig:
-        if not isinstance(value, Mapping):
-            raise LoopStateError(f"check must be an object, got {type(value).__name__}")
-        texts: dict[str, str] = {}
-        for key in ("execution", "leaseTable", "circuit", "mappingUuid", "metricNamespace"):
-            text = value.get(key)
-            if not isinstance(text, str) or not text:
-                raise LoopStateError(f"check.{key} is required and must be a non-empty string")
-            texts[key] = text
-        handover = value.get("handoverEvents")
-        if isinstance(handover, bool) or not isinstance(handover, int) or handover < 1:
-            raise LoopStateError(
-                f"check.handoverEvents must be a positive integer, got {handover!r}"
-            )
+        f = _config_fields(
+            value,
+            "check",
+            ("execution", "leaseTable", "circuit", "mappingUuid", "metricNamespace"),
+            ("handoverEvents",),
+        )
         return cls(
-            execution=texts["execution"],
-            handover_events=handover,
-            lease_table=texts["leaseTable"],
-            circuit=texts["circuit"],
-            mapping_uuid=texts["mappingUuid"],
-            metric_namespace=texts["metricNamespace"],
+            execution=f["execution"],
+            handover_events=f["handoverEvents"],
+            lease_table=f["leaseTable"],
+            circuit=f["circuit"],
+            mapping_uuid=f["mappingUuid"],
+            metric_namespace=f["metricNamespace"],
+        )
+
+
+@dataclass(frozen=True)
+class LookConfig:
+    execution: str
+    handover_events: int
+    lease_table: str
+    circuit: str
+    alarm_name: str
+    watch: WatchConfig
+
+    @classmethod
+    def parse(cls, value: Any) -> LookConfig:
+        f = _config_fields(
+            value,
+            "watch",
+            ("execution", "leaseTable", "circuit", "alarmName"),
+            ("handoverEvents", "polls", "pollSeconds", "rearmWaitSeconds"),
+        )
+        return cls(
+            execution=f["execution"],
+            handover_events=f["handoverEvents"],
+            lease_table=f["leaseTable"],
+            circuit=f["circuit"],
+            alarm_name=f["alarmName"],
+            watch=WatchConfig(f["polls"], f["pollSeconds"], f["rearmWaitSeconds"]),
         )
 
 
@@ -108,7 +152,7 @@ def history_size(sfn: Any, execution: str) -> int:
         ) from exc
 
 
-def read_lease(dynamodb: Any, config: CheckConfig) -> Any:
+def read_lease(dynamodb: Any, config: CheckConfig | LookConfig) -> Any:
     """The lease item as GetItem returns it (UNREADABLE when the read fails)."""
     try:
         return dynamodb.get_item(
@@ -154,6 +198,23 @@ def publish_heartbeat(cloudwatch: Any, config: CheckConfig, open_seconds: int) -
         log.warning("heartbeat metric not published", error=error_message(exc))
 
 
+def _owner(
+    state: Mapping[str, Any], config: CheckConfig | LookConfig, sfn: Any, dynamodb: Any
+) -> tuple[int, Any, dict[str, Any] | None]:
+    """The history size, the lease (read only when not handing over), and the step that ends the
+    loop when this execution must hand over or no longer owns the episode (else None)."""
+    events = history_size(sfn, config.execution)
+    lease = (
+        UNREADABLE
+        if needs_hand_over(events, config.handover_events)
+        else read_lease(dynamodb, config)
+    )
+    owned = ownership(
+        state, history_events=events, handover_events=config.handover_events, lease=lease
+    )
+    return events, lease, owned
+
+
 def run_check(
     state: Mapping[str, Any],
     config: CheckConfig,
@@ -164,15 +225,17 @@ def run_check(
     cloudwatch: Any,
 ) -> dict[str, Any]:
     """Read only what the next decision needs, in order: history, lease, mapping."""
-    events = history_size(sfn, config.execution)
-    common = {"history_events": events, "handover_events": config.handover_events}
-    if needs_hand_over(events, config.handover_events):
-        return after_check(state, **common)
-    lease = read_lease(dynamodb, config)
-    if is_superseded(lease, str((state.get("started") or {}).get("execution", ""))):
-        return after_check(state, lease=lease, **common)
+    events, lease, owned = _owner(state, config, sfn, dynamodb)
+    if owned is not None:
+        return owned
     current = mapping_state(lambda_client, config.mapping_uuid)
-    new = after_check(state, lease=lease, mapping_state=current, **common)
+    new = after_check(
+        state,
+        history_events=events,
+        handover_events=config.handover_events,
+        lease=lease,
+        mapping_state=current,
+    )
     if new["step"]["next"] == PROBE:
         publish_heartbeat(cloudwatch, config, new["tracking"]["openSeconds"])
     log.info(
@@ -183,6 +246,65 @@ def run_check(
         leaseRead=lease is not UNREADABLE,
     )
     return new
+
+
+def describe_alarm(cloudwatch: Any, name: str) -> AlarmView | None:
+    try:
+        response = cloudwatch.describe_alarms(
+            AlarmNames=[name], AlarmTypes=["CompositeAlarm", "MetricAlarm"]
+        )
+    except _AWS_ERRORS as exc:
+        raise CheckError(f"DescribeAlarms {name} failed: {error_message(exc)}") from exc
+    return alarm_view(response)
+
+
+def rearm_alarm(cloudwatch: Any, config: LookConfig) -> None:
+    """Back to OK, now that the alarm's window holds only data from after the close."""
+    try:
+        cloudwatch.set_alarm_state(
+            AlarmName=config.alarm_name,
+            StateValue="OK",
+            StateReason=(
+                f"Circuit breaker {config.circuit} closed the circuit; the data from before the"
+                " close has left the evaluation window: alarm re-armed."
+            ),
+        )
+    except _AWS_ERRORS as exc:
+        raise CheckError(f"SetAlarmState {config.alarm_name} failed: {error_message(exc)}") from exc
+
+
+def run_look(
+    state: Mapping[str, Any], config: LookConfig, *, sfn: Any, dynamodb: Any, cloudwatch: Any
+) -> dict[str, Any]:
+    """One look of the watch: history, lease, the alarm; re-arm it when the watch says so."""
+    events, _, owned = _owner(state, config, sfn, dynamodb)
+    if owned is not None:
+        return owned
+    alarm = describe_alarm(cloudwatch, config.alarm_name)
+    new = after_look(state, alarm, config.watch)
+    if new["step"]["next"] == REARM:
+        rearm_alarm(cloudwatch, config)
+        new = rearmed(new, config.watch)
+    new["history"] = {"events": events}
+    log.info(
+        "look finished",
+        next=new["step"]["next"],
+        historyEvents=events,
+        alarm=alarm.as_dict() if alarm else None,
+        watch=new.get("watch"),
+    )
+    return new
+
+
+def look_handler(event: Mapping[str, Any]) -> dict[str, Any]:
+    config = LookConfig.parse(event.get("watch"))
+    return run_look(
+        _state(event),
+        config,
+        sfn=aws.client("stepfunctions", None, CHECK_CONFIG),
+        dynamodb=aws.client("dynamodb", None, CHECK_CONFIG),
+        cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
+    )
 
 
 def check_handler(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,6 +337,7 @@ def probe_step(
     event: Mapping[str, Any],
     probe: Callable[[dict[str, Any]], dict[str, Any]],
     rand: Callable[[int, int], int] = random.randint,
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
 ) -> dict[str, Any]:
     """Probe once and decide. A check that did not lead to a probe passes through untouched."""
     state = _state(event)
@@ -222,9 +345,9 @@ def probe_step(
     if not isinstance(step, Mapping) or step.get("next") != PROBE:
         return state
     config = LoopConfig.parse(event.get("loop"))
-    ready = before_probe(state)
+    ready = before_probe(state, now_ms())
     result = probe(probe_request(ready, event.get("request")))
-    new = after_probe(ready, result, config, rand)
+    new = after_probe(ready, result, config, rand, now_ms())
     log.info(
         "probe step finished",
         outcome=result.get("outcome"),

@@ -94,8 +94,10 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
     before = {e["executionArn"] for e in c.executions()}
     c.set_failing(True)
     # Every probe receives a message, and SQS counts receives towards the queue's maxReceiveCount
-    # (15 here): enough messages that none reaches it in the quota's worth of probes.
-    sent = set(c.send(60, "long"))
+    # (15 here): enough messages that none reaches it in the quota's worth of probes (about 1,800
+    # at 14 events a loop; with 60 messages the queue ran dry after 900 probes and the episode
+    # closed as empty).
+    sent = set(c.send(160, "long"))
     c.open_via_alarm()
     first = c.wait_opened(before)["executionArn"]
 
@@ -149,7 +151,7 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
 
     # The watch after the close: events per look at the alarm.
     c.wait_finished(successor, timeout=120)
-    watch = per_turn(entered_ids(c.history(successor), "MeasureWatchHistory"))
+    watch = per_turn(entered_ids(c.history(successor), "LookAtAlarm"))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(

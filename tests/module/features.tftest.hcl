@@ -101,7 +101,7 @@ run "existing_alarm_creates_none" {
     error_message = "an existing alarm is used, none created"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.RearmAlarm.Parameters.AlarmName == "mine" && jsondecode(output.state_machine_definition).States.DescribeAlarmAfterClose.Parameters.AlarmNames == ["mine"]
+    condition     = jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.alarmName == "mine" && jsonencode(one([for st in output.iam_policy_statements.probe : st.resources if st.sid == "WatchAndRearmAlarm"])) == jsonencode(["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"])
     error_message = "the watch after a close reads and re-arms the caller's alarm"
   }
   assert {
@@ -326,27 +326,24 @@ run "close_path_watches_the_alarm_window" {
   }
   assert {
     # defaults: 60 s period, 2 evaluation periods -> (2 + 1) x 60 + 60 = 240 s, polled every 60 s
-    condition     = jsondecode(output.state_machine_definition).States.WatchAfterClose.Seconds == 60 && jsondecode(output.state_machine_definition).States.WatchPollsLeft.Choices[0].NumericGreaterThanEquals == 4 && jsondecode(output.state_machine_definition).States.WaitForAlarmEvaluation.Seconds == 75
+    condition     = jsondecode(output.state_machine_definition).States.InitWatch.Parameters.nextWaitSeconds == 60 && jsondecode(output.state_machine_definition).States.WatchAfterClose.SecondsPath == "$.watch.nextWaitSeconds" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.pollSeconds == 60 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.polls == 4 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.rearmWaitSeconds == 75
     error_message = "the watch covers the alarm's window, one evaluation and Lambda's metric delay"
   }
   assert {
-    # an ALARM after an OK (a new wave) or after the re-arm re-opens; one that never left is re-armed first
-    condition     = jsondecode(output.state_machine_definition).States.JudgeAlarmAfterClose.Choices[0].Next == "ReopenAfterClose" && [for c in jsondecode(output.state_machine_definition).States.JudgeAlarmAfterClose.Choices[0].And[1].Or : c.Variable] == ["$.watch.sawOk", "$.watch.rearmed"] && jsondecode(output.state_machine_definition).States.WatchOver.Choices[1].Next == "RearmAlarm"
+    # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
+    # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
+    # routes on it.
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ReopenAfterClose", "Closed", "PrepareWatchHandOver", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
-  }
-  assert {
-    condition     = jsondecode(output.state_machine_definition).States.WatchOver.Choices[0].Next == "ReopenAfterClose" && jsondecode(output.state_machine_definition).States.WatchOver.Choices[0].And[1].Variable == "$.alarmNow.composite"
-    error_message = "a composite alarm is never reset (SetAlarmState does not re-evaluate it): still ALARM after the window re-opens"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.ReopenAfterClose.Next == "ClaimEpisodeFromWatch" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Next == "DisableMapping" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Catch[0].Next == "Superseded"
     error_message = "re-opening leaves the watch phase of the lease first (a concurrent takeover wins or loses as a whole), then goes back through DisableMapping"
   }
   assert {
-    # A second wave: an alarm that entered ALARM after the close re-opens at the next look, even
-    # when the OK in between fell between two looks (StateTransitionedTimestamp, else
-    # StateUpdatedTimestamp, against the close time), both guarded by IsTimestamp.
-    condition     = jsondecode(output.state_machine_definition).States.JudgeAlarmAfterClose.Choices[2].Next == "HasAlarmTransitionedAfterClose" && jsondecode(output.state_machine_definition).States.HasAlarmTransitionedAfterClose.Choices[0].TimestampGreaterThanPath == "$.watch.closedAt" && jsondecode(output.state_machine_definition).States.HasAlarmTransitionedAfterClose.Choices[0].Next == "ReopenAfterClose" && jsondecode(output.state_machine_definition).States.HasAlarmUpdatedAfterClose.Choices[0].Variable == "$.alarmNow.alarm.StateUpdatedTimestamp" && jsondecode(output.state_machine_definition).States.InitWatch.Parameters["closedAt.$"] == "$.closed.at" && jsondecode(output.state_machine_definition).States.CloseCircuit.ResultSelector["at.$"] == "$$.State.EnteredTime"
+    # A second wave: an alarm that entered ALARM after the close re-opens at the next look
+    # (watch.py compares its last transition with the close time, $.watch.closedAt).
+    condition     = jsondecode(output.state_machine_definition).States.InitWatch.Parameters["closedAt.$"] == "$.closed.at"
     error_message = "the watch compares the alarm's last transition with the close time"
   }
   assert {
@@ -356,13 +353,14 @@ run "close_path_watches_the_alarm_window" {
     error_message = "a second wave during the watch takes the episode over from the watching execution"
   }
   assert {
-    # SetAlarmState on a composite alarm holds it in the set state until a child changes: every
-    # state that calls it is reached only after a DescribeAlarms found a metric alarm.
+    # SetAlarmState on a composite alarm holds it in the set state until a child changes: the only
+    # state that calls it is reached after a DescribeAlarms found a metric alarm (the watch's
+    # re-arm, in watch.py, also only for a metric alarm).
     condition = alltrue([
       for name, state in jsondecode(output.state_machine_definition).States :
-      contains(["RearmAlarm", "FailureResetAlarm"], name) if try(state.Resource, "") == "arn:aws:states:::aws-sdk:cloudwatch:setAlarmState"
-    ]) && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0].Variable == "$.failureAlarm.metric[0].AlarmName" && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.WatchOver.Choices[0].And[1].Variable == "$.alarmNow.composite"
-    error_message = "SetAlarmState only in RearmAlarm and FailureResetAlarm, each behind a check that the alarm is a metric alarm"
+      name == "FailureResetAlarm" if try(state.Resource, "") == "arn:aws:states:::aws-sdk:cloudwatch:setAlarmState"
+    ]) && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0].Variable == "$.failureAlarm.metric[0].AlarmName" && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure"
+    error_message = "SetAlarmState only in FailureResetAlarm, behind a check that the alarm is a metric alarm"
   }
   assert {
     condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "ResetAlarm")
@@ -774,7 +772,7 @@ run "existing_alarm_sizes_the_watch" {
   }
 
   assert {
-    condition     = output.alarm_watch_seconds == 100 && jsondecode(output.state_machine_definition).States.WatchAfterClose.Seconds == 10 && jsondecode(output.state_machine_definition).States.WatchPollsLeft.Choices[0].NumericGreaterThanEquals == 10
+    condition     = output.alarm_watch_seconds == 100 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.pollSeconds == 10 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.polls == 10
     error_message = "(3 + 1) x 10 + 60 = 100 s, polled every 10 s"
   }
 }
@@ -790,22 +788,19 @@ run "history_quota_hand_over" {
   # longest stretch between two measurements is checked by scripts/check_asl.py) the episode
   # continues in a successor execution.
   assert {
-    condition = alltrue([for m in ["MeasureWatchHistory"] :
-      jsondecode(output.state_machine_definition).States[m].Resource == "arn:aws:states:::aws-sdk:sfn:getExecutionHistory"
-      && jsondecode(output.state_machine_definition).States[m].Parameters["ExecutionArn.$"] == "$$.Execution.Id"
-      && jsondecode(output.state_machine_definition).States[m].Parameters.ReverseOrder
-      && jsondecode(output.state_machine_definition).States[m].Parameters.MaxResults == 1
-      && jsondecode(output.state_machine_definition).States[m].ResultSelector["events.$"] == "$.Events[0].Id"
-    ])
+    # The loops' tasks read the count themselves (lambda_src/probe/step.py, history_size).
+    condition     = jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch["execution.$"] == "$$.Execution.Id" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.handoverEvents == 20000
     error_message = "the count is the newest event's id of the execution's own history"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check["execution.$"] == "$$.Execution.Id" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "PrepareProbeHandOver" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].NumericGreaterThanEquals == 20000 && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Choices[0].Next == "PrepareWatchHandOver"
+    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check["execution.$"] == "$$.Execution.Id" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "PrepareProbeHandOver" && one([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "PrepareWatchHandOver"
     error_message = "past 20,000 events the probe loop and the watch hand over"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.MeasureWatchHistory.Catch[0].Next == "PrepareWatchHandOver"
-    error_message = "an unreadable count hands over (never risks the quota)"
+    # An unreadable count fails the task (retried, then the failure path: closed, notified); a
+    # hand-over instead would repeat in every successor at once when it can never be read.
+    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Catch[0].Next == "NotifyFailure" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Catch[0].Next == "NotifyFailure"
+    error_message = "an unreadable count fails the task (never risks the quota, never hands over in a loop)"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.StartSuccessor.Resource == "arn:aws:states:::aws-sdk:sfn:startExecution" && jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters.StateMachineArn == "arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker" && jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters["Name.$"] == "$.handover.name" && jsondecode(output.state_machine_definition).States.StartSuccessor.Next == "HandedOver" && jsondecode(output.state_machine_definition).States.StartSuccessor.Catch[0].Next == "NotifyFailure"
@@ -816,7 +811,7 @@ run "history_quota_hand_over" {
     error_message = "the continuation carries the episode's state"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Parameters.ConditionExpression == "holder = :predecessor" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Catch[0].Next == "Superseded" && [for c in jsondecode(output.state_machine_definition).States.RouteContinuation.Choices : c.Next] == ["ControlInWatch"] && jsondecode(output.state_machine_definition).States.RouteContinuation.Default == "CheckBeforeProbe"
+    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Parameters.ConditionExpression == "holder = :predecessor" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Catch[0].Next == "Superseded" && [for c in jsondecode(output.state_machine_definition).States.RouteContinuation.Choices : c.Next] == ["LookAtAlarm"] && jsondecode(output.state_machine_definition).States.RouteContinuation.Default == "CheckBeforeProbe"
     error_message = "a successor validates its input, claims the lease from its predecessor (single flight: the same episode), then resumes at the control check"
   }
   assert {

@@ -36,7 +36,7 @@ run "control_parameters_and_commands" {
   assert {
     # The measurement sits between each wait and its control check (history quota): in the probe
     # loop the check task measures it itself (lambda_src/probe/step.py).
-    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose", "WaitForAlarmEvaluation"] : jsondecode(output.state_machine_definition).States[s].Next] == ["CheckBeforeProbe", "MeasureWatchHistory", "MeasureWatchHistory"] && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Next == "Probe" && jsondecode(output.state_machine_definition).States.WatchHistoryLeft.Default == "ControlInWatch"
+    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose"] : jsondecode(output.state_machine_definition).States[s].Next] == ["CheckBeforeProbe", "LookAtAlarm"] && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Next == "Probe" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.leaseTable == "orders-cb-lease"
     error_message = "every wait of an episode is followed by a control check"
   }
   assert {

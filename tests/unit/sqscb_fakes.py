@@ -62,6 +62,25 @@ class Recording:
         return call
 
 
+class Scripted:
+    """A fake client of several services: each call is recorded by name (`made`) and answers
+    from `answers` (an exception is raised; a missing answer is {})."""
+
+    def __init__(self, **answers: Any) -> None:
+        self.answers = answers
+        self.made: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            self.made.append(name)
+            answer = self.answers.get(name, {})
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+        return call
+
+
 def client_error(code: str, operation: str, message: str = "boom") -> Exception:
     from botocore.exceptions import ClientError
 

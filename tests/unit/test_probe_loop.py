@@ -32,12 +32,13 @@ from loop import (
     before_probe,
     next_wait,
 )
-from sqscb_fakes import client_error
+from sqscb_fakes import Scripted, client_error
 from step import CheckConfig, CheckError, probe_request, probe_step, run_check
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:other"
 HANDOVER = 20_000
+NOW = 1_800_000_000_000  # ms since the epoch
 
 
 def schedule(initial: int = 30, rate: float = 2, cap: int = 900, attempts: int = 10) -> dict:
@@ -174,7 +175,7 @@ def episodes(draw) -> dict[str, Any]:
         attempts=max_attempts,
     )
     state["queue"]["budgetSeconds"] = draw(st.integers(min_value=0, max_value=1_209_600))
-    return before_probe(state)
+    return before_probe(state, NOW)
 
 
 randoms = st.integers(min_value=0, max_value=2**31)
@@ -189,18 +190,21 @@ def rand_from(seed: int):
     age=st.integers(min_value=0, max_value=1_300_000),
     seed=randoms,
     config=st.sampled_from([CLOSE_MODE, STAY_OPEN]),
+    spent=st.integers(min_value=0, max_value=900_000),
 )
 def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_budget(
-    state, age, seed, config
+    state, age, seed, config, spent
 ):
     before = copy.deepcopy(state)
-    new = after_probe(state, unhealthy(age), config, rand_from(seed))
+    new = after_probe(state, unhealthy(age), config, rand_from(seed), NOW + spent)
     assert state == before  # the input is never changed
     assert new["step"]["next"] in (WAIT, GIVE_UP_ATTEMPTS, GIVE_UP_RETENTION)
     assert "closeReason" not in new
     episode = new["episode"]
     assert episode["attempt"] == before["episode"]["attempt"] + 1
-    assert episode["elapsedSeconds"] >= max(age, before["episode"]["elapsedSeconds"])
+    # the probe's own time counts (the wall clock), and an older message's age
+    at_least = max(age, before["episode"]["elapsedSeconds"] + spent // 1000)
+    assert episode["elapsedSeconds"] >= at_least
     if new["step"]["next"] == WAIT:
         ends = episode["elapsedSeconds"] + episode["nextWaitSeconds"] + config.probe_budget_seconds
         assert ends <= before["queue"]["budgetSeconds"]
@@ -225,7 +229,7 @@ def test_the_backoff_stays_within_the_schedule_and_is_capped(state, seed, jitter
 
 @given(state=episodes(), seed=randoms)
 def test_attempts_give_up_exactly_at_the_limit_in_close_mode(state, seed):
-    new = after_probe(state, unhealthy(), CLOSE_MODE, rand_from(seed))
+    new = after_probe(state, unhealthy(), CLOSE_MODE, rand_from(seed), NOW)
     reached = state["episode"]["attempt"] + 1 >= state["episode"]["maxAttempts"]
     assert (new["step"]["next"] == GIVE_UP_ATTEMPTS) == reached
     if not reached:
@@ -233,15 +237,17 @@ def test_attempts_give_up_exactly_at_the_limit_in_close_mode(state, seed):
 
 
 def test_a_stay_open_episode_that_gave_up_keeps_probing_at_the_capped_interval():
-    state = before_probe(a_state(attempt=10, scheduleIndex=9, stayingOpen=True))
-    new = after_probe(state, unhealthy(), STAY_OPEN, lambda low, high: high)
+    state = before_probe(a_state(attempt=10, scheduleIndex=9, stayingOpen=True), NOW)
+    new = after_probe(state, unhealthy(), STAY_OPEN, lambda low, high: high, NOW)
     assert new["step"]["next"] == WAIT and new["episode"]["scheduleIndex"] == 9
     assert new["episode"]["nextWaitSeconds"] == state["schedule"]["waits"][9]
 
 
 @pytest.mark.parametrize("outcome", ["healthy", "empty"])
 def test_a_healthy_or_empty_probe_recovers_from_half_open(outcome):
-    new = after_probe(before_probe(a_state()), {"outcome": outcome}, CLOSE_MODE, rand_from(0))
+    new = after_probe(
+        before_probe(a_state(), NOW), {"outcome": outcome}, CLOSE_MODE, rand_from(0), NOW
+    )
     assert new["step"]["next"] == RECOVER
     assert new["closeReason"] == {"reason": outcome, "from": "HALF-OPEN", "note": ""}
     assert new["probe"] == {"result": {"outcome": outcome}}
@@ -254,12 +260,35 @@ def test_a_healthy_or_empty_probe_recovers_from_half_open(outcome):
     )
 )
 def test_any_other_verdict_takes_the_failure_path(outcome):
-    new = after_probe(before_probe(a_state()), {"outcome": outcome}, CLOSE_MODE, rand_from(0))
+    new = after_probe(
+        before_probe(a_state(), NOW), {"outcome": outcome}, CLOSE_MODE, rand_from(0), NOW
+    )
     assert new["step"]["next"] == INVALID and "closeReason" not in new
 
 
+@given(
+    gaps=st.lists(st.integers(min_value=0, max_value=3_600_000), min_size=1, max_size=40),
+    seed=randoms,
+)
+def test_the_time_spent_is_the_wall_clocks_without_drift(gaps, seed):
+    """However the loops split the time, the episode's elapsed seconds are the wall clock's (the
+    first probe's projection, then every second that passed), never a sum of budgets."""
+    state = a_state()
+    state["queue"]["budgetSeconds"] = 10**9
+    first = before_probe(state, NOW)
+    assert first["episode"]["elapsedSeconds"] == state["guard"]["projectedSeconds"]
+    now, current = NOW, first
+    for gap in gaps:
+        now += gap
+        current = after_probe(current, unhealthy(), CLOSE_MODE, rand_from(seed), now)
+        current["episode"]["maxAttempts"] = 10**6  # keep probing
+        current = before_probe(current, now)
+    elapsed = current["episode"]["elapsedSeconds"]
+    assert elapsed == state["guard"]["projectedSeconds"] + (now - NOW) // 1000
+
+
 def test_the_probe_runs_with_the_projected_time_and_the_attempts_visibility():
-    state = before_probe(a_state(attempt=2, scheduleIndex=2))
+    state = before_probe(a_state(attempt=2, scheduleIndex=2), NOW)
     assert state["episode"]["elapsedSeconds"] == 120
     assert state["episode"]["failureVisibilityTimeout"] == schedule()["visibility"][2]
 
@@ -268,30 +297,12 @@ def test_a_state_without_the_loops_fields_is_refused_with_a_message():
     state = a_state()
     del state["guard"]
     with pytest.raises(LoopStateError, match=r"\$\.guard"):
-        before_probe(state)
+        before_probe(state, NOW)
     with pytest.raises(LoopStateError, match="giveUpAction"):
         LoopConfig.parse({"giveUpAction": "maybe", "jitter": True, "probeBudgetSeconds": 60})
 
 
 # ---- the two tasks ------------------------------------------------------------------------------
-class Calls:
-    """Fake clients that record the calls and answer from a table (an exception is raised)."""
-
-    def __init__(self, **answers: Any) -> None:
-        self.answers = answers
-        self.made: list[str] = []
-
-    def __getattr__(self, name: str):
-        def call(**kwargs: Any) -> Any:
-            self.made.append(name)
-            answer = self.answers.get(name, {})
-            if isinstance(answer, Exception):
-                raise answer
-            return answer
-
-        return call
-
-
 CHECK = CheckConfig.parse(
     {
         "execution": ME,
@@ -305,7 +316,7 @@ CHECK = CheckConfig.parse(
 
 
 def check(history: Any = None, item: Any = None, mapping: Any = None, metrics: Any = None):
-    calls = Calls(
+    calls = Scripted(
         get_execution_history=history if history is not None else {"events": [{"id": 321}]},
         get_item=item if item is not None else lease(ME),
         get_event_source_mapping=mapping if mapping is not None else {"State": "Disabled"},
@@ -383,21 +394,22 @@ def test_the_probe_step_gives_the_probe_this_attempts_visibility_and_number():
     assert (
         new["step"]["next"] == WAIT and new["episode"]["nextWaitSeconds"] == schedule()["waits"][3]
     )
-    assert probe_request(before_probe(state), {"queueUrl": "q"}) == {
+    assert probe_request(before_probe(state, NOW), {"queueUrl": "q"}) == {
         "queueUrl": "q",
         "failureVisibilityTimeout": 270,
     }
 
 
-def test_the_handler_routes_the_check_the_probe_step_and_a_plain_probe(monkeypatch):
+def test_the_handler_routes_the_check_the_look_the_probe_step_and_a_plain_probe(monkeypatch):
     import probe as probe_module
 
     seen: list[str] = []
     monkeypatch.setattr(probe_module, "check_handler", lambda event: seen.append("check") or {})
+    monkeypatch.setattr(probe_module, "look_handler", lambda event: seen.append("look") or {})
     monkeypatch.setattr(probe_module, "probe_step", lambda event, probe: seen.append("step") or {})
     monkeypatch.setattr(
         probe_module, "probe_once", lambda event, context: seen.append("probe") or {}
     )
-    for event in ({"check": {}}, {"loop": {}}, {"queueUrl": "q"}):
+    for event in ({"check": {}}, {"watch": {}}, {"loop": {}}, {"queueUrl": "q"}):
         probe_module.handler(event, None)
-    assert seen == ["check", "step", "probe"]
+    assert seen == ["check", "look", "step", "probe"]

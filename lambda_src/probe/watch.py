@@ -1,0 +1,122 @@
+"""The watch after a close, as pure functions of the execution's state and the alarm.
+
+After a healthy, empty or overridden close the episode watches the alarm until the data from
+before the close has left its window (`polls` looks, one per period). The state machine waits,
+the probe function looks (`LookAtAlarm`: step.py reads the alarm), and `after_look` decides:
+
+- an alarm in ALARM after an OK seen since the close, or after the breaker re-armed it, or one
+  that entered ALARM after the close: a new failure wave, re-open at once;
+- not in ALARM: seen OK;
+- at the end of the window, still ALARM: a composite alarm follows its children, which judged
+  data from after the close: re-open; a metric alarm may just not have transitioned (missing data
+  keeps a state): re-arm it once (SetAlarmState OK) and let its next evaluation decide; a
+  composite alarm is never reset (SetAlarmState does not make it re-evaluate);
+- otherwise closed for good. A deleted alarm: nothing to watch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from loop import WAIT, LoopStateError, next_state
+
+REOPEN = "reopen"
+REARM = "rearm"
+CLOSED = "closed"
+ALARM = "ALARM"
+
+
+@dataclass(frozen=True)
+class AlarmView:
+    """What the watch needs of the alarm DescribeAlarms returned."""
+
+    state: str
+    composite: bool
+    changed_at: datetime | None  # StateTransitionedTimestamp, else StateUpdatedTimestamp
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "composite": self.composite,
+            "changedAt": self.changed_at.isoformat() if self.changed_at else None,
+        }
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def alarm_view(response: Mapping[str, Any]) -> AlarmView | None:
+    """The alarm of a DescribeAlarms response (composite first), or None when it is gone."""
+    for key, composite in (("CompositeAlarms", True), ("MetricAlarms", False)):
+        alarms = response.get(key) or []
+        if alarms and isinstance(alarms[0], Mapping) and alarms[0].get("StateValue"):
+            alarm = alarms[0]
+            changed = _aware(alarm.get("StateTransitionedTimestamp")) or _aware(
+                alarm.get("StateUpdatedTimestamp")
+            )
+            return AlarmView(str(alarm["StateValue"]), composite, changed)
+    return None
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """The watch's settings, rendered by Terraform into the LookAtAlarm state's payload."""
+
+    polls: int
+    poll_seconds: int
+    rearm_wait_seconds: int
+
+
+def _watch(state: Mapping[str, Any]) -> dict[str, Any]:
+    watch = state.get("watch")
+    if not isinstance(watch, Mapping):
+        raise LoopStateError("$.watch is missing from the state machine's state")
+    return dict(watch)
+
+
+def after_look(
+    state: Mapping[str, Any], alarm: AlarmView | None, config: WatchConfig
+) -> dict[str, Any]:
+    """The next step of the watch after one look at the alarm."""
+    watch = _watch(state)
+    if alarm is None:
+        return next_state(state, CLOSED, alarmNow=None)
+    now = {"alarmNow": alarm.as_dict()}
+    in_alarm = alarm.state == ALARM
+    if in_alarm and (watch.get("sawOk") is True or watch.get("rearmed") is True):
+        return next_state(state, REOPEN, **now)
+    if not in_alarm:
+        watch["sawOk"] = True
+    else:
+        closed_at = _aware(watch.get("closedAt"))
+        if alarm.changed_at and closed_at and alarm.changed_at > closed_at:
+            return next_state(state, REOPEN, **now)  # it went OK and back between two looks
+    polls = int(watch.get("polls", 0))
+    if polls < config.polls:
+        watch["polls"] = polls + 1
+        watch["nextWaitSeconds"] = config.poll_seconds
+        return next_state(state, WAIT, watch=watch, **now)
+    if in_alarm and alarm.composite:
+        return next_state(state, REOPEN, watch=watch, **now)
+    if in_alarm and watch.get("rearmed") is not True:
+        return next_state(state, REARM, watch=watch, **now)
+    return next_state(state, CLOSED, watch=watch, **now)
+
+
+def rearmed(state: Mapping[str, Any], config: WatchConfig) -> dict[str, Any]:
+    """After SetAlarmState OK: wait one evaluation (and a margin), then look again."""
+    watch = _watch(state)
+    watch["rearmed"] = True
+    watch["nextWaitSeconds"] = config.rearm_wait_seconds
+    return next_state(state, WAIT, watch=watch, alarmNow=state.get("alarmNow"))

@@ -1,0 +1,171 @@
+"""The watch after a close (lambda_src/probe/watch.py) and its task (step.run_look).
+
+Properties (hypothesis): a composite alarm is never re-armed; an alarm in ALARM after an OK seen
+since the close, or after the re-arm, always re-opens; the watch ends after a bounded number of
+looks whatever the alarm says; a deleted alarm ends it; the input state is never changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from loop import HAND_OVER, SUPERSEDED, WAIT
+from sqscb_fakes import Scripted, client_error
+from step import CheckError, LookConfig, run_look
+from watch import CLOSED, REARM, REOPEN, AlarmView, WatchConfig, after_look, alarm_view, rearmed
+
+ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
+CLOSED_AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+CONFIG = WatchConfig(polls=4, poll_seconds=60, rearm_wait_seconds=75)
+
+
+def a_state(**watch: Any) -> dict[str, Any]:
+    return {
+        "started": {"execution": ME},
+        "watch": {
+            "closedAt": CLOSED_AT.isoformat().replace("+00:00", "Z"),
+            "polls": 0,
+            "rearmed": False,
+            "sawOk": False,
+            "nextWaitSeconds": 60,
+            **watch,
+        },
+        "step": {"next": WAIT},
+    }
+
+
+def alarm(state: str = "ALARM", composite: bool = False, minutes: int = -10) -> AlarmView:
+    return AlarmView(state, composite, CLOSED_AT + timedelta(minutes=minutes))
+
+
+alarms = st.builds(
+    AlarmView,
+    state=st.sampled_from(["OK", "ALARM", "INSUFFICIENT_DATA"]),
+    composite=st.booleans(),
+    changed_at=st.one_of(
+        st.none(),
+        st.integers(min_value=-600, max_value=600).map(lambda m: CLOSED_AT + timedelta(minutes=m)),
+    ),
+)
+
+
+@given(view=alarms, polls=st.integers(0, 6), saw_ok=st.booleans(), was_rearmed=st.booleans())
+def test_a_composite_alarm_is_never_rearmed_and_the_input_never_changes(
+    view, polls, saw_ok, was_rearmed
+):
+    state = a_state(polls=polls, sawOk=saw_ok, rearmed=was_rearmed)
+    before = copy.deepcopy(state)
+    new = after_look(state, view, CONFIG)
+    assert state == before
+    if view.composite:
+        assert new["step"]["next"] != REARM
+    if view.state == "ALARM" and (saw_ok or was_rearmed):
+        assert new["step"]["next"] == REOPEN
+
+
+@given(looks=st.lists(alarms, min_size=12, max_size=12))
+def test_the_watch_ends_after_a_bounded_number_of_looks(looks):
+    state = a_state()
+    for count, view in enumerate(looks, start=1):
+        state = after_look(state, view, CONFIG)
+        if state["step"]["next"] == REARM:
+            state = rearmed(state, CONFIG)
+            assert state["watch"]["nextWaitSeconds"] == 75
+        if state["step"]["next"] != WAIT:
+            assert state["step"]["next"] in (REOPEN, CLOSED)
+            assert count <= CONFIG.polls + 2
+            return
+        assert state["watch"]["polls"] <= CONFIG.polls + 1
+    pytest.fail("the watch did not end within polls + 2 looks")
+
+
+def test_an_alarm_that_entered_alarm_after_the_close_reopens_at_the_next_look():
+    assert after_look(a_state(), alarm(minutes=+1), CONFIG)["step"]["next"] == REOPEN
+    assert after_look(a_state(), alarm(minutes=-1), CONFIG)["step"]["next"] == WAIT
+
+
+def test_an_ok_is_remembered_and_the_window_is_polled():
+    new = after_look(a_state(), alarm("OK"), CONFIG)
+    assert new["step"]["next"] == WAIT and new["watch"]["sawOk"] is True
+    assert new["watch"]["polls"] == 1 and new["watch"]["nextWaitSeconds"] == 60
+
+
+def test_at_the_end_of_the_window_a_stale_alarm_is_rearmed_once_a_quiet_one_closed():
+    end = a_state(polls=4)
+    assert after_look(end, alarm(), CONFIG)["step"]["next"] == REARM
+    assert after_look(end, alarm(composite=True), CONFIG)["step"]["next"] == REOPEN
+    assert after_look(end, alarm("OK"), CONFIG)["step"]["next"] == CLOSED
+    assert after_look(a_state(polls=4, rearmed=True), alarm("OK"), CONFIG)["step"]["next"] == CLOSED
+
+
+def test_a_deleted_alarm_ends_the_watch():
+    assert after_look(a_state(), None, CONFIG)["step"]["next"] == CLOSED
+
+
+def test_alarm_view_reads_describe_alarms():
+    at = CLOSED_AT + timedelta(minutes=3)
+    metric = {"MetricAlarms": [{"StateValue": "ALARM", "StateUpdatedTimestamp": at}]}
+    assert alarm_view(metric) == AlarmView("ALARM", False, at)
+    composite = {
+        "CompositeAlarms": [{"StateValue": "OK", "StateTransitionedTimestamp": at}],
+        "MetricAlarms": [],
+    }
+    assert alarm_view(composite) == AlarmView("OK", True, at)
+    assert alarm_view({"CompositeAlarms": [], "MetricAlarms": []}) is None
+
+
+# ---- the task -----------------------------------------------------------------------------------
+LOOK = LookConfig.parse(
+    {
+        "execution": ME,
+        "handoverEvents": 20_000,
+        "leaseTable": "orders-cb-lease",
+        "circuit": "orders",
+        "alarmName": "orders-errors",
+        "polls": 4,
+        "pollSeconds": 60,
+        "rearmWaitSeconds": 75,
+    }
+)
+
+
+def look(state: dict, history: int = 100, holder: str = ME, **answers: Any):
+    calls = Scripted(
+        get_execution_history={"events": [{"id": history}]},
+        get_item={"Item": {"holder": {"S": holder}}},
+        **answers,
+    )
+    return run_look(state, LOOK, sfn=calls, dynamodb=calls, cloudwatch=calls), calls.made
+
+
+STALE = {"MetricAlarms": [{"StateValue": "ALARM", "StateUpdatedTimestamp": CLOSED_AT}]}
+
+
+def test_the_look_rearms_a_stale_metric_alarm_then_waits_one_evaluation():
+    new, made = look(a_state(polls=4), describe_alarms=STALE)
+    assert made == ["get_execution_history", "get_item", "describe_alarms", "set_alarm_state"]
+    assert new["step"]["next"] == WAIT and new["watch"]["rearmed"] is True
+    assert new["watch"]["nextWaitSeconds"] == 75 and new["history"] == {"events": 100}
+
+
+def test_a_superseded_or_handed_over_look_reads_no_alarm():
+    new, made = look(a_state(), holder="someone else")
+    assert new["step"]["next"] == SUPERSEDED and "describe_alarms" not in made
+    new, made = look(a_state(), history=20_000)
+    assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
+
+
+def test_an_unreadable_alarm_or_a_failed_rearm_fails_the_task():
+    with pytest.raises(CheckError, match="DescribeAlarms orders-errors"):
+        look(a_state(), describe_alarms=client_error("Throttling", "DescribeAlarms"))
+    with pytest.raises(CheckError, match="SetAlarmState orders-errors"):
+        look(
+            a_state(polls=4),
+            describe_alarms=STALE,
+            set_alarm_state=client_error("Throttling", "SetAlarmState"),
+        )
