@@ -170,7 +170,7 @@ test-integration: venv ## Integration tests against LocalStack (started here unl
 	$(PY) scripts/run_integration.py
 
 .PHONY: test-history
-test-history: venv ## An episode past the 25,000-event history quota, on the emulator (about 12 min; .ci/run runs it after make test)
+test-history: venv ## An episode past the 25,000-event history quota, on the emulator (about 6 min; .ci/run runs it after make test)
 	IAM_DECISIONS=$(BUILD)/iam/decisions-history.json $(PY) -m pytest tests/integration/test_e2e_history.py --durations=3
 
 .PHONY: test-faults

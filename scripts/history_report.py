@@ -70,12 +70,15 @@ def markdown(results: dict) -> str:
         + " |",
         f"| hand-over (first execution ended at) | {results['handover_at']} |",
         "",
-        f"The first execution ran {results['loops_first_execution']} probe loops, then handed the"
-        f" episode over; the quota's worth of loops ({results['quota_loops']}) was passed in"
-        f" {results['executions']} executions, and the circuit closed on the first healthy probe."
-        " With the defaults on AWS (a probe every 900 s or so once given up), one execution holds"
-        f" about {20000 / max(1, median) * 900 / 86400:.1f} days of probing before it hands"
-        " over (the default retention is 4 days).",
+        f"The harness started each execution's history at event {results['fast_forward'] + 1}"
+        " (`historyEventsUsed`, a shortcut to the quota); the first ran"
+        f" {results['loops_first_execution']} probe loops and handed over at event"
+        f" {results['handover_at']}, the episode ran {results['executions']} executions and closed"
+        " on the first healthy probe. From event 1, as on AWS, one execution holds about"
+        f" {results['loops_per_execution_from_event_1']:,} probe loops: with the defaults (a probe"
+        " every 900 s or so once given up), about"
+        f" {(20000 - results['before_first_loop']) / max(1, median) * 900 / 86400:.1f} days of"
+        " probing before it hands over (the longest retention SQS allows is 14 days).",
     ]
     found = stretches()
     if found:

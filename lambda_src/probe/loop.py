@@ -140,16 +140,17 @@ def is_superseded(lease: Any, execution: str) -> bool:
 
 
 def ownership(
-    state: Mapping[str, Any], *, history_events: int, handover_events: int, lease: Any
+    state: Mapping[str, Any], *, history_events: int | None, handover_events: int, lease: Any
 ) -> dict[str, Any] | None:
     """Before any other step of a loop (the probe's, the watch's): hand over past the history
-    threshold, or end superseded when the lease no longer names this execution; None: go on."""
-    history = {"events": history_events}
-    if needs_hand_over(history_events, handover_events):
-        return next_state(state, HAND_OVER, history=history)
+    threshold, or end superseded when the lease no longer names this execution; None: go on.
+    `history_events` None: the count could not be read, only the lease decides."""
+    history = {} if history_events is None else {"history": {"events": history_events}}
+    if history_events is not None and needs_hand_over(history_events, handover_events):
+        return next_state(state, HAND_OVER, **history)
     execution = str(_part(state, "started").get("execution", ""))
     if is_superseded(lease, execution):
-        return next_state(state, SUPERSEDED, history=history, outcome="superseded")
+        return next_state(state, SUPERSEDED, **history, outcome="superseded")
     return None
 
 

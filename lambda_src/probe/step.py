@@ -202,8 +202,23 @@ def _owner(
     state: Mapping[str, Any], config: CheckConfig | LookConfig, sfn: Any, dynamodb: Any
 ) -> tuple[int, Any, dict[str, Any] | None]:
     """The history size, the lease (read only when not handing over), and the step that ends the
-    loop when this execution must hand over or no longer owns the episode (else None)."""
-    events = history_size(sfn, config.execution)
+    loop when this execution must hand over or no longer owns the episode (else None).
+
+    An unreadable size fails the task, and the failure path re-enables the mapping: only the
+    episode's holder may take it, so the lease is read first, and a superseded execution ends as
+    such (the size is then not needed: 0)."""
+    try:
+        events = history_size(sfn, config.execution)
+    except CheckError:
+        ended = ownership(
+            state,
+            history_events=None,
+            handover_events=config.handover_events,
+            lease=read_lease(dynamodb, config),
+        )
+        if ended is None:
+            raise
+        return 0, UNREADABLE, ended
     lease = (
         UNREADABLE
         if needs_hand_over(events, config.handover_events)

@@ -117,6 +117,25 @@ locals {
     },
   ]
 
+  # The loops' reads in the probe function (CheckBeforeProbe, LookAtAlarm): a read it could not make
+  # (lambda_src/probe/step.py: CheckError, after the SDK's own 3 attempts) is retried as often as an
+  # SDK task's throttling, so that a short outage of one API does not take the failure path (which
+  # closes the circuit on a function that may still fail).
+  retry_check = concat(
+    [local.retry_lambda[0]],
+    [
+      {
+        ErrorEquals     = ["CheckError"]
+        IntervalSeconds = local.retry_interval
+        MaxAttempts     = 6
+        BackoffRate     = 2
+        MaxDelaySeconds = local.retry_max_delay
+        JitterStrategy  = "FULL"
+      },
+    ],
+    slice(local.retry_lambda, 1, length(local.retry_lambda)),
+  )
+
   # The lease's conditional writes: a failed condition is an answer (someone else holds the lease),
   # never retried; throttling and 5xx are (Step Functions names the optimized integration's errors
   # DynamoDB.<the AWS SDK for Java exception>, always ending in Exception).
@@ -409,6 +428,7 @@ locals {
     sdk_timeout_seconds        = var.sdk_timeout_seconds
     retry_sdk                  = jsonencode(local.retry_sdk)
     retry_lambda               = jsonencode(local.retry_lambda)
+    retry_check                = jsonencode(local.retry_check)
     retry_lease                = jsonencode(local.retry_lease)
     control_parameter_name     = local.control_parameter_name
     settings_parameter_name    = local.settings_parameter_name

@@ -34,6 +34,20 @@ def loop_steps(events: list[dict]) -> list[dict]:
     return steps
 
 
+def probe_results(events: list[dict]) -> list[dict]:
+    """The probe's results (lambda_src/probe/probe.py: outcome, source, excluded, ...), in order:
+    $.probe.result of each task that probed (a check carries the last one along unchanged)."""
+    results = []
+    for event in events:
+        details = event.get("taskSucceededEventDetails")
+        if details and details.get("resourceType") == "lambda":
+            payload = json.loads(details["output"]).get("Payload", {})
+            step = payload.get("step") if isinstance(payload, dict) else None
+            if isinstance(step, dict) and "outcome" in step:
+                results.append(payload["probe"]["result"])
+    return results
+
+
 def probe_outcomes(events: list[dict]) -> list[str]:
     """The probe's verdicts, in order (a check, or a probe step after a check that did not lead
     to a probe, has no outcome)."""
@@ -67,7 +81,8 @@ def client(service: str, endpoint: str, **credentials: str):
 
 def harness_sfn(endpoint: str, settings: dict) -> dict:
     """Step Functions settings of the harness for one state machine (tests/harness sfn.py):
-    {"stateMachineArn", "maxHistoryEvents"?, "listExecutionsLagSeconds"?}; None removes one."""
+    {"stateMachineArn", "maxHistoryEvents"?, "historyEventsUsed"?, "listExecutionsLagSeconds"?};
+    None removes one."""
     request = urllib.request.Request(
         endpoint.rstrip("/") + "/_localstack/harness/sfn",
         data=json.dumps(settings).encode(),

@@ -124,6 +124,25 @@ def test_the_25000th_event_may_be_the_success(aws, name, cleanup, endpoint):
     assert "(11)" in failed["cause"]
 
 
+def test_a_fast_forwarded_history_meets_the_real_quota(aws, name, cleanup, endpoint):
+    """historyEventsUsed N starts an execution's history at event N + 1 (make test-history's
+    shortcut to the quota): the real 25,000 counts those events, GetExecutionHistory shows them."""
+    sfn = aws("stepfunctions")
+    states = {f"P{i}": {"Type": "Pass", "Next": f"P{i + 1}"} for i in range(4)}
+    states["P4"] = {"Type": "Pass", "End": True}
+    arn = machine(sfn, name, cleanup, {"StartAt": "P0", "States": states})
+    harness_sfn(endpoint, {"stateMachineArn": arn, "historyEventsUsed": 24_988})
+    ok = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    assert finished(sfn, ok)["status"] == "SUCCEEDED"
+    events = sfn.get_execution_history(executionArn=ok, maxResults=1000)["events"]
+    assert [e["id"] for e in events] == list(range(24_989, 25_001))
+    assert (events[0]["type"], events[-1]["type"]) == ("ExecutionStarted", "ExecutionSucceeded")
+    harness_sfn(endpoint, {"stateMachineArn": arn, "historyEventsUsed": 24_989})
+    failed = finished(sfn, sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    assert (failed["status"], failed["error"]) == ("FAILED", "States.Runtime")
+    assert "(25000)" in failed["cause"]
+
+
 def test_history_pages_are_served_as_on_aws(aws, name, cleanup):
     """GetExecutionHistory returns 100 events by default, at most maxResults, with a nextToken;
     reverseOrder with maxResults 1 is the newest event (the breaker's event count)."""

@@ -672,6 +672,10 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
     error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
   }
   assert {
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Catch[0].Next == "ProbeTaskFailed" && one([for c in jsondecode(output.state_machine_definition).States.ProbeTaskFailed.Choices : c.Next if try(c.StringEquals, "") == "probe"]) == "NotifyFailure" && jsondecode(output.state_machine_definition).States.ProbeTaskFailed.Default == "AfterProbe"
+    error_message = "a failed Probe task takes the failure path (which re-enables the mapping) only when it was to probe; otherwise the check's decision stands"
+  }
+  assert {
     condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionResponseTypes.$"] == "$.original.responseTypes" && jsondecode(output.state_machine_definition).States.RememberNoResponseTypes.Result == []
     error_message = "the probe judges batchItemFailures only when the mapping reports them"
   }

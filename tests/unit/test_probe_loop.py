@@ -355,6 +355,21 @@ def test_an_unreadable_history_fails_the_task_rather_than_hand_over_again_and_ag
         check(history=client_error("AccessDeniedException", "GetExecutionHistory"))
 
 
+def test_an_unreadable_history_still_ends_a_superseded_episode_without_the_failure_path():
+    # the failure path re-enables the mapping: an execution that no longer holds the episode
+    # must end superseded, not fail, when the count is unreadable too
+    new, made = check(
+        history=client_error("AccessDeniedException", "GetExecutionHistory"), item=lease(OTHER)
+    )
+    assert new["step"]["next"] == SUPERSEDED and new["outcome"] == "superseded"
+    assert made == ["get_execution_history", "get_item"]
+    with pytest.raises(CheckError, match="GetExecutionHistory"):
+        check(
+            history=client_error("AccessDeniedException", "GetExecutionHistory"),
+            item=client_error("InternalServerError", "GetItem"),
+        )
+
+
 def test_failures_of_the_lease_read_and_the_heartbeat_are_not_the_episodes():
     new, _ = check(
         item=client_error("InternalServerError", "GetItem"),

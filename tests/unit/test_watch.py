@@ -158,6 +158,11 @@ def test_a_superseded_or_handed_over_look_reads_no_alarm():
     assert new["step"]["next"] == SUPERSEDED and "describe_alarms" not in made
     new, made = look(a_state(), history=20_000)
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
+    # an unreadable count does not send a superseded look down the failure path
+    unreadable = client_error("AccessDeniedException", "GetExecutionHistory")
+    calls = Scripted(get_execution_history=unreadable, get_item={"Item": {"holder": {"S": "x"}}})
+    new = run_look(a_state(), LOOK, sfn=calls, dynamodb=calls, cloudwatch=calls)
+    assert new["step"]["next"] == SUPERSEDED and calls.made == ["get_execution_history", "get_item"]
 
 
 def test_an_unreadable_alarm_or_a_failed_rearm_fails_the_task():

@@ -24,7 +24,10 @@ is ExecutionFailed (States.Runtime, "The execution reached the maximum number of
 (25000).") unless it is ExecutionSucceeded; nothing else runs, DescribeExecution says FAILED and
 the status-change event is published. No Catch sees it. LocalStack let histories grow without
 end. Here the quota is enforced, with AWS's event, status, error and cause. A test may lower it
-for one state machine (POST /_localstack/harness/sfn).
+for one state machine (POST /_localstack/harness/sfn), or fast-forward its executions' histories
+(historyEventsUsed N: the first event is N + 1, as if N events were already recorded; the quota
+and GetExecutionHistory count them), so that a test reaches the quota's neighbourhood in a few
+hundred events instead of 25,000.
 
 GetExecutionHistory pages. AWS returns at most maxResults events (default 100, at most 1000) with
 a nextToken; LocalStack returned every event at once, so a caller that reads one page on AWS saw
@@ -135,7 +138,8 @@ def _install_jsonpath_arrays() -> None:
 
 
 PATH = "/_localstack/harness/sfn"
-# Per state machine ARN: {"maxHistoryEvents": int, "listExecutionsLagSeconds": float}.
+# Per state machine ARN: {"maxHistoryEvents": int, "historyEventsUsed": int,
+# "listExecutionsLagSeconds": float}.
 _SETTINGS: dict[str, dict] = {}
 
 
@@ -180,6 +184,9 @@ def _install_history_quota() -> None:
         if execution is not None and execution.sm_type == StateMachineType.STANDARD:
             limit = _setting(execution.state_machine_arn, "maxHistoryEvents", None)
             env.event_manager._sqscb_quota = _Quota(limit or _default_max_events(), execution, env)
+            used = _setting(execution.state_machine_arn, "historyEventsUsed", 0)
+            if used:  # fast-forward: the first event (ExecutionStarted) is used + 1
+                env.event_manager._event_id_gen._next_id = used + 1
         return env
 
     def add_event(  # noqa: PLR0917 (EventManager.add_event's signature)
@@ -401,7 +408,7 @@ def _install_lagging_list() -> None:
 
 
 class SettingsResource:
-    """GET: the settings; POST {"stateMachineArn", "maxHistoryEvents"?,
+    """GET: the settings; POST {"stateMachineArn", "maxHistoryEvents"?, "historyEventsUsed"?,
     "listExecutionsLagSeconds"?}: set them for one state machine (null removes one);
     DELETE {"stateMachineArn"}: back to AWS's behaviour for it."""
 
@@ -414,7 +421,7 @@ class SettingsResource:
         if not isinstance(arn, str) or not arn:
             return {"error": "stateMachineArn is required"}
         settings = _SETTINGS.setdefault(arn, {})
-        for key in ("maxHistoryEvents", "listExecutionsLagSeconds"):
+        for key in ("maxHistoryEvents", "historyEventsUsed", "listExecutionsLagSeconds"):
             if key in body:
                 if body[key] is None:
                     settings.pop(key, None)
