@@ -19,6 +19,7 @@ a new state; the input is never changed.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -273,9 +274,11 @@ def after_probe(
     advance_clock(episode, now_ms, _int(episode, "elapsedSeconds", "$.episode"))
     # SQS retention counts from each message's SentTimestamp: a probed message older than the
     # time spent so far moves the guard's clock forward.
+    # (rounded up: a fraction of a second older is older, and the guard errs towards giving up)
     age = result.get("messageAgeSeconds")
-    if isinstance(age, int | float) and not isinstance(age, bool):
-        episode["elapsedSeconds"] = max(_int(episode, "elapsedSeconds", "$.episode"), int(age))
+    if isinstance(age, int | float) and not isinstance(age, bool) and math.isfinite(age):
+        spent = _int(episode, "elapsedSeconds", "$.episode")
+        episode["elapsedSeconds"] = max(spent, math.ceil(age))
     attempt = _int(episode, "attempt", "$.episode") + 1
     index = _int(episode, "scheduleIndex", "$.episode")
     episode["attempt"] = attempt

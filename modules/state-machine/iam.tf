@@ -56,8 +56,9 @@ locals {
         conditions = []
       },
       {
-        # DescribeExecution: is the lease holder still running. GetExecutionHistory: the
-        # execution's own event count (newest event), before the 25,000-event quota.
+        # DescribeExecution: is the lease holder still running. GetExecutionHistory: only for
+        # executions that started before the probe function measured the history (their
+        # definition reads their own event count): remove in the release after next.
         sid        = "OwnExecutions"
         actions    = ["states:DescribeExecution", "states:GetExecutionHistory"]
         resources  = ["arn:${var.partition}:states:${var.region}:${var.account_id}:execution:${var.state_machine_name}:*"]

@@ -9,6 +9,7 @@ capped and within the schedule before and after jitter, and the input state is n
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import pytest
@@ -84,7 +85,7 @@ def lease(holder: str | None) -> dict[str, Any]:
     return {"Item": {"circuit": {"S": "orders"}, "holder": {"S": holder}}} if holder else {}
 
 
-def unhealthy(age: int = 0) -> dict[str, Any]:
+def unhealthy(age: float = 0) -> dict[str, Any]:
     return {"outcome": "unhealthy", "reason": "function error", "messageAgeSeconds": age}
 
 
@@ -187,7 +188,8 @@ def rand_from(seed: int):
 
 @given(
     state=episodes(),
-    age=st.integers(min_value=0, max_value=1_300_000),
+    age=st.integers(min_value=0, max_value=1_300_000)
+    | st.floats(min_value=0, max_value=1_300_000, allow_nan=False),
     seed=randoms,
     config=st.sampled_from([CLOSE_MODE, STAY_OPEN]),
     spent=st.integers(min_value=0, max_value=900_000),
@@ -203,7 +205,7 @@ def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_bud
     episode = new["episode"]
     assert episode["attempt"] == before["episode"]["attempt"] + 1
     # the probe's own time counts (the wall clock), and an older message's age
-    at_least = max(age, before["episode"]["elapsedSeconds"] + spent // 1000)
+    at_least = max(math.ceil(age), before["episode"]["elapsedSeconds"] + spent // 1000)
     assert episode["elapsedSeconds"] >= at_least
     if new["step"]["next"] == WAIT:
         ends = episode["elapsedSeconds"] + episode["nextWaitSeconds"] + config.probe_budget_seconds
