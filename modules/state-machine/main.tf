@@ -62,14 +62,24 @@ locals {
   retry_interval  = var.retry_interval_seconds
   retry_max_delay = var.retry_max_delay_seconds
 
+  # Every retrier backs off exponentially from retry_interval, capped, with full jitter; the
+  # retriers differ in the errors they match and in their attempts.
+  backoff = {
+    IntervalSeconds = local.retry_interval
+    BackoffRate     = 2
+    MaxDelaySeconds = local.retry_max_delay
+    JitterStrategy  = "FULL"
+  }
+  # Then any task failure a few more times before the Catch takes over.
+  retry_task_failed = merge(local.backoff, { ErrorEquals = ["States.TaskFailed"], MaxAttempts = 2 })
+
   # Transient and throttling errors of the AWS SDK integrations, named as Step Functions names
   # them on AWS: <Service>.<Exception>, the service in Pascal case as the AWS SDK for Java 2.x
   # spells it (Sqs, Sfn, Ssm), an error the service does not model (5xx, ThrottlingException of
   # Step Functions or SQS's 5xx) as <Service>.<Service>Exception. The harness names them so too
   # (tests/harness sfn.py: LocalStack said SQS.X) and fails each on request (make test-faults).
-  # Then any task failure a few more times before the Catch takes over.
   retry_sdk = [
-    {
+    merge(local.backoff, {
       ErrorEquals = [
         "Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.ResourceInUseException",
         "Lambda.ResourceConflictException", "Lambda.LambdaException", "Lambda.SdkClientException",
@@ -79,62 +89,31 @@ locals {
         "Ssm.ThrottlingException", "Ssm.InternalServerErrorException", "Ssm.SsmException",
         "States.Timeout",
       ]
-      IntervalSeconds = local.retry_interval
-      MaxAttempts     = 6
-      BackoffRate     = 2
-      MaxDelaySeconds = local.retry_max_delay
-      JitterStrategy  = "FULL"
-    },
-    {
-      ErrorEquals     = ["States.TaskFailed"]
-      IntervalSeconds = local.retry_interval
-      MaxAttempts     = 2
-      BackoffRate     = 2
-      MaxDelaySeconds = local.retry_max_delay
-      JitterStrategy  = "FULL"
-    },
+      MaxAttempts = 6
+    }),
+    local.retry_task_failed,
   ]
 
   retry_lambda = [
-    {
+    merge(local.backoff, {
       ErrorEquals = [
         "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
         "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "States.Timeout",
       ]
-      IntervalSeconds = local.retry_interval
-      MaxAttempts     = 6
-      BackoffRate     = 2
-      MaxDelaySeconds = local.retry_max_delay
-      JitterStrategy  = "FULL"
-    },
-    {
-      ErrorEquals     = ["States.TaskFailed"]
-      IntervalSeconds = local.retry_interval
-      MaxAttempts     = 2
-      BackoffRate     = 2
-      MaxDelaySeconds = local.retry_max_delay
-      JitterStrategy  = "FULL"
-    },
+      MaxAttempts = 6
+    }),
+    local.retry_task_failed,
   ]
 
   # The loops' reads in the probe function (CheckBeforeProbe, LookAtAlarm): a read it could not make
   # (lambda_src/probe/step.py: CheckError, after the SDK's own 3 attempts) is retried as often as an
   # SDK task's throttling, so that a short outage of one API does not take the failure path (which
   # closes the circuit on a function that may still fail).
-  retry_check = concat(
-    [local.retry_lambda[0]],
-    [
-      {
-        ErrorEquals     = ["CheckError"]
-        IntervalSeconds = local.retry_interval
-        MaxAttempts     = 6
-        BackoffRate     = 2
-        MaxDelaySeconds = local.retry_max_delay
-        JitterStrategy  = "FULL"
-      },
-    ],
-    slice(local.retry_lambda, 1, length(local.retry_lambda)),
-  )
+  retry_check = [
+    local.retry_lambda[0],
+    merge(local.backoff, { ErrorEquals = ["CheckError"], MaxAttempts = 6 }),
+    local.retry_task_failed,
+  ]
 
   # The lease's conditional writes: a failed condition is an answer (someone else holds the lease),
   # never retried; throttling and 5xx are (Step Functions names the optimized integration's errors
@@ -145,38 +124,18 @@ locals {
       MaxAttempts     = 0
       IntervalSeconds = 1
     },
-    {
+    merge(local.backoff, {
       ErrorEquals = [
         "DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException",
         "DynamoDB.RequestLimitExceededException", "DynamoDB.InternalServerErrorException",
         "DynamoDB.AmazonDynamoDBException", "DynamoDB.SdkClientException", "States.Timeout",
       ]
-      IntervalSeconds = local.retry_interval
-      MaxAttempts     = 6
-      BackoffRate     = 2
-      MaxDelaySeconds = local.retry_max_delay
-      JitterStrategy  = "FULL"
-    },
-    {
-      ErrorEquals     = ["States.TaskFailed"]
-      IntervalSeconds = local.retry_interval
-      MaxAttempts     = 2
-      BackoffRate     = 2
-      MaxDelaySeconds = local.retry_max_delay
-      JitterStrategy  = "FULL"
-    },
+      MaxAttempts = 6
+    }),
+    local.retry_task_failed,
   ]
 
-  retry_notify = [
-    {
-      ErrorEquals     = ["States.TaskFailed", "States.Timeout"]
-      IntervalSeconds = local.retry_interval
-      MaxAttempts     = 3
-      BackoffRate     = 2
-      MaxDelaySeconds = local.retry_max_delay
-      JitterStrategy  = "FULL"
-    },
-  ]
+  retry_notify = [merge(local.backoff, { ErrorEquals = ["States.TaskFailed", "States.Timeout"], MaxAttempts = 3 })]
 
   recovery_start = local.rejitter_enabled ? "EnableRejitter" : local.after_rejitter
   after_rejitter = local.half_open_enabled ? "OpenHalfway" : "CloseCircuit"

@@ -20,32 +20,29 @@ REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 ACCOUNT = "000000000000"
 
 
-def loop_steps(events: list[dict]) -> list[dict]:
-    """$.step of each check and probe task in an execution's history, in order
-    (lambda_src/probe/loop.py: `next`, and `outcome` when the task probed)."""
-    steps = []
+def _loop_payloads(events: list[dict]) -> list[tuple[dict, dict]]:
+    """(state, $.step) of each check and probe task's output in an execution's history."""
+    found = []
     for event in events:
         details = event.get("taskSucceededEventDetails")
         if details and details.get("resourceType") == "lambda":
             payload = json.loads(details["output"]).get("Payload", {})
             step = payload.get("step") if isinstance(payload, dict) else None
             if isinstance(step, dict):
-                steps.append(step)
-    return steps
+                found.append((payload, step))
+    return found
+
+
+def loop_steps(events: list[dict]) -> list[dict]:
+    """$.step of each check and probe task in an execution's history, in order
+    (lambda_src/probe/loop.py: `next`, and `outcome` when the task probed)."""
+    return [step for _, step in _loop_payloads(events)]
 
 
 def probe_results(events: list[dict]) -> list[dict]:
     """The probe's results (lambda_src/probe/probe.py: outcome, source, excluded, ...), in order:
     $.probe.result of each task that probed (a check carries the last one along unchanged)."""
-    results = []
-    for event in events:
-        details = event.get("taskSucceededEventDetails")
-        if details and details.get("resourceType") == "lambda":
-            payload = json.loads(details["output"]).get("Payload", {})
-            step = payload.get("step") if isinstance(payload, dict) else None
-            if isinstance(step, dict) and "outcome" in step:
-                results.append(payload["probe"]["result"])
-    return results
+    return [state["probe"]["result"] for state, step in _loop_payloads(events) if "outcome" in step]
 
 
 def probe_outcomes(events: list[dict]) -> list[str]:
