@@ -155,6 +155,19 @@ def ownership(
     return None
 
 
+def before_recovery(state: Mapping[str, Any], lease: Any) -> dict[str, Any]:
+    """A healthy or empty probe leads to the recovery, which changes the mapping, only while the
+    lease still names this execution: a hold or close command given during the probe superseded
+    it (an unreadable lease does not stop the episode). Any other step is returned unchanged."""
+    step = _part(state, "step")
+    execution = str(_part(state, "started").get("execution", ""))
+    if step.get("next") != RECOVER or not is_superseded(lease, execution):
+        return dict(state)
+    new = next_state(state, SUPERSEDED, outcome="superseded")
+    new["step"]["outcome"] = step.get("outcome")  # the probe ran: what it found
+    return new
+
+
 def after_check(
     state: Mapping[str, Any],
     *,

@@ -2,7 +2,8 @@
 
 - Check (after the probe loop's wait): the execution's history size, the lease (is this execution
   still the episode's?), the mapping (re-enabled by someone else?), the open-circuit heartbeat.
-- Probe: the half-open test (probe.run), then the decision on its verdict (loop.after_probe).
+- Probe: the half-open test (probe.run), then the decision on its verdict (loop.after_probe);
+  before a recovery, the lease again (a command given during the probe supersedes it).
 - Look (after the watch's wait, once closed): the history size, the lease, the alarm (watch.py
   decides: re-open, look again, re-arm, or closed for good).
 
@@ -25,12 +26,14 @@ from common.aws import error_message
 from common.log import get_logger
 from loop import (
     PROBE,
+    RECOVER,
     UNREADABLE,
     LoopConfig,
     LoopStateError,
     after_check,
     after_probe,
     before_probe,
+    before_recovery,
     needs_hand_over,
     ownership,
 )
@@ -126,6 +129,19 @@ class LookConfig:
         )
 
 
+@dataclass(frozen=True)
+class LeaseRef:
+    """Where the episode's lease is (the Probe task's `lease`)."""
+
+    lease_table: str
+    circuit: str
+
+    @classmethod
+    def parse(cls, value: Any) -> LeaseRef:
+        f = _config_fields(value, "lease", ("leaseTable", "circuit"), ())
+        return cls(lease_table=f["leaseTable"], circuit=f["circuit"])
+
+
 def _state(event: Mapping[str, Any]) -> dict[str, Any]:
     state = event.get("state")
     if not isinstance(state, Mapping):
@@ -152,7 +168,7 @@ def history_size(sfn: Any, execution: str) -> int:
         ) from exc
 
 
-def read_lease(dynamodb: Any, config: CheckConfig | LookConfig) -> Any:
+def read_lease(dynamodb: Any, config: CheckConfig | LookConfig | LeaseRef) -> Any:
     """The lease item as GetItem returns it (UNREADABLE when the read fails)."""
     try:
         return dynamodb.get_item(
@@ -353,16 +369,22 @@ def probe_step(
     probe: Callable[[dict[str, Any]], dict[str, Any]],
     rand: Callable[[int, int], int] = random.randint,
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    dynamodb: Any = None,
 ) -> dict[str, Any]:
-    """Probe once and decide. A check that did not lead to a probe passes through untouched."""
+    """Probe once and decide; before a recovery, read the lease (still this execution's?). A
+    check that did not lead to a probe passes through untouched."""
     state = _state(event)
     step = state.get("step")
     if not isinstance(step, Mapping) or step.get("next") != PROBE:
         return state
     config = LoopConfig.parse(event.get("loop"))
+    lease = LeaseRef.parse(event.get("lease"))
     ready = before_probe(state, now_ms())
     result = probe(probe_request(ready, event.get("request")))
     new = after_probe(ready, result, config, rand, now_ms())
+    if new["step"]["next"] == RECOVER:
+        client = dynamodb if dynamodb is not None else aws.client("dynamodb", None, CHECK_CONFIG)
+        new = before_recovery(new, read_lease(client, lease))
     log.info(
         "probe step finished",
         outcome=result.get("outcome"),

@@ -19,7 +19,7 @@ run "defaults_have_no_optional_features" {
     error_message = "rejitter/ramp states rendered although both are off"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "ControlBeforeRecovery" && jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "CloseCircuit"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "CloseCircuit" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.lease.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.lease.circuit == "orders"
     error_message = "without rejitter and ramp, a healthy probe goes straight to CloseCircuit"
   }
   assert {
@@ -125,7 +125,7 @@ run "rejitter" {
     error_message = "rejitter states missing"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "EnableRejitter" && jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "CloseCircuit"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "EnableRejitter" && jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "CloseCircuit"
     error_message = "the rejitter runs before closing"
   }
   assert {
@@ -167,7 +167,7 @@ run "half_open_ramp" {
     error_message = "ramp window then close"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ControlBeforeRecovery.Result == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "OpenHalfway"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "OpenHalfway"
     error_message = "healthy goes to the ramp"
   }
   assert {

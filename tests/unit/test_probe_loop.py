@@ -31,6 +31,7 @@ from loop import (
     after_check,
     after_probe,
     before_probe,
+    before_recovery,
     next_wait,
 )
 from sqscb_fakes import Scripted, client_error
@@ -395,6 +396,44 @@ def test_the_probe_step_passes_a_check_that_did_not_lead_to_a_probe_through():
     assert probe_step({"state": state, "loop": {}, "request": {}}, probe) == state
 
 
+LOOP = {"giveUpAction": "close", "jitter": False, "probeBudgetSeconds": 60}
+LEASE = {"leaseTable": "orders-cb-lease", "circuit": "orders"}
+
+
+@pytest.mark.parametrize(
+    ("holder", "expected"), [(ME, RECOVER), (OTHER, SUPERSEDED), (None, SUPERSEDED)]
+)
+def test_a_healthy_probe_recovers_only_while_the_lease_names_this_execution(holder, expected):
+    # a hold or close command given during the probe took the episode over: the recovery (which
+    # re-enables the mapping) is not this execution's to make
+    calls = Scripted(get_item=lease(holder))
+    event = {"state": a_state(), "loop": LOOP, "lease": LEASE, "request": {}}
+    new = probe_step(event, lambda request: {"outcome": "healthy"}, dynamodb=calls)
+    assert new["step"] == {"next": expected, "outcome": "healthy"}
+    assert calls.made == ["get_item"]
+
+
+def test_an_unreadable_lease_does_not_stop_the_recovery_and_an_unhealthy_probe_reads_none():
+    calls = Scripted(get_item=client_error("InternalServerError", "GetItem"))
+    event = {"state": a_state(), "loop": LOOP, "lease": LEASE, "request": {}}
+    new = probe_step(event, lambda request: {"outcome": "empty"}, dynamodb=calls)
+    assert new["step"]["next"] == RECOVER
+    calls = Scripted()
+    new = probe_step(event, lambda request: unhealthy(), dynamodb=calls)
+    assert new["step"]["next"] == WAIT and calls.made == []
+
+
+@given(state=episodes(), outcome=st.sampled_from(["healthy", "empty", "unhealthy"]))
+def test_before_recovery_changes_nothing_but_a_superseded_recovery(state, outcome):
+    decided = after_probe(state, {"outcome": outcome}, CLOSE_MODE, lambda low, high: low, NOW)
+    assert before_recovery(decided, lease(ME)) == decided
+    other = before_recovery(decided, lease(OTHER))
+    if decided["step"]["next"] == RECOVER:
+        assert other["step"]["next"] == SUPERSEDED and "closeReason" in other
+    else:
+        assert other == decided
+
+
 def test_the_probe_step_gives_the_probe_this_attempts_visibility_and_number():
     seen: list[dict[str, Any]] = []
 
@@ -403,9 +442,8 @@ def test_the_probe_step_gives_the_probe_this_attempts_visibility_and_number():
         return unhealthy()
 
     state = a_state(attempt=3, scheduleIndex=3)
-    loop = {"giveUpAction": "close", "jitter": False, "probeBudgetSeconds": 60}
     request = {"queueUrl": "q", "transitionEvents": {"circuit": "orders"}}
-    new = probe_step({"state": state, "loop": loop, "request": request}, probe)
+    new = probe_step({"state": state, "loop": LOOP, "lease": LEASE, "request": request}, probe)
     assert seen[0]["failureVisibilityTimeout"] == schedule()["visibility"][3]
     assert seen[0]["transitionEvents"] == {"circuit": "orders", "attempt": 4}
     assert (
