@@ -284,6 +284,14 @@ module "probe" {
         }]
       },
     ],
+    var.half_open_max_concurrency == null ? [] : [{
+      # The open (ReadMappingAndQueue, lambda_src/probe/opening.py) reads the settings recorded
+      # at the last open when the mapping still runs with the half-open ramp's concurrency.
+      sid        = "ReadRecordedSettings"
+      actions    = ["ssm:GetParameter"]
+      resources  = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.parameter_path}/settings"]
+      conditions = []
+    }],
     local.transition_event_bus_arn == null ? [] : [{
       # Transition events around each probe (OPEN -> HALF-OPEN, and back after an unhealthy one).
       sid        = "PutTransitionEvents"

@@ -280,12 +280,12 @@ def _executions_metrics(
             {
                 "status": described["status"],
                 "cleanup": bool(execution.get("cleanup")),
-                "acting": "GetMappingSettings" in states,
+                "acting": "ReadMappingAndQueue" in states,
                 "state_transitions": len(entered),
                 "started": described["startDate"].timestamp(),
             }
         )
-        if "GetMappingSettings" in states:
+        if "ReadMappingAndQueue" in states:
             acting.append((arn, events))
     if not ep.breaker:
         if new:

@@ -113,8 +113,8 @@ def special_cases(owner: str) -> list[tuple[str, list[dict]]]:
               "error": "InternalError", "times": None}],
         ),
         (
-            "credentials of the state machine expire (ExpiredToken on every SQS call)",
-            [{"service": "sqs", "operation": "GetQueueAttributes", "principal": sfn,
+            "credentials of the probe expire (ExpiredToken on every SQS call: the open's read)",
+            [{"service": "sqs", "operation": "GetQueueAttributes", "principal": probe,
               "error": "ExpiredToken", "times": None}],
         ),
     ]  # fmt: skip

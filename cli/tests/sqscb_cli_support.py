@@ -22,7 +22,7 @@ AUTO = {
 # The phases of the states these tests name, as the module's definition tags them (its Comments).
 PHASES = {
     "RouteCommand": "OPENING",
-    "GetMappingSettings": "OPENING",
+    "ReadMappingAndQueue": "OPENING",
     "DisableMapping": "OPENING",
     "SaveSettings": "OPENING",
     "RetentionGuard": "OPEN",

@@ -39,6 +39,7 @@ from messages import (
     release,
     release_all,
 )
+from opening import open_handler
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
 from step import check_handler, look_handler, probe_step
 from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
@@ -237,8 +238,11 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """The state machine's CheckBeforeProbe, Probe and LookAtAlarm tasks (step.py), or one probe
-    on its own (the probe's input alone: the contract in lambda_src/README.md)."""
+    """The state machine's ReadMappingAndQueue task (opening.py), its CheckBeforeProbe, Probe and
+    LookAtAlarm tasks (step.py), or one probe on its own (the probe's input alone: the contract in
+    lambda_src/README.md)."""
+    if isinstance(event, Mapping) and "open" in event:
+        return open_handler(event)
     if isinstance(event, Mapping) and "check" in event:
         return check_handler(event)
     if isinstance(event, Mapping) and "watch" in event:

@@ -110,7 +110,7 @@ class Circuit:
             e
             for e in self.executions()
             if e["executionArn"] not in since
-            and "GetMappingSettings" in self.entered_states(e["executionArn"])
+            and "ReadMappingAndQueue" in self.entered_states(e["executionArn"])
         ]
 
     def describe_new_executions(self, since: set[str]) -> str:

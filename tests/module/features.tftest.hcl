@@ -174,6 +174,14 @@ run "half_open_ramp" {
     condition     = jsondecode(output.state_machine_definition).States.CloseCircuit.Parameters["ScalingConfig.$"] == "$.original.scalingConfig"
     error_message = "close restores the remembered ScalingConfig"
   }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.rampMaxConcurrency == 3 && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.settingsParameter == output.settings_parameter_name
+    error_message = "an open that finds the ramp's concurrency on the mapping restores the settings recorded at the last open"
+  }
+  assert {
+    condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "ReadRecordedSettings"])) == jsonencode(["arn:aws:ssm:eu-west-1:123456789012:parameter${output.settings_parameter_name}"])
+    error_message = "the probe may read the recorded settings (only with a ramp)"
+  }
 }
 
 run "rejitter_then_ramp" {
@@ -454,7 +462,7 @@ run "retention_guard_always_closes" {
     error_message = "a retention give-up always closes"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.GetQueueAttributes.ResultSelector.negativeMarginSeconds == -120
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.retentionMarginSeconds == 120
     error_message = "retention margin rendered"
   }
 }
@@ -579,16 +587,8 @@ run "function_arn_input" {
     error_message = "the probe invokes the mapping's own FunctionArn (remembered at open), not var.function_name"
   }
   assert {
-    condition = jsondecode(output.state_machine_definition).States.CheckMapping.Choices[3] == {
-      Variable     = "$.original.mapping.FunctionArn"
-      StringEquals = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer"
-      Next         = "HasScalingConfig"
-      } && jsondecode(output.state_machine_definition).States.CheckMapping.Choices[4] == {
-      Variable      = "$.original.mapping.FunctionArn"
-      StringMatches = "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:*"
-      Next          = "HasScalingConfig"
-    }
-    error_message = "the mapping may target the function or any version or alias of it"
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.functionArn == "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer"
+    error_message = "the mapping is checked against the unqualified function (lambda_src/probe/opening.py accepts it and any version or alias of it)"
   }
 }
 
@@ -596,34 +596,24 @@ run "mapping_is_checked_before_opening" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.GetMappingSettings.Next == "CheckMapping"
-    error_message = "the mapping is checked right after GetMappingSettings"
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.queueArn == "arn:aws:sqs:eu-west-1:123456789012:orders" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.mappingUuid == var.event_source_mapping_uuid && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Resource == "arn:aws:states:::lambda:invoke"
+    error_message = "the probe function reads the mapping and checks it against queue_arn (lambda_src/probe/opening.py)"
   }
   assert {
-    condition = contains(jsondecode(output.state_machine_definition).States.CheckMapping.Choices, {
-      Not  = { Variable = "$.original.mapping.EventSourceArn", StringEquals = "arn:aws:sqs:eu-west-1:123456789012:orders" }
-      Next = "MappingInconsistent"
-    })
-    error_message = "a mapping reading another queue than queue_arn is refused"
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Next == "AfterReadMapping" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Catch[0].Next == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.rampMaxConcurrency == null
+    error_message = "a failed read takes the failed-before-open path, disabling nothing; without a half-open ramp no recorded settings are read"
   }
   assert {
-    condition = slice(jsondecode(output.state_machine_definition).States.CheckMapping.Choices, 0, 2) == [
-      { Not = { Variable = "$.original.mapping.EventSourceArn", IsPresent = true }, Next = "MappingInconsistent" },
-      { Not = { Variable = "$.original.mapping.FunctionArn", IsPresent = true }, Next = "MappingInconsistent" },
-    ]
-    error_message = "presence is tested before any comparison (a missing path is an uncatchable runtime error)"
-  }
-  assert {
-    condition     = jsondecode(output.state_machine_definition).States.CheckMapping.Default == "MappingInconsistent"
-    error_message = "anything else is inconsistent"
-  }
-  assert {
-    condition     = jsondecode(output.state_machine_definition).States.MappingInconsistent.Next == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.MappingInconsistent.ResultPath == "$.error"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "inconsistent"]) == "NotifyFailedBeforeOpen" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "close"]) == "ForceClose"
     error_message = "an inconsistent mapping takes the failed-before-open path, disabling nothing"
   }
   assert {
-    condition     = strcontains(jsondecode(output.state_machine_definition).States.MappingInconsistent.Parameters.Cause, "inconsistent")
-    error_message = "the notification says why"
+    condition     = jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices[0] == { Not = { Variable = "$.step.next", IsPresent = true }, Next = "FailedBeforeOpen" } && jsondecode(output.state_machine_definition).States.AfterReadMapping.Default == "FailedBeforeOpen"
+    error_message = "presence is tested before any comparison (a missing path is an uncatchable runtime error); an unknown step changes nothing"
+  }
+  assert {
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "open"]) == "InitSchedule" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "save_and_open"]) == "SaveSettings" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters["Value.$"] == "States.JsonToString($.settingsRecord)"
+    error_message = "an enabled mapping's settings are recorded before it is disabled; a mapping already off is not disabled again"
   }
   assert {
     condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "InvokeProtectedFunction"])) == jsonencode(["arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer", "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:*"])
@@ -635,7 +625,7 @@ run "single_flight_is_a_lease_taken_with_conditional_writes" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.AcquireLease.Resource == "arn:aws:states:::dynamodb:updateItem" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.ConditionExpression == "attribute_not_exists(holder)" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.TableName == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].ErrorEquals == ["DynamoDB.ConditionalCheckFailedException"] && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].Next == "ReadLease" && jsondecode(output.state_machine_definition).States.AcquireLease.Next == "OwnEpisode"
+    condition     = jsondecode(output.state_machine_definition).States.AcquireLease.Resource == "arn:aws:states:::dynamodb:updateItem" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.ConditionExpression == "attribute_not_exists(holder)" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.TableName == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].ErrorEquals == ["DynamoDB.ConditionalCheckFailedException"] && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].Next == "ReadLease" && jsondecode(output.state_machine_definition).States.AcquireLease.Next == "ReadMappingAndQueue"
     error_message = "a free lease is taken with a conditional write; a held one is read"
   }
   assert {
@@ -676,7 +666,7 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
     error_message = "a failed Probe task takes the failure path (which re-enables the mapping) only when it was to probe; otherwise the check's decision stands"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionResponseTypes.$"] == "$.original.responseTypes" && jsondecode(output.state_machine_definition).States.RememberNoResponseTypes.Result == []
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionResponseTypes.$"] == "$.original.responseTypes" && contains(keys(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request), "mapping.$")
     error_message = "the probe judges batchItemFailures only when the mapping reports them"
   }
 }
