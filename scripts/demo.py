@@ -135,7 +135,7 @@ def play(c: Circuit, messages: int, view: CliView) -> dict:
             ("OpenHalfway", "circuit HALF-OPEN: mapping re-enabled with MaximumConcurrency 2"),
             ("CloseCircuit", "circuit CLOSED: mapping restored"),
             ("WatchAfterClose", "watching the alarm until the failures have left its window"),
-            ("ReopenAfterClose", "the function fails again: circuit RE-OPENED"),
+            ("ClaimEpisodeFromWatch", "the function fails again: circuit RE-OPENED"),
         ):
             if state in states and state not in seen:
                 seen.add(state)

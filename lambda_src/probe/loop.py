@@ -84,6 +84,51 @@ class LoopConfig:
         return cls(give_up_action=action, jitter=jitter, probe_budget_seconds=budget)
 
 
+@dataclass(frozen=True)
+class EpisodeConfig:
+    """How an episode starts (the open's and the re-open's payload `episode`): the attempts, the
+    first wait, and the backoff schedule Terraform precomputed (modules/state-machine/main.tf)."""
+
+    max_attempts: int
+    open_wait_seconds: int
+    schedule: dict[str, list[int]]
+
+    @classmethod
+    def parse(cls, value: Any) -> EpisodeConfig:
+        if not isinstance(value, Mapping):
+            raise LoopStateError(f"episode must be an object, got {type(value).__name__}")
+        schedule = value.get("schedule")
+        series = ("waits", "base", "spread", "visibility")
+        if not isinstance(schedule, Mapping) or not all(
+            isinstance(schedule.get(k), list)
+            and schedule[k]
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in schedule[k])
+            for k in series
+        ):
+            raise LoopStateError(
+                f"episode.schedule must have non-empty lists of whole seconds {series}"
+            )
+        return cls(
+            max_attempts=_int(value, "maxAttempts", "episode"),
+            open_wait_seconds=_int(value, "openWaitSeconds", "episode"),
+            schedule={k: list(schedule[k]) for k in series},
+        )
+
+
+def new_episode(config: EpisodeConfig, visibility_timeout_seconds: int) -> dict[str, Any]:
+    """A fresh episode. Messages of the batches that just failed stay invisible for the queue's
+    visibility timeout: the first probe waits at least that long, or it would find the queue
+    empty (and close on a lie)."""
+    return {
+        "attempt": 0,
+        "maxAttempts": config.max_attempts,
+        "scheduleIndex": 0,
+        "stayingOpen": False,
+        "elapsedSeconds": 0,
+        "nextWaitSeconds": max(config.open_wait_seconds, visibility_timeout_seconds),
+    }
+
+
 def _int(obj: Any, key: str, where: str) -> int:
     value = obj.get(key) if isinstance(obj, Mapping) else None
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

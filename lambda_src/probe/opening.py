@@ -8,7 +8,9 @@ visibility timeout, then decides the next step in `$.step.next`:
 
 - `inconsistent`: the mapping does not read the circuit's queue or does not invoke the protected
   function: nothing is changed, the failure is notified (`$.error` says why);
-- `save_and_open` / `save_and_hold`: record the settings (`$.settingsRecord`), then disable;
+- `save_and_open` / `save_and_hold`: record the settings (`$.settingsRecord`), then disable (an
+  open also starts a fresh episode: `$.schedule`, `$.episode`, its first wait at least the
+  queue's visibility timeout);
 - `open` / `hold`: the mapping is already off (by hand, or left open by an earlier episode): it is
   not disabled again, and its settings are not recorded over the ones recorded when it was on;
 - `close`: a close command (it restores the recorded settings).
@@ -30,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common import aws
 from common.aws import error_code, error_message
 from common.log import get_logger
-from loop import LoopStateError
+from loop import EpisodeConfig, LoopStateError, new_episode
 from step import CHECK_CONFIG, CheckError, _state
 
 log = get_logger("sqs-circuit-breaker.probe")
@@ -194,11 +196,13 @@ def after_open_read(
     attributes: Mapping[str, Any],
     config: OpenConfig,
     *,
+    episode: EpisodeConfig,
     saved: Mapping[str, Any] | None = None,
     now: str,
 ) -> dict[str, Any]:
-    """The state with what the open needs: $.singleFlight, $.original, $.queue, $.tracking, and
-    $.settingsRecord when the settings are recorded."""
+    """The state with what the open needs: $.singleFlight, $.original, $.queue, $.tracking,
+    $.settingsRecord when the settings are recorded, and $.schedule and a fresh $.episode when the
+    circuit opens (not for a hold or a close)."""
     started = state.get("started")
     execution = started.get("execution") if isinstance(started, Mapping) else None
     if not isinstance(execution, str):
@@ -221,6 +225,9 @@ def after_open_read(
     new["queue"] = queue_budget(attributes, config.retention_margin_seconds)
     new["tracking"] = dict(INITIAL_TRACKING)
     step = next_open_step(state.get("command"), mapping_state)
+    if step in (SAVE_AND_OPEN, OPEN):
+        new["schedule"] = copy.deepcopy(episode.schedule)
+        new["episode"] = new_episode(episode, new["queue"]["visibilityTimeoutSeconds"])
     if step in (SAVE_AND_OPEN, SAVE_AND_HOLD):
         new["settingsRecord"] = {
             "scalingConfig": scaling,
@@ -253,6 +260,7 @@ def run_open_read(
     state: Mapping[str, Any],
     config: OpenConfig,
     *,
+    episode: EpisodeConfig,
     lambda_client: Any,
     sqs: Any,
     ssm: Any,
@@ -267,7 +275,8 @@ def run_open_read(
             f"GetEventSourceMapping {config.mapping_uuid} failed: {error_message(exc)}"
         ) from exc
     if mapping_problem(mapping, config) is not None:
-        return after_open_read(state, mapping, {}, config, now=now)  # nothing more to read
+        # nothing more to read
+        return after_open_read(state, mapping, {}, config, episode=episode, now=now)
     saved, saved_error = None, None
     if ramp_in_progress(mapping, config):
         saved, saved_error = read_saved(ssm, config.settings_parameter)
@@ -280,7 +289,7 @@ def run_open_read(
         raise CheckError(
             f"GetQueueAttributes of {config.queue_url} failed: {error_message(exc)}"
         ) from exc
-    new = after_open_read(state, mapping, attributes, config, saved=saved, now=now)
+    new = after_open_read(state, mapping, attributes, config, episode=episode, saved=saved, now=now)
     if saved_error is not None:
         new["settingsError"] = saved_error
     log.info("open read", next=new["step"]["next"], mappingState=mapping.get("State"))
@@ -293,6 +302,7 @@ def open_handler(event: Mapping[str, Any]) -> dict[str, Any]:
     return run_open_read(
         _state(event),
         config,
+        episode=EpisodeConfig.parse(event.get("episode")),
         lambda_client=aws.client("lambda", None, CHECK_CONFIG),
         sqs=aws.client("sqs", None, CHECK_CONFIG),
         ssm=aws.client("ssm", None, CHECK_CONFIG),

@@ -28,6 +28,7 @@ from loop import (
     PROBE,
     RECOVER,
     UNREADABLE,
+    EpisodeConfig,
     LoopConfig,
     LoopStateError,
     after_check,
@@ -37,7 +38,16 @@ from loop import (
     needs_hand_over,
     ownership,
 )
-from watch import REARM, AlarmView, WatchConfig, after_look, alarm_view, rearmed
+from watch import (
+    REARM,
+    REOPEN,
+    AlarmView,
+    WatchConfig,
+    after_look,
+    alarm_view,
+    rearmed,
+    reopened,
+)
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -305,9 +315,16 @@ def rearm_alarm(cloudwatch: Any, config: LookConfig) -> None:
 
 
 def run_look(
-    state: Mapping[str, Any], config: LookConfig, *, sfn: Any, dynamodb: Any, cloudwatch: Any
+    state: Mapping[str, Any],
+    config: LookConfig,
+    *,
+    episode: EpisodeConfig,
+    sfn: Any,
+    dynamodb: Any,
+    cloudwatch: Any,
 ) -> dict[str, Any]:
-    """One look of the watch: history, lease, the alarm; re-arm it when the watch says so."""
+    """One look of the watch: history, lease, the alarm; re-arm it when the watch says so, or
+    start the episode again when it re-opens."""
     events, _, owned = _owner(state, config, sfn, dynamodb)
     if owned is not None:
         return owned
@@ -316,6 +333,8 @@ def run_look(
     if new["step"]["next"] == REARM:
         rearm_alarm(cloudwatch, config)
         new = rearmed(new, config.watch)
+    elif new["step"]["next"] == REOPEN:
+        new = reopened(new, episode)
     new["history"] = {"events": events}
     log.info(
         "look finished",
@@ -332,6 +351,7 @@ def look_handler(event: Mapping[str, Any]) -> dict[str, Any]:
     return run_look(
         _state(event),
         config,
+        episode=EpisodeConfig.parse(event.get("episode")),
         sfn=aws.client("stepfunctions", None, CHECK_CONFIG),
         dynamodb=aws.client("dynamodb", None, CHECK_CONFIG),
         cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from loop import WAIT, LoopStateError, next_state
+from loop import WAIT, EpisodeConfig, LoopStateError, _int, _part, new_episode, next_state
 
 REOPEN = "reopen"
+REOPEN_REASON = "re-opened: the alarm breaches on data from after the close"
 REARM = "rearm"
 CLOSED = "closed"
 ALARM = "ALARM"
@@ -120,3 +121,23 @@ def rearmed(state: Mapping[str, Any], config: WatchConfig) -> dict[str, Any]:
     watch["rearmed"] = True
     watch["nextWaitSeconds"] = config.rearm_wait_seconds
     return next_state(state, WAIT, watch=watch, alarmNow=state.get("alarmNow"))
+
+
+def reopened(state: Mapping[str, Any], config: EpisodeConfig) -> dict[str, Any]:
+    """A new failure wave after the close: the execution re-opens the circuit itself (no new
+    execution would start: the alarm may never have left ALARM). The episode starts again (the
+    attempts, the first wait, the schedule); the execution's counters go on (one more re-open)."""
+    tracking = _part(state, "tracking")
+    visibility = _int(_part(state, "queue"), "visibilityTimeoutSeconds", "$.queue")
+    return next_state(
+        state,
+        REOPEN,
+        tracking={
+            "loops": _int(tracking, "loops", "$.tracking"),
+            "reopens": _int(tracking, "reopens", "$.tracking") + 1,
+            "openSeconds": 0,
+            "openReason": REOPEN_REASON,
+        },
+        schedule={k: list(v) for k, v in config.schedule.items()},
+        episode=new_episode(config, visibility),
+    )

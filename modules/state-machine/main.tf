@@ -152,7 +152,7 @@ locals {
       subject = "OPEN"
       text    = "Circuit ${var.circuit_name} is OPEN ({}): event source mapping ${var.mapping_uuid} was disabled (its state when the episode began: {}). The function is probed with backoff until it recovers. Execution: {}"
       args    = ["$.tracking.openReason", "$.original.state", "$.singleFlight.self"]
-      next    = "ChooseFirstWait"
+      next    = "CheckRetention"
     }
     NotifyGaveUp = {
       state   = local.stay_open ? "OPEN" : "CLOSING"
@@ -358,6 +358,7 @@ locals {
     probe_budget_seconds       = var.probe_timeout_seconds
     open_wait_seconds          = var.open_wait_seconds
     schedule                   = local.schedule
+    episode_config             = jsonencode({ maxAttempts = var.max_attempts, openWaitSeconds = var.open_wait_seconds, schedule = local.schedule })
     jitter                     = var.backoff_jitter
     max_attempts               = var.max_attempts
     handover_events            = local.handover_events

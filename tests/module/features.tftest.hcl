@@ -341,11 +341,11 @@ run "close_path_watches_the_alarm_window" {
     # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
     # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
     # routes on it.
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ReopenAfterClose", "Closed", "PrepareWatchHandOver", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ClaimEpisodeFromWatch", "Closed", "PrepareWatchHandOver", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ReopenAfterClose.Next == "ClaimEpisodeFromWatch" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Next == "DisableMapping" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Catch[0].Next == "Superseded"
+    condition     = jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Next == "DisableMapping" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Catch[0].Next == "Superseded"
     error_message = "re-opening leaves the watch phase of the lease first (a concurrent takeover wins or loses as a whole), then goes back through DisableMapping"
   }
   assert {
@@ -422,11 +422,11 @@ run "stay_open_keeps_probing" {
   assert {
     # The probe function decides (lambda_src/probe/loop.py, property-tested in
     # tests/unit/test_probe_loop.py); the definition tells it the action and routes on its decision.
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_attempts"]) == "GiveUpMaxAttempts" && jsondecode(output.state_machine_definition).States.InitEpisode.Result.maxAttempts == 3
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_attempts"]) == "GiveUpMaxAttempts" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.maxAttempts == 3
     error_message = "after the give-up, unhealthy probes loop through StayOpen (NotifyGaveUp once), with no cap: the history hand-over keeps every execution under the quota"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.StayOpen.ResultPath == "$.episode.stayingOpen" && jsondecode(output.state_machine_definition).States.StayOpen.Result == true && jsondecode(output.state_machine_definition).States.InitEpisode.Result.stayingOpen == false
+    condition     = jsondecode(output.state_machine_definition).States.StayOpen.ResultPath == "$.episode.stayingOpen" && jsondecode(output.state_machine_definition).States.StayOpen.Result == true
     error_message = "StayOpen marks the episode as staying open"
   }
   assert {
@@ -491,11 +491,11 @@ run "backoff_schedule" {
     error_message = "visibility = wait + margin"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.InitEpisode.Result.maxAttempts == 5
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.maxAttempts == 5 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.episode.maxAttempts == 5
     error_message = "max attempts rendered"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.InitSchedule.Result == output.backoff_schedule
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.schedule == output.backoff_schedule && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.episode.schedule == output.backoff_schedule
     error_message = "the schedule is rendered into the definition"
   }
   assert {
@@ -519,7 +519,7 @@ run "fifo_never_hides_a_failed_message" {
     error_message = "FIFO: a failed probe message stays visible (hiding it would block its group and the next probe would close on a lie)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.InitSchedule.Result.visibility == [0, 0, 0, 0]
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.schedule.visibility == [0, 0, 0, 0]
     error_message = "FIFO: the rendered schedule hides nothing"
   }
 }
@@ -612,7 +612,7 @@ run "mapping_is_checked_before_opening" {
     error_message = "presence is tested before any comparison (a missing path is an uncatchable runtime error); an unknown step changes nothing"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "open"]) == "InitSchedule" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "save_and_open"]) == "SaveSettings" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters["Value.$"] == "States.JsonToString($.settingsRecord)"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "open"]) == "PublishOpenMetric" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "save_and_open"]) == "SaveSettings" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters["Value.$"] == "States.JsonToString($.settingsRecord)"
     error_message = "an enabled mapping's settings are recorded before it is disabled; a mapping already off is not disabled again"
   }
   assert {
@@ -840,7 +840,7 @@ run "transition_events_on_the_default_bus" {
   assert {
     condition = (
       jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "AnnounceOpened" &&
-      jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "ChooseFirstWait" &&
+      jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "CheckRetention" &&
       jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
       jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&
       jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Next == "CommandFrom"

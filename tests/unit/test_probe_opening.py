@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from loop import LoopStateError
+from loop import EpisodeConfig, LoopStateError
 from opening import (
     CLOSE,
     HOLD,
@@ -35,6 +35,18 @@ ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:orders"
 NOW = "2026-12-04T10:00:00.000Z"
+EPISODE = EpisodeConfig.parse(
+    {
+        "maxAttempts": 5,
+        "openWaitSeconds": 30,
+        "schedule": {
+            "waits": [30, 60],
+            "base": [15, 30],
+            "spread": [15, 30],
+            "visibility": [60, 90],
+        },
+    }
+)
 ATTRIBUTES = {"MessageRetentionPeriod": "345600", "VisibilityTimeout": "60"}
 
 CONFIG = OpenConfig.parse(
@@ -78,7 +90,7 @@ def test_only_a_consistent_mapping_that_is_on_is_changed(mapping_state, command,
     mapping = a_mapping(mapping_state, EventSourceArn=source, FunctionArn=function)
     state = a_state(**({"command": command} if command else {}))
     before = copy.deepcopy(state)
-    new = after_open_read(state, mapping, ATTRIBUTES, CONFIG, now=NOW)
+    new = after_open_read(state, mapping, ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
     assert state == before
     step = new["step"]["next"]
     consistent = source == QUEUE_ARN and function in (FUNCTION, f"{FUNCTION}:live")
@@ -96,6 +108,10 @@ def test_only_a_consistent_mapping_that_is_on_is_changed(mapping_state, command,
     assert step == expected
     # the settings are recorded only on the way to disabling an enabled mapping
     assert ("settingsRecord" in new) == (step in (SAVE_AND_OPEN, SAVE_AND_HOLD))
+    # only an open starts an episode; its first wait never ends before the failed batches show
+    assert ("episode" in new) == (step in (SAVE_AND_OPEN, OPEN)) == ("schedule" in new)
+    if "episode" in new:
+        assert new["episode"]["attempt"] == 0 and new["episode"]["nextWaitSeconds"] == 60
     assert new["singleFlight"] == {"self": ME} and new["original"]["state"] == mapping_state
 
 
@@ -107,7 +123,7 @@ def test_only_a_consistent_mapping_that_is_on_is_changed(mapping_state, command,
 def test_the_budget_is_the_retention_less_the_margin(retention, visibility, margin):
     config = OpenConfig(**{**CONFIG.__dict__, "retention_margin_seconds": margin})
     attributes = {"MessageRetentionPeriod": str(retention), "VisibilityTimeout": str(visibility)}
-    new = after_open_read(a_state(), a_mapping(), attributes, config, now=NOW)
+    new = after_open_read(a_state(), a_mapping(), attributes, config, episode=EPISODE, now=NOW)
     assert new["queue"] == {
         "retentionSeconds": retention,
         "visibilityTimeoutSeconds": visibility,
@@ -122,7 +138,7 @@ def test_the_budget_is_the_retention_less_the_margin(retention, visibility, marg
 
 
 def test_the_remembered_settings_are_the_mappings_unless_a_ramp_was_interrupted():
-    plain = after_open_read(a_state(), a_mapping(), ATTRIBUTES, CONFIG, now=NOW)
+    plain = after_open_read(a_state(), a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
     assert plain["original"]["scalingConfig"] == {} and plain["original"]["responseTypes"] == []
     assert plain["settingsRecord"] == {
         "scalingConfig": {},
@@ -133,12 +149,14 @@ def test_the_remembered_settings_are_the_mappings_unless_a_ramp_was_interrupted(
     own = a_mapping(
         ScalingConfig={"MaximumConcurrency": 5}, FunctionResponseTypes=["ReportBatchItemFailures"]
     )
-    new = after_open_read(a_state(), own, ATTRIBUTES, CONFIG, now=NOW)
+    new = after_open_read(a_state(), own, ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
     assert new["original"]["scalingConfig"] == {"MaximumConcurrency": 5}
     assert new["original"]["responseTypes"] == ["ReportBatchItemFailures"]
     saved = {"scalingConfig": {"MaximumConcurrency": 20}}
     ramp = a_mapping(ScalingConfig={"MaximumConcurrency": 2})
-    new = after_open_read(a_state(), ramp, ATTRIBUTES, CONFIG, saved=saved, now=NOW)
+    new = after_open_read(
+        a_state(), ramp, ATTRIBUTES, CONFIG, saved=saved, episode=EPISODE, now=NOW
+    )
     assert new["original"]["scalingConfig"] == {"MaximumConcurrency": 20}
 
 
@@ -148,7 +166,9 @@ def read(mapping: dict, **answers: Any) -> tuple[dict, list[str]]:
         "get_queue_attributes": {"Attributes": ATTRIBUTES},
     }
     calls = Scripted(**{**defaults, **answers})
-    new = run_open_read(a_state(), CONFIG, lambda_client=calls, sqs=calls, ssm=calls, now=NOW)
+    new = run_open_read(
+        a_state(), CONFIG, episode=EPISODE, lambda_client=calls, sqs=calls, ssm=calls, now=NOW
+    )
     return new, calls.made
 
 
@@ -184,7 +204,7 @@ def test_bad_settings_and_state_are_named():
     with pytest.raises(LoopStateError, match=r"open\.queueArn"):
         OpenConfig.parse({**CONFIG_INPUT, "queueArn": ""})
     with pytest.raises(LoopStateError, match=r"started\.execution"):
-        after_open_read({}, a_mapping(), ATTRIBUTES, CONFIG, now=NOW)
+        after_open_read({}, a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
 
 
 CONFIG_INPUT = {
@@ -196,3 +216,10 @@ CONFIG_INPUT = {
     "settingsParameter": "/sqs-circuit-breaker/orders/settings",
     "rampMaxConcurrency": None,
 }
+
+
+def test_a_bad_episode_setting_is_named():
+    with pytest.raises(LoopStateError, match=r"episode\.schedule"):
+        EpisodeConfig.parse({"maxAttempts": 5, "openWaitSeconds": 30, "schedule": {"waits": []}})
+    with pytest.raises(LoopStateError, match=r"episode\.maxAttempts"):
+        EpisodeConfig.parse({**EPISODE.__dict__, "maxAttempts": -1})

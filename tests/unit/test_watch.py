@@ -14,14 +14,31 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from loop import HAND_OVER, SUPERSEDED, WAIT
+from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig
 from sqscb_fakes import Scripted, client_error
 from step import CheckError, LookConfig, run_look
-from watch import CLOSED, REARM, REOPEN, AlarmView, WatchConfig, after_look, alarm_view, rearmed
+from watch import (
+    CLOSED,
+    REARM,
+    REOPEN,
+    REOPEN_REASON,
+    AlarmView,
+    WatchConfig,
+    after_look,
+    alarm_view,
+    rearmed,
+    reopened,
+)
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
 CLOSED_AT = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 CONFIG = WatchConfig(polls=4, poll_seconds=60, rearm_wait_seconds=75)
+EPISODE = EpisodeConfig(
+    max_attempts=3,
+    open_wait_seconds=30,
+    schedule={"waits": [30, 60, 120], "base": [15, 30, 60], "spread": [15, 30, 60],
+              "visibility": [60, 90, 150]},
+)  # fmt: skip
 
 
 def a_state(**watch: Any) -> dict[str, Any]:
@@ -36,7 +53,11 @@ def a_state(**watch: Any) -> dict[str, Any]:
             **watch,
         },
         "step": {"next": WAIT},
-    }
+        "tracking": {"loops": 7, "reopens": 0, "openSeconds": 300, "openReason": "x"},
+        "queue": {"retentionSeconds": 345600, "visibilityTimeoutSeconds": 45, "budgetSeconds": 1},
+        "episode": {"attempt": 2, "maxAttempts": 3, "scheduleIndex": 2, "stayingOpen": True,
+                    "elapsedSeconds": 900, "nextWaitSeconds": 120},
+    }  # fmt: skip
 
 
 def alarm(state: str = "ALARM", composite: bool = False, minutes: int = -10) -> AlarmView:
@@ -140,7 +161,9 @@ def look(state: dict, history: int = 100, holder: str = ME, **answers: Any):
         get_item={"Item": {"holder": {"S": holder}}},
         **answers,
     )
-    return run_look(state, LOOK, sfn=calls, dynamodb=calls, cloudwatch=calls), calls.made
+    return run_look(
+        state, LOOK, episode=EPISODE, sfn=calls, dynamodb=calls, cloudwatch=calls
+    ), calls.made
 
 
 STALE = {"MetricAlarms": [{"StateValue": "ALARM", "StateUpdatedTimestamp": CLOSED_AT}]}
@@ -161,7 +184,7 @@ def test_a_superseded_or_handed_over_look_reads_no_alarm():
     # an unreadable count does not send a superseded look down the failure path
     unreadable = client_error("AccessDeniedException", "GetExecutionHistory")
     calls = Scripted(get_execution_history=unreadable, get_item={"Item": {"holder": {"S": "x"}}})
-    new = run_look(a_state(), LOOK, sfn=calls, dynamodb=calls, cloudwatch=calls)
+    new = run_look(a_state(), LOOK, episode=EPISODE, sfn=calls, dynamodb=calls, cloudwatch=calls)
     assert new["step"]["next"] == SUPERSEDED and calls.made == ["get_execution_history", "get_item"]
 
 
@@ -174,3 +197,41 @@ def test_an_unreadable_alarm_or_a_failed_rearm_fails_the_task():
             describe_alarms=STALE,
             set_alarm_state=client_error("Throttling", "SetAlarmState"),
         )
+
+
+@given(visibility=st.integers(0, 43_200), reopens=st.integers(0, 50), loops=st.integers(0, 10_000))
+def test_a_reopen_starts_a_fresh_episode_and_the_counters_go_on(visibility, reopens, loops):
+    state = a_state()
+    state["queue"]["visibilityTimeoutSeconds"] = visibility
+    state["tracking"].update(reopens=reopens, loops=loops)
+    before = copy.deepcopy(state)
+    new = reopened(state, EPISODE)
+    assert state == before
+    assert new["step"]["next"] == REOPEN
+    assert new["episode"] == {
+        "attempt": 0,
+        "maxAttempts": 3,
+        "scheduleIndex": 0,
+        "stayingOpen": False,
+        "elapsedSeconds": 0,
+        "nextWaitSeconds": max(30, visibility),  # never before the failed batches are visible
+    }
+    assert new["tracking"] == {
+        "loops": loops,
+        "reopens": reopens + 1,
+        "openSeconds": 0,
+        "openReason": REOPEN_REASON,
+    }
+    assert new["schedule"] == EPISODE.schedule
+
+
+def test_the_look_that_reopens_starts_the_episode_again():
+    late = {
+        "MetricAlarms": [
+            {"StateValue": "ALARM", "StateTransitionedTimestamp": CLOSED_AT + timedelta(minutes=1)}
+        ]
+    }
+    new, made = look(a_state(), describe_alarms=late)
+    assert made == ["get_execution_history", "get_item", "describe_alarms"]
+    assert new["step"]["next"] == REOPEN and new["episode"]["attempt"] == 0
+    assert new["tracking"]["reopens"] == 1 and new["episode"]["nextWaitSeconds"] == 45
