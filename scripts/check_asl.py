@@ -243,7 +243,11 @@ def main() -> int:
         print(f"asl-validator refused a rendered definition (files in {WORK})", file=sys.stderr)
         return proc.returncode
     rendered = {path.name: path.read_text() for path in paths}
-    problems = catalogue_problems(rendered) + transition_problems(rendered)
+    problems = (
+        catalogue_problems(rendered)
+        + transition_problems(rendered)
+        + repeated_body_problems(rendered)
+    )
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
@@ -293,6 +297,25 @@ def transition_problems(rendered: dict[str, str]) -> list[str]:
                     " (AnnounceClosed reads $.closeReason.from)"
                 )
     return problems
+
+
+def repeated_body_problems(rendered: dict[str, str]) -> list[str]:
+    """No two states of a definition do the same thing under two names: the same body (all but
+    Comment and Next) written twice is one action copied, which drifts. Share the state and route
+    with a Choice instead."""
+    problems = []
+    for name, text in sorted(rendered.items()):
+        groups: dict[str, list[str]] = {}
+        for state_name, state in json.loads(text)["States"].items():
+            body = {k: v for k, v in state.items() if k not in ("Comment", "Next")}
+            groups.setdefault(json.dumps(body, sort_keys=True), []).append(state_name)
+        problems += [
+            f"{name}: states with the same body (one action under several names): "
+            + ", ".join(sorted(names))
+            for names in groups.values()
+            if len(names) > 1
+        ]
+    return sorted(problems)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,6 @@ retry taken:
   Fail: 2 (FailStateEntered, ExecutionFailed).
 - Task: 2 + 3 per attempt (TaskScheduled, TaskStarted, then TaskSucceeded / TaskFailed /
   TaskTimedOut), with 1 + the sum of its retriers' MaxAttempts (3 when omitted) attempts.
-- The control check (a Pass that stores its resume point in $.resumeAt, then CheckControl) is
-  followed as the subroutine it is: from the calling Pass straight to its resume point (or to
-  Superseded), with the subroutine's events added to the call.
 - Measurement states (Tasks calling getExecutionHistory, and the loops' Lambda tasks with
   Payload.check.handoverEvents or Payload.watch.handoverEvents, which read the count themselves)
   cut paths: a stretch ends
@@ -134,44 +131,11 @@ def successors(state: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _control_call(states: dict[str, Any], name: str) -> str | None:
-    """The resume point of a control-check call (a Pass storing it in $.resumeAt), else None."""
-    state = states[name]
-    if (
-        state["Type"] == "Pass"
-        and state.get("ResultPath") == "$.resumeAt"
-        and isinstance(state.get("Result"), str)
-        and state.get("Next") == "CheckControl"
-    ):
-        return state["Result"]
-    return None
-
-
-CONTROL_CHECK = ("CheckControl", "IsStillLeaseHolder", "ResumeAfterControl")
-
-
-def _subroutine(states: dict[str, Any]) -> tuple[set[str], int]:
-    """The control check's states and their events."""
-    names = {n for n in CONTROL_CHECK if n in states}
-    return names, sum(state_events(states[n]) for n in names)
-
-
 def graph(definition: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Edges and events per state, with control-check calls followed to their resume points."""
+    """Edges and events per state."""
     states = definition["States"]
-    sub_names, sub_events = _subroutine(states)
-    edges: dict[str, list[str]] = {}
-    weight: dict[str, int] = {}
-    for name, state in states.items():
-        if name in sub_names:
-            continue
-        weight[name] = state_events(state)
-        resume = _control_call(states, name)
-        if resume is not None:
-            edges[name] = [resume, "Superseded"] if "Superseded" in states else [resume]
-            weight[name] += sub_events
-        else:
-            edges[name] = [n for n in successors(state) if n not in sub_names]
+    edges = {name: successors(state) for name, state in states.items()}
+    weight = {name: state_events(state) for name, state in states.items()}
     return edges, weight
 
 

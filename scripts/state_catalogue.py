@@ -7,8 +7,8 @@ entered from several phases). From those tags this script writes, between the
 `<!-- catalogue:begin -->` and `<!-- catalogue:end -->` markers of docs/state-machine.md:
 
 * a diagram of the phases (mermaid): an arrow from phase A to phase B for every transition from a
-  state of A to a state of B, following shared states (and the control check's return to the state
-  that called it, `$.resumeAt`) to the next tagged state, labelled with the states entered;
+  state of A to a state of B, following shared states to the next tagged state, labelled with the
+  states entered;
 * the catalogue: every state of every configuration, by phase.
 
 `make asl` (scripts/check_asl.py) fails when the section is stale; `make catalogue` writes it.
@@ -34,24 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "state-machine.md"
 BEGIN, END = "<!-- catalogue:begin -->", "<!-- catalogue:end -->"
 FINISH = "done"  # the diagram's end node ("end" is a keyword of mermaid)
-RESUME_PATH = "$.resumeAt"
 _NODE = {phase: phase.replace("-", "_") for phase in PHASES}
 LABEL_STATES = 3
 
 
-def _targets(state: Mapping[str, Any], resume: str | None) -> list[tuple[str, str | None]]:
-    """The states a state may go to next, with the control check's return point carried along."""
-    if state.get("Type") == "Pass" and state.get("ResultPath") == RESUME_PATH:
-        resume = state.get("Result") if isinstance(state.get("Result"), str) else None
-    choices = state.get("Choices") or []
-    if resume is not None and choices and all(c.get("Variable") == RESUME_PATH for c in choices):
-        chosen = [c["Next"] for c in choices if c.get("StringEquals") == resume]
-        return [(chosen[0] if chosen else state["Default"], None)]
-    names = [c["Next"] for c in choices if "Next" in c]
+def _targets(state: Mapping[str, Any]) -> list[str]:
+    """The states a state may go to next (FINISH when it may end the execution)."""
+    names = [c["Next"] for c in state.get("Choices") or [] if "Next" in c]
     names += [state[k] for k in ("Next", "Default") if isinstance(state.get(k), str)]
     names += [c["Next"] for c in state.get("Catch") or [] if "Next" in c]
     ends = state.get("End") is True or state.get("Type") in ("Succeed", "Fail")
-    return [(name, resume) for name in names] + ([(FINISH, None)] if ends else [])
+    return names + ([FINISH] if ends else [])
 
 
 def phase_edges(definition: Mapping[str, Any]) -> dict[tuple[str, str], set[str]]:
@@ -60,26 +53,26 @@ def phase_edges(definition: Mapping[str, Any]) -> dict[tuple[str, str], set[str]
     phases = catalogue(definition)
     edges: dict[tuple[str, str], set[str]] = defaultdict(set)
 
-    def reach(start: Iterable[tuple[str, str | None]]) -> set[str]:
+    def reach(start: Iterable[str]) -> set[str]:
         found, seen, todo = set(), set(), list(start)
         while todo:
-            name, resume = todo.pop()
-            if (name, resume) in seen:
+            name = todo.pop()
+            if name in seen:
                 continue
-            seen.add((name, resume))
+            seen.add(name)
             if name == FINISH or phases.get(name) != SHARED:
                 found.add(name)
             else:
-                todo += _targets(states[name], resume)
+                todo += _targets(states[name])
         return found
 
-    for name in reach([(definition["StartAt"], None)]):
+    for name in reach([definition["StartAt"]]):
         edges[("start", phases.get(name, FINISH))].add(name)
     for name, state in states.items():
         source = phases.get(name)
         if source in (None, SHARED):
             continue
-        for target in reach(_targets(state, None)):
+        for target in reach(_targets(state)):
             phase = FINISH if target == FINISH else phases[target]
             if phase != source:
                 edges[(source, phase)].add(target if target != FINISH else "")

@@ -7,7 +7,9 @@
 #     close when its ALARM event is newer than that close (a second wave);
 #   - an operator command takes it unconditionally (hold keeps it, phase held);
 #   - a successor execution (history hand-over) claims it from its predecessor;
-#   - every execution reads it at each control check and ends, untouched, once it lost it;
+#   - every execution checks it after each wait, before it changes the mapping, and ends, untouched,
+#     once it lost it: the loops' tasks read it (lambda_src/probe/step.py), the recovery's gates
+#     write the phase conditionally (MarkLeaseRecovering, MarkLeaseClosing: holder = self);
 #   - a closed episode deletes it (only its own).
 # On-demand capacity (a handful of requests per episode), encrypted at rest with the AWS owned key
 # (it holds an execution ARN and timestamps, nothing else).

@@ -21,6 +21,8 @@ locals {
   # Single flight: the lease (lease.tf). An alarm execution that finds it held by a running
   # execution tries again this many times, this many seconds apart, before it gives its alarm
   # event up (DuplicateEpisode): the holder may be ending right after its last look at the alarm.
+  # Each wait is jittered (half of it either way), so that executions started together by one
+  # alarm event do not retry in lockstep.
   # Lost races for the lease (it changed hands between a read and a conditional write) are
   # retried at most lease_attempts times.
   lease_attempts = 5
@@ -164,16 +166,16 @@ locals {
         : "The circuit is being CLOSED (give_up_action = close). Execution: {}",
       ])
       args = ["$.episode.attempt", "States.JsonToString($.probe.result)", "$.singleFlight.self"]
-      next = local.stay_open ? "StayOpen" : "ControlBeforeClose"
+      next = local.stay_open ? "StayOpen" : "MarkLeaseClosing"
       # Nobody was told that the circuit stays open: it must not (close instead).
-      catch_next = local.stay_open ? "GaveUpNotificationFailed" : "ControlBeforeClose"
+      catch_next = local.stay_open ? "GaveUpNotificationFailed" : "MarkLeaseClosing"
     }
     NotifyRetentionGiveUp = {
       state   = "CLOSING"
       subject = "GAVE UP (RETENTION), CLOSING"
       text    = "Circuit ${var.circuit_name}: giving up after {} s (episode time, or the age of the last message that failed a probe) so that the backlog does not outlive the queue retention period of {} s (safety margin ${var.retention_margin_seconds} s). The circuit is being CLOSED."
       args    = ["$.episode.elapsedSeconds", "$.queue.retentionSeconds"]
-      next    = "ControlBeforeClose"
+      next    = "MarkLeaseClosing"
     }
     NotifyClosed = {
       phase   = "CLOSED"
@@ -209,7 +211,7 @@ locals {
       subject = "HELD OPEN"
       text    = "Circuit ${var.circuit_name} is HELD OPEN by {}: {}. Event source mapping ${var.mapping_uuid} is disabled (its state before the hold: {}) and stays disabled, with no probing and no automatic close, until an operator closes it (sqs-circuit-breaker close ${var.circuit_name}). Alarms are ignored while the circuit is held. Execution: {}"
       args    = ["$.requestedBy", "$.reason", "$.original.state", "$.singleFlight.self"]
-      next    = "HoldSettle"
+      next    = "SettleAfterCommand"
     }
     NotifyCommandFailed = {
       state   = "UNKNOWN"
@@ -330,7 +332,7 @@ locals {
   #   close.asl.json.tftpl    how the circuit closes: recovery (rejitter, ramp), close, the watch, re-open
   #   command.asl.json.tftpl  operator commands: hold (timed or not) and force close
   #   failure.asl.json.tftpl  when a step of the breaker itself fails: close if it can, say why
-  #   episode.asl.json.tftpl  one episode at a time: the control check, superseded, history hand-over
+  #   episode.asl.json.tftpl  one episode at a time: superseded, history hand-over
   # A state name defined in two files is refused at plan (the state machine's precondition).
   phase_files  = ["open", "probe", "close", "command", "failure", "episode"]
   phase_states = [for f in local.phase_files : jsondecode(templatefile("${path.module}/${f}.asl.json.tftpl", local.template_vars))]
@@ -366,33 +368,35 @@ locals {
     lease_table_name           = local.lease_table_name
     duplicate_rechecks         = local.duplicate_rechecks
     duplicate_recheck_seconds  = local.duplicate_recheck_seconds
-    watch_seconds              = var.watch_seconds
-    watch_poll_seconds         = local.watch_poll_seconds
-    watch_polls                = ceil(var.watch_seconds / local.watch_poll_seconds)
-    rearm_wait_seconds         = local.rearm_wait_seconds
-    retention_margin_seconds   = var.retention_margin_seconds
-    give_up_action             = var.give_up_action
-    notifications_enabled      = local.notifications_enabled
-    events_enabled             = local.events_enabled
-    event_bus_arn              = coalesce(var.transition_event_bus_arn, "none")
-    half_open_enabled          = local.half_open_enabled
-    half_open_max_concurrency  = local.half_open_enabled ? var.half_open_max_concurrency : 0
-    half_open_seconds          = var.half_open_seconds
-    rejitter_enabled           = local.rejitter_enabled
-    rejitter_mapping_uuid      = local.rejitter_enabled ? var.rejitter_mapping_uuid : ""
-    rejitter_window_seconds    = var.rejitter_window_seconds
-    recovery_start             = local.recovery_start
-    after_rejitter             = local.after_rejitter
-    metric_namespace           = var.metric_namespace
-    alarm_name                 = var.alarm_name
-    sdk_timeout_seconds        = var.sdk_timeout_seconds
-    retry_sdk                  = jsonencode(local.retry_sdk)
-    retry_lambda               = jsonencode(local.retry_lambda)
-    retry_check                = jsonencode(local.retry_check)
-    retry_lease                = jsonencode(local.retry_lease)
-    control_parameter_name     = local.control_parameter_name
-    settings_parameter_name    = local.settings_parameter_name
-    command_settle_seconds     = local.command_settle_seconds
+    # MathRandom's end is exclusive on AWS, inclusive on LocalStack: either way within [5, 15].
+    duplicate_recheck_min_seconds = floor(local.duplicate_recheck_seconds / 2)
+    duplicate_recheck_max_seconds = local.duplicate_recheck_seconds + floor(local.duplicate_recheck_seconds / 2)
+    watch_seconds                 = var.watch_seconds
+    watch_poll_seconds            = local.watch_poll_seconds
+    watch_polls                   = ceil(var.watch_seconds / local.watch_poll_seconds)
+    rearm_wait_seconds            = local.rearm_wait_seconds
+    retention_margin_seconds      = var.retention_margin_seconds
+    give_up_action                = var.give_up_action
+    notifications_enabled         = local.notifications_enabled
+    events_enabled                = local.events_enabled
+    event_bus_arn                 = coalesce(var.transition_event_bus_arn, "none")
+    half_open_enabled             = local.half_open_enabled
+    half_open_max_concurrency     = local.half_open_enabled ? var.half_open_max_concurrency : 0
+    half_open_seconds             = var.half_open_seconds
+    rejitter_enabled              = local.rejitter_enabled
+    rejitter_mapping_uuid         = local.rejitter_enabled ? var.rejitter_mapping_uuid : ""
+    rejitter_window_seconds       = var.rejitter_window_seconds
+    recovery_start                = local.recovery_start
+    metric_namespace              = var.metric_namespace
+    alarm_name                    = var.alarm_name
+    sdk_timeout_seconds           = var.sdk_timeout_seconds
+    retry_sdk                     = jsonencode(local.retry_sdk)
+    retry_lambda                  = jsonencode(local.retry_lambda)
+    retry_check                   = jsonencode(local.retry_check)
+    retry_lease                   = jsonencode(local.retry_lease)
+    control_parameter_name        = local.control_parameter_name
+    settings_parameter_name       = local.settings_parameter_name
+    command_settle_seconds        = local.command_settle_seconds
   }
 }
 

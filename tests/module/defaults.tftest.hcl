@@ -27,7 +27,7 @@ run "core_states" {
   assert {
     condition = alltrue([for s in [
       "Begin", "RouteCommand", "ReadControlAtStart", "IsHeldAtStart", "AcquireLease", "ReadLease", "JudgeLease", "DescribeLeaseHolder", "TakeOverStaleLease", "DuplicateEpisode",
-      "ReadMappingAndQueue", "AfterReadMapping", "SaveSettings", "DisableMapping", "CheckControl", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
+      "ReadMappingAndQueue", "AfterReadMapping", "SaveSettings", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
       "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
       "GiveUpMaxAttempts", "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",

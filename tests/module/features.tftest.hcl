@@ -129,8 +129,8 @@ run "rejitter" {
     error_message = "the rejitter runs before closing"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.RejitterWindow.Seconds == 42
-    error_message = "rejitter window"
+    condition     = jsondecode(output.state_machine_definition).States.RejitterWindow.Seconds == 42 && jsondecode(output.state_machine_definition).States.RejitterWindow.Next == "MarkLeaseRecovering" && jsondecode(output.state_machine_definition).States.MarkLeaseRecovering.Next == "DisableRejitter" && jsondecode(output.state_machine_definition).States.MarkLeaseRecovering.Catch[0].Next == "Superseded"
+    error_message = "rejitter window, then the gate (superseded: end untouched), then the rejitter off"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.EnableRejitter.Parameters.Uuid == "11111111-2222-4333-8444-555555555555"
@@ -163,7 +163,7 @@ run "half_open_ramp" {
     error_message = "ramp concurrency"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.HalfOpenWindow.Seconds == 17 && jsondecode(output.state_machine_definition).States.HalfOpenWindow.Next == "ControlBeforeClose"
+    condition     = jsondecode(output.state_machine_definition).States.HalfOpenWindow.Seconds == 17 && jsondecode(output.state_machine_definition).States.HalfOpenWindow.Next == "MarkLeaseClosing"
     error_message = "ramp window then close"
   }
   assert {
@@ -193,8 +193,8 @@ run "rejitter_then_ramp" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "OpenHalfway"
-    error_message = "rejitter, then ramp, then close"
+    condition     = jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "AfterRejitterOff" && jsondecode(output.state_machine_definition).States.AfterRejitterOff.Default == "OpenHalfway" && jsondecode(output.state_machine_definition).States.AfterRejitterOff.Choices[0].Next == "CloseCircuit" && jsondecode(output.state_machine_definition).States.ForceClose.Next == "DisableRejitter"
+    error_message = "rejitter, then ramp, then close; a close command turns the rejitter off and closes at once"
   }
 }
 
@@ -268,6 +268,10 @@ run "notifications_off_with_close" {
   assert {
     condition     = alltrue([for k, s in jsondecode(output.state_machine_definition).States : s.Type == "Pass" if startswith(k, "Notify")])
     error_message = "without a topic every Notify* state is a Pass state"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.NotifyOpened.ResultPath == "$.notification" && jsondecode(output.state_machine_definition).States.NotifyOpened.Parameters.event == "OPEN" && strcontains(jsondecode(output.state_machine_definition).States.NotifyOpened.Parameters["message.$"], "is OPEN")
+    error_message = "without a topic the message that would have been published is recorded in the execution's history"
   }
   assert {
     condition     = length(aws_sns_topic.this) == 0 && output.sns_topic_arn == null && output.execution_status_rule_arn == null && module.trigger.status_event_pattern == null
@@ -394,11 +398,11 @@ run "give_up_close" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "ControlBeforeClose" && !contains(keys(jsondecode(output.state_machine_definition).States), "StayOpen")
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "MarkLeaseClosing" && !contains(keys(jsondecode(output.state_machine_definition).States), "StayOpen")
     error_message = "give_up_action = close closes"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "ControlBeforeClose" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "close"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "MarkLeaseClosing" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "close"
     error_message = "give_up_action = close: no stay-open loop"
   }
 }
@@ -430,7 +434,7 @@ run "stay_open_keeps_probing" {
     error_message = "StayOpen marks the episode as staying open"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "ControlBeforeClose"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "MarkLeaseClosing"
     error_message = "a stay-open nobody was told about must not happen: a failed NotifyGaveUp closes"
   }
   assert {
@@ -458,7 +462,7 @@ run "retention_guard_always_closes" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyRetentionGiveUp.Next == "ControlBeforeClose"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyRetentionGiveUp.Next == "MarkLeaseClosing"
     error_message = "a retention give-up always closes"
   }
   assert {
@@ -633,12 +637,16 @@ run "single_flight_is_a_lease_taken_with_conditional_writes" {
     error_message = "a failed condition is an answer, never retried; the lease is read strongly consistent"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Choices[0].Next == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Default == "TakeOverStaleLease" && jsondecode(output.state_machine_definition).States.TakeOverStaleLease.Parameters.ConditionExpression == "holder = :holder" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "AcquireLease"
+    condition     = jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Choices[0].Next == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Default == "TakeOverStaleLease" && jsondecode(output.state_machine_definition).States.TakeOverStaleLease.Parameters.ConditionExpression == "holder = :holder" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "AcquireLease" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.SecondsPath == "$.singleFlightRecheck.waitSeconds" && jsondecode(output.state_machine_definition).States.InitDuplicateRecheck.Parameters["waitSeconds.$"] == "States.MathRandom(5, 15)"
     error_message = "a running holder: wait and try again (then duplicate); an ended one: compare-and-set"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CheckControl.Resource == "arn:aws:states:::dynamodb:getItem" && jsondecode(output.state_machine_definition).States.IsStillLeaseHolder.Default == "Superseded" && jsondecode(output.state_machine_definition).States.IsStillLeaseHolder.Choices[0].Next == "ResumeAfterControl"
-    error_message = "every control check ends an execution that no longer holds the lease"
+    condition     = jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Resource == "arn:aws:states:::dynamodb:updateItem" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Catch[0] == { ErrorEquals = ["DynamoDB.ConditionalCheckFailedException"], ResultPath = null, Next = "Superseded" } && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Catch[1].Next == "CloseCircuit" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Next == "CloseCircuit"
+    error_message = "the gate before the close ends an execution that no longer holds the lease (a conditional write); an unwritable lease does not stop the close"
+  }
+  assert {
+    condition     = length([for k, st in jsondecode(output.state_machine_definition).States : k if can(regex("resumeAt", jsonencode(st)))]) == 0
+    error_message = "every Next is static: no state writes or routes on a resume point"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.Closed.Next == "ReleaseLease" && jsondecode(output.state_machine_definition).States.ReleaseLease.Parameters.ConditionExpression == "holder = :self"
@@ -658,7 +666,7 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.mappingUuid == var.event_source_mapping_uuid && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "close"]) == "ControlBeforeClose"
+    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.mappingUuid == var.event_source_mapping_uuid && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "close"]) == "MarkLeaseClosing"
     error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
   }
   assert {
@@ -882,7 +890,7 @@ run "a_give_up_that_closes_is_announced_even_when_its_notification_failed" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "AnnounceGaveUp" && jsondecode(output.state_machine_definition).States.AnnounceGaveUp.Next == "ControlBeforeClose"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "AnnounceGaveUp" && jsondecode(output.state_machine_definition).States.AnnounceGaveUp.Next == "MarkLeaseClosing"
     error_message = "a failed give-up notification still announces GAVE UP, then closes"
   }
 }

@@ -49,11 +49,11 @@ run "control_parameters_and_commands" {
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].StringEquals == "forced" && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].Next == "ForceCloseSettle"
+    condition     = jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].StringEquals == "forced" && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].Next == "SettleAfterCommand" && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices[2].Next == "ForceCloseEnableAgain" && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InitWatch" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
     error_message = "a force close re-checks the mapping, then watches the alarm like any close (no flap)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.HoldSettle.Next == "HoldReadControl" && jsondecode(output.state_machine_definition).States.IsHoldStillCurrent.Default == "Held" && jsondecode(output.state_machine_definition).States.IsHeldMappingDisabled.Choices[0].Next == "HoldDisableMappingAgain"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" && jsondecode(output.state_machine_definition).States.SettleAfterCommand.Next == "ReadControlAfterCommand" && jsondecode(output.state_machine_definition).States.IsCommandStillCurrent.Choices[3] == { Variable = "$.command", StringEquals = "hold", Next = "Held" } && jsondecode(output.state_machine_definition).States.IsCommandStillCurrent.Default == "Superseded" && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices[0].Next == "HoldDisableMappingAgain" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.Next == "Held" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.ResultPath == "$.current" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Choices[0].Next == "NotifyCommandFailed"
     error_message = "a hold re-checks that the mapping stayed disabled, unless a later command owns the circuit"
   }
   assert {

@@ -83,3 +83,23 @@ def test_a_close_reason_without_its_from_state_is_a_problem_only_with_transition
         "x-this.asl.json: MarkEmpty writes $.closeReason without `from`"
         " (AnnounceClosed reads $.closeReason.from)"
     ]
+
+
+def test_the_same_action_under_two_names_is_a_problem():
+    disable = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:lambda:updateEventSourceMapping",
+    }
+    states = {
+        "DisableMapping": {**disable, "Comment": "[OPENING] one", "Next": "A"},
+        "HoldDisableMapping": {**disable, "Comment": "[OPENING] two", "Next": "B"},
+        "Wait10": {"Type": "Wait", "Seconds": 10, "Next": "A"},
+        "Wait20": {"Type": "Wait", "Seconds": 20, "Next": "A"},
+    }
+    problems = check_asl.repeated_body_problems({"x-this.asl.json": json.dumps({"States": states})})
+    assert problems == [
+        "x-this.asl.json: states with the same body (one action under several names):"
+        " DisableMapping, HoldDisableMapping"
+    ]
+    del states["HoldDisableMapping"]
+    assert check_asl.repeated_body_problems({"x": json.dumps({"States": states})}) == []

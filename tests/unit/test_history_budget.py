@@ -103,45 +103,6 @@ def test_a_loop_bounded_by_the_lease_counters_counts_that_many_times(budget):
     assert stretch.events == (5 + 2 + 2) * (1 + 4) + 3
 
 
-def test_the_control_check_is_followed_as_a_subroutine(budget):
-    """ControlX stores its resume point and calls CheckControl; ResumeAfterControl dispatches.
-    Followed literally, the dispatch would join every caller to every resume point (a loop)."""
-    definition = loop_definition()
-    states = definition["States"]
-    states["Left"]["Default"] = "ControlBeforeWork"
-    states["ControlBeforeWork"] = {
-        "Type": "Pass",
-        "Result": "Work",
-        "ResultPath": "$.resumeAt",
-        "Next": "CheckControl",
-    }
-    states["ControlAfterWork"] = {
-        "Type": "Pass",
-        "Result": "Wait",
-        "ResultPath": "$.resumeAt",
-        "Next": "CheckControl",
-    }
-    states["Work"]["Next"] = "ControlAfterWork"
-    states["CheckControl"] = task("IsStillLeaseHolder")
-    states["IsStillLeaseHolder"] = {
-        "Type": "Choice",
-        "Choices": [{"Variable": "$.x", "IsPresent": True, "Next": "ResumeAfterControl"}],
-        "Default": "Superseded",
-    }
-    states["ResumeAfterControl"] = {
-        "Type": "Choice",
-        "Choices": [
-            {"Variable": "$.resumeAt", "StringEquals": "Work", "Next": "Work"},
-            {"Variable": "$.resumeAt", "StringEquals": "Wait", "Next": "Wait"},
-        ],
-        "Default": "Work",
-    }
-    states["Superseded"] = {"Type": "Succeed"}
-    stretch = budget.check(definition)
-    call = 2 + 5 + 2 + 2  # the Pass, CheckControl, IsStillLeaseHolder, ResumeAfterControl
-    assert stretch.events == 5 + 2 + call + 5 + call + 2 + 5
-
-
 def test_a_stretch_twice_over_the_headroom_is_refused(budget):
     # One loop adds 5 + 2 + (2 + 3 * 401) + 2 + 5 events: twice that passes 25,000 - 22,600.
     definition = loop_definition(threshold=22600, loop_retry=[{"MaxAttempts": 400}])

@@ -16,35 +16,26 @@ def state(phase: str, **body) -> dict:
     return {"Comment": f"[{phase}] test", **body}
 
 
-# Open, then a control check that resumes at the state that called it ($.resumeAt), probe, close.
+# Open, probe, then a shared gate before the close (superseded: the episode ends in OPEN).
 DEFINITION = {
     "StartAt": "Begin",
     "States": {
         "Begin": state("OPENING", Type="Pass", Next="Disable"),
         "Disable": state("OPENING", Type="Pass", Next="NotifyOpened"),
         "NotifyOpened": state("shared", Type="Pass", Next="Wait"),
-        "Wait": state("OPEN", Type="Wait", Seconds=1, Next="ControlBeforeProbe"),
-        "ControlBeforeProbe": state(
-            "shared", Type="Pass", Result="Probe", ResultPath="$.resumeAt", Next="CheckControl"
-        ),
-        "ControlBeforeClose": state(
-            "shared", Type="Pass", Result="Close", ResultPath="$.resumeAt", Next="CheckControl"
-        ),
-        "CheckControl": state("shared", Type="Pass", Next="Resume"),
-        "Resume": state(
-            "shared",
-            Type="Choice",
-            Choices=[
-                {"Variable": "$.resumeAt", "StringEquals": "Close", "Next": "Close"},
-                {"Variable": "$.resumeAt", "StringEquals": "Probe", "Next": "Probe"},
-            ],
-            Default="Probe",
-        ),
+        "Wait": state("OPEN", Type="Wait", Seconds=1, Next="Probe"),
         "Probe": state(
             "HALF-OPEN",
             Type="Task",
             Resource="arn:aws:states:::lambda:invoke",
-            Next="ControlBeforeClose",
+            Next="MarkLeaseClosing",
+            Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Failed"}],
+        ),
+        "MarkLeaseClosing": state(
+            "shared",
+            Type="Task",
+            Resource="arn:aws:states:::dynamodb:updateItem",
+            Next="Close",
             Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Failed"}],
         ),
         "Close": state("CLOSED", Type="Pass", End=True),
@@ -53,12 +44,11 @@ DEFINITION = {
 }
 
 
-def test_edges_follow_shared_states_and_the_control_checks_return_point():
+def test_edges_follow_shared_states_to_the_next_tagged_one():
     edges = state_catalogue.phase_edges(DEFINITION)
     assert edges == {
         ("start", "OPENING"): {"Begin"},
         ("OPENING", "OPEN"): {"Wait"},
-        # the control check before a probe returns to the probe, never to the close
         ("OPEN", "HALF-OPEN"): {"Probe"},
         ("HALF-OPEN", "CLOSED"): {"Close"},
         ("HALF-OPEN", "OPEN"): {"Failed"},
@@ -72,7 +62,7 @@ def test_the_section_lists_every_state_by_phase_and_draws_the_edges():
     assert 'OPEN -->|"Probe"| HALF_OPEN' in section
     assert 'HALF_OPEN -->|"Close"| CLOSED' in section
     assert "| HALF-OPEN | 1 | `Probe` |" in section
-    assert "| shared | 5 |" in section
+    assert "| shared | 2 |" in section
 
 
 def test_a_stale_section_fails_the_check_and_is_written_on_request(tmp_path: Path):
