@@ -80,7 +80,7 @@ class LoopConfig:
         jitter = value.get("jitter")
         if not isinstance(jitter, bool):
             raise LoopStateError(f"loop.jitter must be a boolean, got {jitter!r}")
-        budget = _int(value, "probeBudgetSeconds", "loop")
+        budget = whole_number(value, "probeBudgetSeconds", "loop")
         return cls(give_up_action=action, jitter=jitter, probe_budget_seconds=budget)
 
 
@@ -109,8 +109,8 @@ class EpisodeConfig:
                 f"episode.schedule must have non-empty lists of whole seconds {series}"
             )
         return cls(
-            max_attempts=_int(value, "maxAttempts", "episode"),
-            open_wait_seconds=_int(value, "openWaitSeconds", "episode"),
+            max_attempts=whole_number(value, "maxAttempts", "episode"),
+            open_wait_seconds=whole_number(value, "openWaitSeconds", "episode"),
             schedule={k: list(schedule[k]) for k in series},
         )
 
@@ -129,14 +129,14 @@ def new_episode(config: EpisodeConfig, visibility_timeout_seconds: int) -> dict[
     }
 
 
-def _int(obj: Any, key: str, where: str) -> int:
+def whole_number(obj: Any, key: str, where: str) -> int:
     value = obj.get(key) if isinstance(obj, Mapping) else None
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise LoopStateError(f"{where}.{key} must be a non-negative number, got {value!r}")
     return int(value)
 
 
-def _part(state: Mapping[str, Any], key: str) -> dict[str, Any]:
+def state_part(state: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = state.get(key)
     if not isinstance(value, Mapping):
         raise LoopStateError(f"$.{key} is missing from the state machine's state")
@@ -144,7 +144,7 @@ def _part(state: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _schedule_entry(state: Mapping[str, Any], series: str, index: int) -> int:
-    schedule = _part(state, "schedule")
+    schedule = state_part(state, "schedule")
     values = schedule.get(series)
     if not isinstance(values, list) or not values:
         raise LoopStateError(f"$.schedule.{series} must be a non-empty list")
@@ -185,6 +185,14 @@ def is_superseded(lease: Any, execution: str) -> bool:
     return value != execution
 
 
+def superseded(state: Mapping[str, Any], lease: Any, **parts: Any) -> dict[str, Any] | None:
+    """The state ended as superseded when the lease no longer names this execution, else None."""
+    execution = str(state_part(state, "started").get("execution", ""))
+    if not is_superseded(lease, execution):
+        return None
+    return next_state(state, SUPERSEDED, **parts, outcome="superseded")
+
+
 def ownership(
     state: Mapping[str, Any], *, history_events: int | None, handover_events: int, lease: Any
 ) -> dict[str, Any] | None:
@@ -194,23 +202,19 @@ def ownership(
     history = {} if history_events is None else {"history": {"events": history_events}}
     if history_events is not None and needs_hand_over(history_events, handover_events):
         return next_state(state, HAND_OVER, **history)
-    execution = str(_part(state, "started").get("execution", ""))
-    if is_superseded(lease, execution):
-        return next_state(state, SUPERSEDED, **history, outcome="superseded")
-    return None
+    return superseded(state, lease, **history)
 
 
 def before_recovery(state: Mapping[str, Any], lease: Any) -> dict[str, Any]:
     """A healthy or empty probe leads to the recovery, which changes the mapping, only while the
     lease still names this execution: a hold or close command given during the probe superseded
     it (an unreadable lease does not stop the episode). Any other step is returned unchanged."""
-    step = _part(state, "step")
-    execution = str(_part(state, "started").get("execution", ""))
-    if step.get("next") != RECOVER or not is_superseded(lease, execution):
+    step = state_part(state, "step")
+    ended = superseded(state, lease) if step.get("next") == RECOVER else None
+    if ended is None:
         return dict(state)
-    new = next_state(state, SUPERSEDED, outcome="superseded")
-    new["step"]["outcome"] = step.get("outcome")  # the probe ran: what it found
-    return new
+    ended["step"]["outcome"] = step.get("outcome")  # the probe ran: what it found
+    return ended
 
 
 def after_check(
@@ -239,10 +243,10 @@ def after_check(
         )
     if mapping_state is None:
         raise LoopStateError("the mapping's state is needed before probing")
-    episode = _part(state, "episode")
-    tracking = _part(state, "tracking")
-    tracking["loops"] = _int(tracking, "loops", "$.tracking") + 1
-    tracking["openSeconds"] = _int(tracking, "openSeconds", "$.tracking") + _int(
+    episode = state_part(state, "episode")
+    tracking = state_part(state, "tracking")
+    tracking["loops"] = whole_number(tracking, "loops", "$.tracking") + 1
+    tracking["openSeconds"] = whole_number(tracking, "openSeconds", "$.tracking") + whole_number(
         episode, "nextWaitSeconds", "$.episode"
     )
     return next_state(
@@ -261,7 +265,7 @@ def advance_clock(episode: dict[str, Any], now_ms: int, fallback_s: int) -> None
     clock = episode.get("clockAtMs")
     if isinstance(clock, int) and not isinstance(clock, bool) and clock <= now_ms:
         whole = (now_ms - clock) // 1000
-        episode["elapsedSeconds"] = _int(episode, "elapsedSeconds", "$.episode") + whole
+        episode["elapsedSeconds"] = whole_number(episode, "elapsedSeconds", "$.episode") + whole
         episode["clockAtMs"] = clock + whole * 1000
     else:
         episode["elapsedSeconds"] = fallback_s
@@ -272,10 +276,10 @@ def before_probe(state: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
     """The episode as the probe runs: the time spent so far (the wall clock's, or the guard's
     projection the first time), and how long a message that fails this probe stays hidden: until
     after the next probe (the schedule's visibility at this attempt)."""
-    episode = _part(state, "episode")
-    guard = _part(state, "guard")
-    advance_clock(episode, now_ms, _int(guard, "projectedSeconds", "$.guard"))
-    index = _int(episode, "scheduleIndex", "$.episode")
+    episode = state_part(state, "episode")
+    guard = state_part(state, "guard")
+    advance_clock(episode, now_ms, whole_number(guard, "projectedSeconds", "$.guard"))
+    index = whole_number(episode, "scheduleIndex", "$.episode")
     episode["failureVisibilityTimeout"] = _schedule_entry(state, "visibility", index)
     new = copy.deepcopy(dict(state))
     new["episode"] = episode
@@ -300,11 +304,12 @@ def retention_guard(
     """(projected seconds, within budget): the time spent so far + the next wait + one probe must
     stay within the queue's retention less its margin, or the backlog could expire."""
     projected = (
-        _int(episode, "elapsedSeconds", "$.episode")
-        + _int(episode, "nextWaitSeconds", "$.episode")
+        whole_number(episode, "elapsedSeconds", "$.episode")
+        + whole_number(episode, "nextWaitSeconds", "$.episode")
         + budget_s
     )
-    return projected, projected <= _int(_part(state, "queue"), "budgetSeconds", "$.queue")
+    budget = whole_number(state_part(state, "queue"), "budgetSeconds", "$.queue")
+    return projected, projected <= budget
 
 
 def after_probe(
@@ -328,22 +333,22 @@ def after_probe(
         return decided(RECOVER, closeReason=close_reason(outcome, "HALF-OPEN"))
     if outcome != "unhealthy":
         return decided(INVALID)
-    episode = _part(state, "episode")
-    advance_clock(episode, now_ms, _int(episode, "elapsedSeconds", "$.episode"))
+    episode = state_part(state, "episode")
+    advance_clock(episode, now_ms, whole_number(episode, "elapsedSeconds", "$.episode"))
     # SQS retention counts from each message's SentTimestamp: a probed message older than the
     # time spent so far moves the guard's clock forward.
     # (rounded up: a fraction of a second older is older, and the guard errs towards giving up)
     age = result.get("messageAgeSeconds")
     if isinstance(age, int | float) and not isinstance(age, bool) and math.isfinite(age):
-        spent = _int(episode, "elapsedSeconds", "$.episode")
+        spent = whole_number(episode, "elapsedSeconds", "$.episode")
         episode["elapsedSeconds"] = max(spent, math.ceil(age))
-    attempt = _int(episode, "attempt", "$.episode") + 1
-    index = _int(episode, "scheduleIndex", "$.episode")
+    attempt = whole_number(episode, "attempt", "$.episode") + 1
+    index = whole_number(episode, "scheduleIndex", "$.episode")
     episode["attempt"] = attempt
     episode["nextWaitSeconds"] = next_wait(state, index, config.jitter, rand)
     staying_open = config.give_up_action == "stay_open" and episode.get("stayingOpen") is True
     if not staying_open:
-        if attempt >= _int(episode, "maxAttempts", "$.episode"):
+        if attempt >= whole_number(episode, "maxAttempts", "$.episode"):
             # GiveUpMaxAttempts: notified once; stay_open then keeps probing at this interval.
             return decided(GIVE_UP_ATTEMPTS, episode=episode)
         episode["scheduleIndex"] = attempt

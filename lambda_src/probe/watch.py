@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from loop import WAIT, EpisodeConfig, LoopStateError, _int, _part, new_episode, next_state
+from loop import (
+    WAIT,
+    EpisodeConfig,
+    LoopStateError,
+    new_episode,
+    next_state,
+    state_part,
+    whole_number,
+)
 
 REOPEN = "reopen"
 REOPEN_REASON = "re-opened: the alarm breaches on data from after the close"
@@ -127,14 +135,14 @@ def reopened(state: Mapping[str, Any], config: EpisodeConfig) -> dict[str, Any]:
     """A new failure wave after the close: the execution re-opens the circuit itself (no new
     execution would start: the alarm may never have left ALARM). The episode starts again (the
     attempts, the first wait, the schedule); the execution's counters go on (one more re-open)."""
-    tracking = _part(state, "tracking")
-    visibility = _int(_part(state, "queue"), "visibilityTimeoutSeconds", "$.queue")
+    tracking = state_part(state, "tracking")
+    visibility = whole_number(state_part(state, "queue"), "visibilityTimeoutSeconds", "$.queue")
     return next_state(
         state,
         REOPEN,
         tracking={
-            "loops": _int(tracking, "loops", "$.tracking"),
-            "reopens": _int(tracking, "reopens", "$.tracking") + 1,
+            "loops": whole_number(tracking, "loops", "$.tracking"),
+            "reopens": whole_number(tracking, "reopens", "$.tracking") + 1,
             "openSeconds": 0,
             "openReason": REOPEN_REASON,
         },
