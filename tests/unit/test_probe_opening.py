@@ -49,17 +49,16 @@ EPISODE = EpisodeConfig.parse(
 )
 ATTRIBUTES = {"MessageRetentionPeriod": "345600", "VisibilityTimeout": "60"}
 
-CONFIG = OpenConfig.parse(
-    {
-        "mappingUuid": "uuid-1",
-        "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
-        "queueArn": QUEUE_ARN,
-        "functionArn": FUNCTION,
-        "retentionMarginSeconds": 3600,
-        "settingsParameter": "/sqs-circuit-breaker/orders/settings",
-        "rampMaxConcurrency": 2,
-    }
-)
+CONFIG_INPUT = {
+    "mappingUuid": "uuid-1",
+    "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
+    "queueArn": QUEUE_ARN,
+    "functionArn": FUNCTION,
+    "retentionMarginSeconds": 3600,
+    "settingsParameter": "/sqs-circuit-breaker/orders/settings",
+    "rampMaxConcurrency": 2,
+}
+CONFIG = OpenConfig.parse(CONFIG_INPUT)
 
 
 def a_mapping(state: str = "Enabled", **extra: Any) -> dict[str, Any]:
@@ -205,17 +204,6 @@ def test_bad_settings_and_state_are_named():
         OpenConfig.parse({**CONFIG_INPUT, "queueArn": ""})
     with pytest.raises(LoopStateError, match=r"started\.execution"):
         after_open_read({}, a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
-
-
-CONFIG_INPUT = {
-    "mappingUuid": "uuid-1",
-    "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
-    "queueArn": QUEUE_ARN,
-    "functionArn": FUNCTION,
-    "retentionMarginSeconds": 3600,
-    "settingsParameter": "/sqs-circuit-breaker/orders/settings",
-    "rampMaxConcurrency": None,
-}
 
 
 def test_a_bad_episode_setting_is_named():
