@@ -368,3 +368,103 @@ def test_lambda_metrics_have_one_minute_resolution(aws, name, cleanup):
         what="Lambda's 3 Errors",
     )
     assert {(d["Timestamp"].second, d["Timestamp"].microsecond) for d in found} == {(0, 0)}
+
+
+SLEEPY = """
+import time
+def handler(event, context):
+    time.sleep(event.get("sleepMs", 0) / 1000)
+    return "ok"
+"""
+
+
+def lambda_metric(cw, name: str, metric: str, stat: str) -> float | None:
+    """The function's `metric` in its current minute (and the one before), with `stat`."""
+    start = datetime.now(tz=UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    results = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "q",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": "FunctionName", "Value": name}],
+                    },
+                    "Period": 120,
+                    "Stat": stat,
+                },
+            }
+        ],
+        StartTime=start,
+        EndTime=start + timedelta(minutes=2),
+    )["MetricDataResults"]
+    values = results[0]["Values"]
+    return values[0] if values else None
+
+
+def test_lambda_duration_is_published_and_its_percentile_rank_computed(aws, name, cleanup):
+    """Lambda's Duration per invocation (LocalStack publishes none) and CloudWatch's percentile
+    rank PR(low:high): the share of values in (low, high], which a slow-call alarm reads."""
+    lam, cw = aws("lambda"), aws("cloudwatch")
+    create_function(lam, name, {"app.py": SLEEPY})
+    cleanup(lambda: lam.delete_function(FunctionName=name))
+    second = datetime.now(tz=UTC).second
+    if second > 45:  # the four invocations in one minute
+        time.sleep(61 - second)
+    for sleep_ms in (0, 0, 0, 600):
+        invoke(lam, name, {"sleepMs": sleep_ms})
+
+    wait_until(
+        lambda: lambda_metric(cw, name, "Duration", "SampleCount") == 4,
+        timeout=20,
+        what="4 Duration values",
+    )
+    assert lambda_metric(cw, name, "Duration", "Maximum") >= 600
+    assert lambda_metric(cw, name, "Duration", "PR(:400)") == 75.0  # 3 of 4 at most 400 ms
+    assert lambda_metric(cw, name, "Duration", "PR(400:)") == 25.0
+    assert lambda_metric(cw, name, "Duration", "PR(:1)") is not None  # a rank, maybe 0
+    assert lambda_metric(cw, name, "Invocations", "PR(0:)") == 100.0  # any metric's values
+
+
+def test_a_slow_call_alarm_trips_on_the_share_of_slow_invocations(aws, name, cleanup):
+    """The module's slow-call signal: 100 - PR(:T) of Duration, the share of calls slower than
+    T, at or above its threshold, with the volume floor, on a 60 s period."""
+    lam, cw = aws("lambda"), aws("cloudwatch")
+    create_function(lam, name, {"app.py": SLEEPY})
+    cleanup(lambda: lam.delete_function(FunctionName=name))
+
+    def stat(metric: str, statistic: str) -> dict:
+        return {
+            "Metric": {
+                "Namespace": "AWS/Lambda",
+                "MetricName": metric,
+                "Dimensions": [{"Name": "FunctionName", "Value": name}],
+            },
+            "Period": 60,
+            "Stat": statistic,
+        }
+
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Metrics=[
+            {"Id": "m2", "MetricStat": stat("Invocations", "Sum"), "ReturnData": False},
+            {"Id": "d1", "MetricStat": stat("Duration", "PR(:300)"), "ReturnData": False},
+            {
+                "Id": "slow",
+                "Expression": "IF(FILL(m2, 0) >= 3, 100 - FILL(d1, 100), 0)",
+                "ReturnData": True,
+            },
+        ],
+        EvaluationPeriods=1,
+        DatapointsToAlarm=1,
+        Threshold=50,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+    )
+    cleanup(lambda: cw.delete_alarms(AlarmNames=[name]))
+
+    for sleep_ms in (500, 500, 500, 0):  # 3 of 4 slower than 300 ms: 75 % >= 50 %
+        invoke(lam, name, {"sleepMs": sleep_ms})
+
+    wait_until(lambda: alarm_state(cw, name) == "ALARM", timeout=75, what="ALARM")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 from support import ACCOUNT, create_function, drain, mapping_state, queue_depth, wait_until
 
@@ -151,3 +152,80 @@ def test_bodies_arrive_as_sent_and_filters_apply_lambdas_body_format_rule(aws, n
     assert sorted(received) == sorted(['{"a":1,"n":1e2}', '{"b" : [1,2]}'])
     # the excluded ones are deleted by the mapping, as on AWS
     wait_until(lambda: queue_depth(sqs, source) == (0, 0), timeout=30, what="queue empty")
+
+
+REJECT_ALL = """
+def handler(event, context):
+    # every record reported failed, yet the function returns normally: Errors stays at 0
+    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+"""
+
+
+def event_counts(cw, uuid: str) -> dict[str, float]:
+    """The mapping's event count metrics (Sum over the last few minutes)."""
+    end = datetime.now(tz=UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    names = ("PolledEventCount", "InvokedEventCount", "FailedInvokeEventCount")
+    results = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": name.lower(),
+                "Label": name,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": name,
+                        "Dimensions": [{"Name": "EventSourceMappingUUID", "Value": uuid}],
+                    },
+                    "Period": 300,
+                    "Stat": "Sum",
+                },
+            }
+            for name in names
+        ],
+        StartTime=end - timedelta(minutes=5),
+        EndTime=end,
+    )["MetricDataResults"]
+    return {r["Label"]: sum(r["Values"]) for r in results if r["Values"]}
+
+
+def test_a_mapping_with_event_count_metrics_counts_partial_batch_failures(aws, name, cleanup):
+    """MetricsConfig EventCount: the mapping publishes its event counts per UUID, and a batch
+    whose every record is in batchItemFailures counts as failed (FailedInvokeEventCount), where
+    the function's Errors stays at 0. A mapping without the setting publishes nothing."""
+    lam, sqs, cw = aws("lambda"), aws("sqs"), aws("cloudwatch")
+    create_function(lam, name, {"app.py": REJECT_ALL})
+    cleanup(lambda: lam.delete_function(FunctionName=name))
+    uuids = {}
+    for counted in (True, False):
+        queue = sqs.create_queue(
+            QueueName=f"{name}-{counted}", Attributes={"VisibilityTimeout": "30"}
+        )["QueueUrl"]
+        cleanup(lambda queue=queue: sqs.delete_queue(QueueUrl=queue))
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        extra = {"MetricsConfig": {"Metrics": ["EventCount"]}} if counted else {}
+        uuid = lam.create_event_source_mapping(
+            EventSourceArn=arn["Attributes"]["QueueArn"],
+            FunctionName=name,
+            BatchSize=10,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            **extra,
+        )["UUID"]
+        cleanup(lambda uuid=uuid: lam.delete_event_source_mapping(UUID=uuid))
+        assert lam.get_event_source_mapping(UUID=uuid).get("MetricsConfig", {}) == extra.get(
+            "MetricsConfig", {}
+        )
+        wait_until(lambda uuid=uuid: mapping_state(lam, uuid) == "Enabled", timeout=30, what="on")
+        sqs.send_message_batch(
+            QueueUrl=queue,
+            Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(3)],
+        )
+        uuids[counted] = uuid
+
+    counts = wait_until(
+        lambda: (c := event_counts(cw, uuids[True])).get("FailedInvokeEventCount", 0) >= 3 and c,
+        timeout=30,
+        what="the failed events counted",
+    )
+    assert counts["PolledEventCount"] >= 3
+    assert counts["InvokedEventCount"] >= 3
+    assert event_counts(cw, uuids[False]) == {}

@@ -4,6 +4,7 @@ AWS's "CloudWatch Alarm State Change" event shape, and per-period metric-math ev
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from localstack_harness import metric_math
@@ -156,3 +157,30 @@ def window_values(alarm: dict, client, now: datetime) -> list[float | None]:
         values.insert(0, metric_math.evaluate_queries(alarm["Metrics"], datapoints))
         end = start
     return values
+
+
+_PERCENTILE_RANK = re.compile(r"^PR\((?P<low>[0-9.eE+-]*):(?P<high>[0-9.eE+-]*)\)$")
+
+
+def percentile_rank_bounds(stat: str) -> tuple[float, float] | None:
+    """The bounds of a percentile-rank statistic (`PR(:300)`, `PR(100:2000)`, `PR(100:)`), or
+    None for any other statistic. CloudWatch: "the percentage of data points that have a value
+    between" the bounds, exclusive of the lower bound and inclusive of the upper; an omitted
+    bound is open."""
+    match = _PERCENTILE_RANK.match(stat.strip())
+    if not match or (not match["low"] and not match["high"]):
+        return None
+    try:
+        low = float(match["low"]) if match["low"] else float("-inf")
+        high = float(match["high"]) if match["high"] else float("inf")
+    except ValueError:
+        return None
+    return (low, high) if low < high else None
+
+
+def percentile_rank(values: list[float], low: float, high: float) -> float | None:
+    """The share, in percent, of `values` in (low, high]; None (no datapoint) without values."""
+    if not values:
+        return None
+    inside = sum(1 for value in values if low < value <= high)
+    return 100.0 * inside / len(values)

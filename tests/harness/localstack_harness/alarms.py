@@ -18,12 +18,22 @@
    datapoint per minute, time-stamped at the start of the minute. LocalStack time-stamps each
    invocation to the second, so a 10 s alarm on Lambda metrics would work here and never on AWS.
    Here the datapoints are time-stamped at the start of their minute.
+5. Lambda's Duration. AWS publishes every invocation's Duration (milliseconds, the time the
+   function code ran); LocalStack publishes no Duration at all. Here each invocation's run time
+   (the execution environment's invoke, as Lambda measures it: init excluded) is published, at
+   1-minute resolution like the other AWS/Lambda metrics.
+6. Percentile rank. CloudWatch's `PR(low:high)` statistic, "the percentage of data points" in
+   (low, high], e.g. PR(:300) = the share of values <= 300 (a slow-call alarm on Duration);
+   LocalStack knows only Sum, Average, Minimum, Maximum and SampleCount (a PR query failed).
+   Here PR is computed from the stored values; as on AWS, values sent as statistic sets have no
+   percentile rank.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -33,6 +43,8 @@ from localstack_harness import metric_math
 from localstack_harness.alarm_logic import (
     alarm_period,
     minute_start,
+    percentile_rank,
+    percentile_rank_bounds,
     state_change_entry,
     state_object,
     window_values,
@@ -215,13 +227,95 @@ def _install_minute_resolution_lambda_metrics() -> None:
     metrics.publish_lambda_metric = publish_lambda_metric
 
 
+# ---- 5. Lambda's Duration -------------------------------------------------------------------
+
+_DURATIONS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-duration")
+
+
+def _install_duration_metric() -> None:
+    from localstack.services.lambda_.invocation import metrics
+    from localstack.services.lambda_.invocation.execution_environment import ExecutionEnvironment
+
+    original = ExecutionEnvironment.invoke
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    def invoke(self, invocation):
+        started = time.monotonic()
+        try:
+            return original(self, invocation)
+        finally:
+            milliseconds = (time.monotonic() - started) * 1000.0
+            function = self.function_version.id
+            _DURATIONS.submit(
+                metrics.publish_lambda_metric,  # the 1-minute resolution one (4.)
+                "Duration",
+                round(milliseconds, 2),
+                {"func_name": function.function_name},
+                account_id=function.account,
+                region_name=function.region,
+            )
+
+    invoke._sqscb_patched = True
+    ExecutionEnvironment.invoke = invoke
+
+
+# ---- 6. percentile rank -----------------------------------------------------------------------
+
+
+def _install_percentile_rank() -> None:
+    import sqlite3
+
+    from localstack.services.cloudwatch.cloudwatch_database_helper import CloudwatchDatabase
+
+    original = CloudwatchDatabase.get_metric_data_stat
+    if getattr(original, "_sqscb_patched", False):
+        return
+
+    # LocalStack's signature (its callers pass keywords)
+    def get_metric_data_stat(self, account_id, region, query, start_time, end_time, scan_by):  # noqa: PLR0917
+        stat = query.get("MetricStat") or {}
+        bounds = percentile_rank_bounds(stat.get("Stat") or "")
+        if bounds is None:
+            return original(self, account_id, region, query, start_time, end_time, scan_by)
+        metric, period = stat["Metric"], int(stat["Period"])
+        dimensions = list(metric.get("Dimensions") or [])
+        sql = (
+            f"SELECT value FROM {self.TABLE_SINGLE_METRICS} WHERE account_id = ? AND region = ?"
+            " AND namespace = ? AND metric_name = ? AND timestamp >= ? AND timestamp < ? "
+            + ("AND dimensions LIKE ?" if dimensions else "AND dimensions is null")
+        )
+        searched = self._get_ordered_dimensions_with_separator(dimensions, for_search=True)
+        timestamps, values = [], []
+        start = self._convert_timestamp_to_unix(start_time)
+        end = self._convert_timestamp_to_unix(end_time)
+        with self.DATABASE_LOCK, sqlite3.connect(self.METRICS_DB_READ_ONLY, uri=True) as conn:
+            cursor = conn.cursor()
+            while start < end:
+                params = [account_id, region, metric.get("Namespace"), metric.get("MetricName")]
+                params += [start, start + period] + ([searched] if dimensions else [])
+                rank = percentile_rank([row[0] for row in cursor.execute(sql, params)], *bounds)
+                if rank is not None:
+                    timestamps.append(start)
+                    values.append(rank)
+                start += period
+        if scan_by is None or scan_by == "TimestampDescending":
+            timestamps, values = timestamps[::-1], values[::-1]
+        return {"timestamps": timestamps, "values": values}
+
+    get_metric_data_stat._sqscb_patched = True
+    CloudwatchDatabase.get_metric_data_stat = get_metric_data_stat
+
+
 @hooks.on_infra_start()
 def install_alarm_fidelity() -> None:
     _install_state_change_events()
     _install_metric_math()
     _install_reevaluation_after_set()
     _install_minute_resolution_lambda_metrics()
+    _install_duration_metric()
+    _install_percentile_rank()
     LOG.info(
         "alarm fidelity installed: state change events, metric-math alarms, re-evaluation after"
-        " SetAlarmState, 1-minute Lambda metrics"
+        " SetAlarmState, 1-minute Lambda metrics, Duration, percentile rank"
     )

@@ -29,6 +29,11 @@
    JSON properties (and a JSON body when the pattern is a plain string); LocalStack matched such
    bodies anyway (a pattern of {"exists": false} admitted any plain string). Here the body is
    delivered as received and the format rule applies before the pattern.
+6. Event source mapping metrics. A mapping whose MetricsConfig holds EventCount publishes, on AWS,
+   PolledEventCount, InvokedEventCount, FailedInvokeEventCount (and more) in AWS/Lambda with the
+   dimension EventSourceMappingUUID, once a minute; LocalStack publishes none. Here an SQS
+   mapping publishes those three, at 1-minute resolution (`esm_logic.invoke_event_counts` says
+   how a partial batch failure is counted).
 """
 
 from __future__ import annotations
@@ -36,11 +41,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from localstack.runtime import hooks
 
 from localstack_harness.esm_logic import (
     body_format_admits,
+    emits_event_counts,
+    invoke_event_counts,
     sqs_pollers,
     visibility_timeout_error,
 )
@@ -165,6 +173,7 @@ def _install_concurrent_sqs_pollers() -> None:
             worker._shutdown_event.wait(wait)
 
     def poller_loop(self, *args, **kwargs):
+        self.poller._sqscb_esm_config = self.esm_config  # for the event count metrics (6.)
         if isinstance(self.poller, SqsPoller):
             scaling = self.esm_config.get("ScalingConfig") or {}
             count = sqs_pollers(configured_sqs_pollers(), scaling.get("MaximumConcurrency"))
@@ -228,6 +237,81 @@ def _install_sqs_bodies_as_sent() -> None:
     SqsPoller.add_source_metadata = add_source_metadata
 
 
+_EVENT_COUNTS = threading.local()  # per poller thread: the config of the mapping it polls for
+_METRICS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esm-metrics")
+
+
+def _publish_event_counts(esm_config: dict, counts: dict[str, int]) -> None:
+    from datetime import UTC, datetime
+
+    from localstack.aws.connect import connect_to
+    from localstack.utils.aws.arns import parse_arn
+
+    from localstack_harness.alarm_logic import minute_start
+
+    arn = parse_arn(esm_config["EventSourceMappingArn"])
+    when = minute_start(datetime.now(tz=UTC))
+    cloudwatch = connect_to(aws_access_key_id=arn["account"], region_name=arn["region"]).cloudwatch
+    try:
+        cloudwatch.put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "EventSourceMappingUUID", "Value": esm_config["UUID"]}],
+                    "Timestamp": when,
+                    "Value": value,
+                    "Unit": "Count",
+                    "StorageResolution": 60,
+                }
+                for name, value in counts.items()
+            ],
+        )
+    except Exception as exc:
+        LOG.info("could not put the event counts of mapping %s: %s", esm_config.get("UUID"), exc)
+
+
+def _count(counts: dict[str, int]) -> None:
+    config = getattr(_EVENT_COUNTS, "config", None)
+    if config and emits_event_counts(config):
+        _METRICS.submit(_publish_event_counts, config, counts)
+
+
+def _install_event_count_metrics() -> None:
+    from localstack.services.lambda_.event_source_mapping.esm_event_processor import (
+        EsmEventProcessor,
+    )
+    from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller
+
+    original_handle = SqsPoller.handle_messages
+    if getattr(original_handle, "_sqscb_counts", False):
+        return
+    original_process = EsmEventProcessor.process_events_batch
+
+    def handle_messages(self, messages):
+        _EVENT_COUNTS.config = getattr(self, "_sqscb_esm_config", None)
+        _count({"PolledEventCount": len(messages)})
+        try:
+            return original_handle(self, messages)
+        finally:
+            _EVENT_COUNTS.config = None
+
+    def process_events_batch(self, input_events):
+        events = len(input_events) if isinstance(input_events, list) else 1
+        try:
+            result = original_process(self, input_events)
+        except Exception:
+            # a function error, a failed invoke or a non-empty batchItemFailures
+            _count(invoke_event_counts(events, failed=True))
+            raise
+        _count(invoke_event_counts(events, failed=False))
+        return result
+
+    handle_messages._sqscb_counts = True
+    SqsPoller.handle_messages = handle_messages
+    EsmEventProcessor.process_events_batch = process_events_batch
+
+
 @hooks.on_infra_start()
 def install_esm_fidelity() -> None:
     _install_complete_deletion()
@@ -235,9 +319,10 @@ def install_esm_fidelity() -> None:
     _install_visibility_timeout_check()
     _install_concurrent_sqs_pollers()
     _install_sqs_bodies_as_sent()
+    _install_event_count_metrics()  # after the bodies' wrapper: it wraps that one
     LOG.info(
         "event source mapping fidelity installed: deletion completes, state of the current"
-        " worker, visibility check, bodies as sent, the filters' body-format rule,"
+        " worker, visibility check, bodies as sent, the filters' body-format rule, event counts,"
         " %d SQS poller(s) per mapping",
         configured_sqs_pollers(),
     )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from localstack_harness.alarm_logic import (
     alarm_period,
+    percentile_rank,
+    percentile_rank_bounds,
     state_change_entry,
     state_object,
     window_values,
@@ -147,3 +149,30 @@ def test_window_values_evaluates_each_period_oldest_first():
     # complete periods aligned on the clock: the newest ends at 10:00:00, not at 10:00:01.985
     aligned = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     assert (end, end - start, ids) == (aligned, timedelta(seconds=60), ["m1", "m2"])
+
+
+@pytest.mark.parametrize(
+    ("stat", "bounds"),
+    [
+        ("PR(:300)", (float("-inf"), 300.0)),
+        ("PR(100:2000)", (100.0, 2000.0)),
+        ("PR(0.5:)", (0.5, float("inf"))),
+        (" PR(:1e3) ", (float("-inf"), 1000.0)),
+        ("PR(:)", None),  # no bound at all
+        ("PR(5:5)", None),  # an empty range
+        ("PR(9:1)", None),
+        ("PR(a:b)", None),
+        ("p99", None),
+        ("Sum", None),
+    ],
+)
+def test_percentile_rank_bounds(stat, bounds):
+    assert percentile_rank_bounds(stat) == bounds
+
+
+def test_percentile_rank_excludes_the_lower_bound_and_includes_the_upper():
+    values = [100.0, 200.0, 300.0, 400.0]
+    assert percentile_rank(values, float("-inf"), 300.0) == 75.0
+    assert percentile_rank(values, 100.0, 300.0) == 50.0
+    assert percentile_rank(values, 400.0, float("inf")) == 0.0
+    assert percentile_rank([], float("-inf"), 300.0) is None  # no datapoint, not 0 %

@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 from localstack_harness.alarm_logic import minute_start, period_start
-from localstack_harness.esm_logic import body_format_admits, visibility_timeout_error
+from localstack_harness.esm_logic import (
+    body_format_admits,
+    emits_event_counts,
+    invoke_event_counts,
+    visibility_timeout_error,
+)
 from localstack_harness.events_logic import dead_letter_attributes, retry_attempts
 
 
@@ -70,3 +75,24 @@ def test_dead_letters_carry_the_attributes_aws_sets():
 )
 def test_lambdas_body_format_rule(pattern, body, admitted):
     assert body_format_admits(pattern, body) is admitted
+
+
+@pytest.mark.parametrize(
+    ("config", "emits"),
+    [
+        ({"MetricsConfig": {"Metrics": ["EventCount"]}}, True),
+        ({"MetricsConfig": {"Metrics": []}}, False),
+        ({"MetricsConfig": {}}, False),
+        ({}, False),
+    ],
+)
+def test_only_a_mapping_with_event_count_metrics_publishes_them(config, emits):
+    assert emits_event_counts(config) is emits
+
+
+def test_a_failed_invoke_counts_every_event_of_its_batch_as_failed():
+    assert invoke_event_counts(4, failed=False) == {"InvokedEventCount": 4}
+    assert invoke_event_counts(4, failed=True) == {
+        "InvokedEventCount": 4,
+        "FailedInvokeEventCount": 4,
+    }
