@@ -35,6 +35,20 @@ resource "terraform_data" "input_checks" {
       error_message = "give_up_action = stay_open needs notifications (create_sns_topic or sns_topic_arn): otherwise an open circuit would be silent."
     }
     precondition {
+      condition     = var.alarm_failure_signal == "function_errors" || var.existing_alarm == null
+      error_message = "alarm_failure_signal chooses the signal of the alarm the module creates: with existing_alarm there is none. Count the mapping's FailedInvokeEventCount in your own alarm, or remove existing_alarm."
+    }
+    precondition {
+      # Lambda publishes a mapping's event counts only when its metrics_config asks for them:
+      # without, the alarm would silently never see a failed event.
+      condition     = var.alarm_failure_signal == "function_errors" || (var.event_source_mapping_metrics == null ? false : contains(var.event_source_mapping_metrics, "EventCount"))
+      error_message = "alarm_failure_signal = \"mapping_events\" reads the mapping's EventCount metrics (InvokedEventCount, FailedInvokeEventCount), which Lambda publishes only when the mapping asks for them: add metrics_config { metrics = [\"EventCount\"] } to your aws_lambda_event_source_mapping and pass event_source_mapping_metrics = flatten(aws_lambda_event_source_mapping.<name>.metrics_config[*].metrics)."
+    }
+    precondition {
+      condition     = var.slow_call_rate_threshold_percent == null || var.slow_call_duration_threshold_ms != null
+      error_message = "slow_call_rate_threshold_percent needs slow_call_duration_threshold_ms: set the duration that makes a call slow."
+    }
+    precondition {
       condition     = var.alarm_datapoints_to_alarm == null || coalesce(var.alarm_datapoints_to_alarm, 1) <= var.alarm_evaluation_periods
       error_message = "alarm_datapoints_to_alarm must be <= alarm_evaluation_periods."
     }
@@ -156,15 +170,20 @@ module "alarm" {
   source = "./modules/alarm"
   count  = local.create_alarm ? 1 : 0
 
-  alarm_name          = local.names.alarm
-  circuit_name        = var.name
-  function_name       = local.target_function_name
-  threshold_percent   = var.alarm_threshold_percent
-  min_invocations     = var.alarm_min_invocations
-  period_seconds      = var.alarm_period_seconds
-  evaluation_periods  = var.alarm_evaluation_periods
-  datapoints_to_alarm = coalesce(var.alarm_datapoints_to_alarm, var.alarm_evaluation_periods)
-  tags                = var.tags
+  alarm_name        = local.names.alarm
+  circuit_name      = var.name
+  function_name     = local.target_function_name
+  threshold_percent = var.alarm_threshold_percent
+  min_invocations   = var.alarm_min_invocations
+  failure_signal    = var.alarm_failure_signal
+  # The mapping's event counts are published under its UUID (the EventSourceMappingUUID dimension).
+  event_source_mapping_uuid        = var.event_source_mapping_uuid
+  slow_call_duration_threshold_ms  = var.slow_call_duration_threshold_ms
+  slow_call_rate_threshold_percent = var.slow_call_rate_threshold_percent
+  period_seconds                   = var.alarm_period_seconds
+  evaluation_periods               = var.alarm_evaluation_periods
+  datapoints_to_alarm              = coalesce(var.alarm_datapoints_to_alarm, var.alarm_evaluation_periods)
+  tags                             = var.tags
 }
 
 # ---- Probe function ---------------------------------------------------------------------------
@@ -184,6 +203,11 @@ data "aws_lambda_function" "protected" {
     postcondition {
       condition     = var.probe_timeout_seconds >= self.timeout + var.probe_wait_time_seconds + local.probe_reserve_seconds
       error_message = "probe_timeout_seconds (${var.probe_timeout_seconds}) must be at least the protected function's timeout (${self.timeout} s) + probe_wait_time_seconds (${var.probe_wait_time_seconds}) + ${local.probe_reserve_seconds} s (10, and 4 more for transition events), i.e. ${self.timeout + var.probe_wait_time_seconds + local.probe_reserve_seconds}: the probe invokes the function synchronously, and a probe that Lambda ends mid-invoke would make the breaker close while the function hangs. Raise probe_timeout_seconds (at most 900), or lower the function's timeout."
+    }
+    postcondition {
+      # A call that runs past the timeout is an error, never a slow call.
+      condition     = var.slow_call_duration_threshold_ms == null || coalesce(var.slow_call_duration_threshold_ms, 0) < self.timeout * 1000
+      error_message = "slow_call_duration_threshold_ms (${coalesce(var.slow_call_duration_threshold_ms, 0)}) must be below the protected function's timeout (${self.timeout * 1000} ms): a call that runs that long times out and counts as an error, never as slow."
     }
   }
 }
@@ -422,6 +446,7 @@ module "state_machine" {
   synthetic_body                    = var.probe_synthetic_body
   probe_wait_time_seconds           = var.probe_wait_time_seconds
   probe_timeout_seconds             = var.probe_timeout_seconds
+  slow_call_duration_threshold_ms   = var.slow_call_duration_threshold_ms
   open_wait_seconds                 = var.open_wait_seconds
   backoff_initial_seconds           = var.backoff_initial_seconds
   backoff_rate                      = var.backoff_rate

@@ -151,6 +151,45 @@ variable "alarm_datapoints_to_alarm" {
   }
 }
 
+variable "alarm_failure_signal" {
+  description = "What the created alarm counts as a failure. \"function_errors\" (default): Errors / Invocations of the function; a function that reports failures in batchItemFailures returns normally and Lambda counts no error. \"mapping_events\": the worse of that and FailedInvokeEventCount / InvokedEventCount of the event source mapping, which counts the events of a response with a non-empty batchItemFailures; the mapping must have metrics_config { metrics = [\"EventCount\"] } (see event_source_mapping_metrics)."
+  type        = string
+  default     = "function_errors"
+
+  validation {
+    condition     = contains(["function_errors", "mapping_events"], var.alarm_failure_signal)
+    error_message = "alarm_failure_signal must be \"function_errors\" or \"mapping_events\"."
+  }
+}
+
+variable "event_source_mapping_metrics" {
+  description = "The metrics your event source mapping publishes: its metrics_config's metrics, passed as flatten(aws_lambda_event_source_mapping.<name>.metrics_config[*].metrics). The module cannot read a mapping's configuration at plan time (the provider has no data source for it): with alarm_failure_signal = \"mapping_events\" the plan fails unless this holds \"EventCount\". null: not given."
+  type        = set(string)
+  default     = null
+}
+
+variable "slow_call_duration_threshold_ms" {
+  description = "Slow calls count as failures, as Resilience4j's slowCallDurationThreshold: a call of the function that runs longer than this many milliseconds (Lambda's Duration) is slow. The created alarm also judges the share of slow calls (slow_call_rate_threshold_percent), and a probe that takes longer is unhealthy (the probe's own measure, which adds the invoke's round trip and any cold start to the function's Duration). null (default): calls are not judged by their duration."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.slow_call_duration_threshold_ms == null ? true : (var.slow_call_duration_threshold_ms >= 1 && var.slow_call_duration_threshold_ms <= 900000 && floor(var.slow_call_duration_threshold_ms) == var.slow_call_duration_threshold_ms)
+    error_message = "slow_call_duration_threshold_ms must be null or a whole number of milliseconds from 1 to 900000 (Lambda's longest timeout)."
+  }
+}
+
+variable "slow_call_rate_threshold_percent" {
+  description = "Share of slow calls (100 - PR(:slow_call_duration_threshold_ms) of Duration, in percent) at or above which a period breaches, as Resilience4j's slowCallRateThreshold; the same volume floor (alarm_min_invocations) applies. null (default): alarm_threshold_percent."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.slow_call_rate_threshold_percent == null ? true : (var.slow_call_rate_threshold_percent > 0 && var.slow_call_rate_threshold_percent <= 100)
+    error_message = "slow_call_rate_threshold_percent must be null or greater than 0 and at most 100."
+  }
+}
+
 # ---- Probing and backoff ----------------------------------------------------------------------
 variable "open_wait_seconds" {
   description = "Wait between opening the circuit and the first probe. The queue's visibility timeout is waited instead when it is longer (messages of the failed batches are invisible until then)."

@@ -27,10 +27,10 @@ DIST = ROOT / "dist"
 FUNCTIONS = ("probe", "rejitter")
 SHARED = ("common",)
 #: Example functions (one folder of .py files each, no shared package): zip path -> source folder.
-#: existing-alarm and fifo deploy the same handler as complete (one source, three zips).
+#: existing-alarm, fifo and detection deploy the same handler as complete (one source, four zips).
 EXAMPLES = {
     ROOT / "examples" / example / "dist" / "protected.zip": ROOT / "examples" / "complete" / "src"
-    for example in ("complete", "existing-alarm", "fifo")
+    for example in ("complete", "existing-alarm", "fifo", "detection")
 }
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)

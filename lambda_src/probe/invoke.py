@@ -4,6 +4,7 @@ mapping would: what counts as a healthy probe is decided here."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -169,17 +170,35 @@ def invoke_target(
     )
 
 
+def judge_duration(
+    result: InvokeResult, elapsed_ms: float, slow_call_ms: int | None
+) -> InvokeResult:
+    """A healthy answer that took longer than the slow-call threshold is unhealthy: a function
+    that answers, but too slowly for its callers, has not recovered (Resilience4j's slow calls).
+    `elapsed_ms` is the probe's own measure of the invoke: the function's Duration plus the
+    invoke's round trip and any cold start, so it errs towards "slow", never towards closing."""
+    if not result.healthy or slow_call_ms is None or elapsed_ms <= slow_call_ms:
+        return result
+    return InvokeResult(
+        False,
+        f"function answered in {elapsed_ms:.0f} ms, slower than the slow-call threshold of"
+        f" {slow_call_ms} ms ({result.reason})",
+    )
+
+
 def invoke_function(
     lambda_client: Any, request: ProbeRequest, event: Mapping[str, Any]
 ) -> InvokeResult:
     function_name = request.function_name
+    started = time.monotonic()
     try:
-        return invoke_target(
+        result = invoke_target(
             lambda_client,
             function_name,
             event,
             report_batch_item_failures=request.reports_batch_item_failures,
         )
+        return judge_duration(result, (time.monotonic() - started) * 1000, request.slow_call_ms)
     except Exception as exc:
         raise ProbeAwsError(
             f"Invoke of {function_name} failed ({aws.error_message(exc)}): this is the breaker's"

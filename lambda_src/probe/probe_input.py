@@ -57,6 +57,8 @@ class ProbeRequest:
     filters: Filters = field(default_factory=Filters)
     account: str = ""
     transition_events: TransitionEvents | None = None
+    # A call slower than this is unhealthy (slow_call_duration_threshold_ms); None: not judged.
+    slow_call_ms: int | None = None
 
     @property
     def fifo(self) -> bool:
@@ -84,6 +86,12 @@ def _bounded_int(event: Mapping[str, Any], field: str, default: int, low: int, h
     if not low <= value <= high:
         raise ProbeConfigError(f"{field} must be between {low} and {high}, got {value}")
     return value
+
+
+def _optional_int(event: Mapping[str, Any], field: str, low: int, high: int) -> int | None:
+    if event.get(field) is None:
+        return None
+    return _bounded_int(event, field, low, low, high)
 
 
 def _string_list(event: Mapping[str, Any], field: str) -> tuple[str, ...]:
@@ -147,4 +155,5 @@ def parse_event(event: Any) -> ProbeRequest:
         filters=filters,
         account=match["account"],
         transition_events=transition_events,
+        slow_call_ms=_optional_int(event, "slowCallMs", 1, LAMBDA_MAX_TIMEOUT_S * 1000),
     )

@@ -15,6 +15,8 @@ output "metric_queries" {
     expression  = q.expression
     return_data = q.return_data
     metric_name = length(q.metric) > 0 ? q.metric[0].metric_name : null
+    stat        = length(q.metric) > 0 ? q.metric[0].stat : null
+    dimensions  = length(q.metric) > 0 ? q.metric[0].dimensions : null
     period      = length(q.metric) > 0 ? q.metric[0].period : null
   }]
 }

@@ -356,6 +356,7 @@ locals {
     probe_mode                 = var.probe_mode
     synthetic_body             = var.synthetic_body
     probe_wait_time_seconds    = var.probe_wait_time_seconds
+    slow_call_ms               = var.slow_call_duration_threshold_ms
     probe_task_timeout_seconds = var.probe_timeout_seconds + 60
     probe_budget_seconds       = var.probe_timeout_seconds
     open_wait_seconds          = var.open_wait_seconds

@@ -80,6 +80,12 @@ variable "probe_wait_time_seconds" {
   type        = number
 }
 
+variable "slow_call_duration_threshold_ms" {
+  description = "A probe whose invoke takes longer than this many milliseconds is unhealthy; null: not judged by its duration."
+  type        = number
+  default     = null
+}
+
 variable "probe_timeout_seconds" {
   description = "Timeout of the probe function (each probe counts this much against the retention budget)."
   type        = number

@@ -4,6 +4,9 @@
   function's high-resolution Errors metric), probes, closes when the function recovers.
 - examples/fifo: the circuit opens on a FIFO queue, probes without hiding the failed message
   (its message group would be blocked), closes; every message processed, in order per group.
+- examples/detection: the module's own alarm (AWS/Lambda, 60 s periods) trips on an outage that
+  Lambda's Errors never see (every record reported in batchItemFailures) and on one of slow
+  calls; each circuit closes when the function recovers.
 
 Each scenario counts messages by id: sent = processed (+ in the DLQ), lost = 0.
 """
@@ -11,11 +14,20 @@ Each scenario counts messages by id: sent = processed (+ in the DLQ), lost = 0.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from stack import Stack
-from support import drain, mapping_state, probe_outcomes, set_function_failing, wait_until
+from support import (
+    drain,
+    mapping_state,
+    probe_outcomes,
+    probe_results,
+    set_function_failing,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +56,33 @@ class Episode:
     def set_failing(self, failing: bool) -> None:
         set_function_failing(self.lam, self.out["function_name"], failing)
 
+    def set_variables(self, **variables: str) -> None:
+        """Change the function's environment (examples/complete/src/handler.py reads
+        REPORT_ALL_FAILED and DELAY_MS) and wait until the update is live."""
+        name = self.out["function_name"]
+        current = self.lam.get_function_configuration(FunctionName=name)["Environment"]
+        self.lam.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {**current["Variables"], **variables}}
+        )
+        self.lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+    def alarm(self) -> dict:
+        return self.cw.describe_alarms(AlarmNames=[self.out["alarm_name"]])["MetricAlarms"][0]
+
+    def function_errors(self) -> float:
+        """The function's Errors (AWS/Lambda, Sum) over the last ten minutes."""
+        end = datetime.now(tz=UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        points = self.cw.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": self.out["function_name"]}],
+            StartTime=end - timedelta(minutes=10),
+            EndTime=end,
+            Period=600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(p["Sum"] for p in points)
+
     def send(self, prefix: str, count: int, **kwargs) -> list[str]:
         ids = [f"{prefix}-{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(count)]
         for body in ids:
@@ -60,15 +99,17 @@ class Episode:
     def mapping(self) -> str:
         return mapping_state(self.lam, self.out["event_source_mapping_uuid"])
 
-    def execution(self) -> str:
-        """The execution that acted (passed single flight and opened the circuit)."""
+    def execution(self, exclude: frozenset[str] = frozenset()) -> str:
+        """The execution that acted (passed single flight and opened the circuit), leaving out
+        the `exclude`d (earlier episodes')."""
         machine = self.out["state_machine_arn"]
 
         def acting() -> list[str]:
             return [
                 e["executionArn"]
                 for e in self.sfn.list_executions(stateMachineArn=machine)["executions"]
-                if "DisableMapping" in self.states(e["executionArn"])
+                if e["executionArn"] not in exclude
+                and "DisableMapping" in self.states(e["executionArn"])
             ]
 
         return wait_until(acting, timeout=90, what="an execution that opened the circuit")[-1]
@@ -168,3 +209,106 @@ def test_a_fifo_circuit_opens_and_closes_and_keeps_each_group_in_order(fifo: Epi
         )
         order = list(dict.fromkeys(p["body"] for p in seen))  # first processing of each body
         assert order == bodies, f"{group} processed out of order: {order}"
+
+
+@pytest.fixture(scope="module")
+def detection(endpoint, aws, emulator_is_ours):
+    stack = Stack("detection", "detection-e2e", endpoint)
+    outputs = stack.apply(
+        {
+            **TIMINGS,
+            "name": "det-e2e",
+            # The module's alarm has 60 s periods (Lambda's resolution): detection takes one to
+            # two minutes. A 20 s visibility keeps a failing message below maxReceiveCount (15).
+            "queue_visibility_timeout_seconds": 20,
+            "batch_size": 1,  # one invocation per message: enough calls for the volume floor
+            "alarm_evaluation_periods": 1,
+            "alarm_min_invocations": 5,
+            "slow_call_duration_threshold_ms": 1000,
+        }
+    )
+    yield Episode(aws, outputs)
+    stack.release(emulator_is_ours)
+
+
+DETECTION_TIMEOUT = 200  # a complete minute of failures, then the alarm's next evaluation
+
+
+def close_on_recovery(e: Episode, arn: str, sent: set[str]) -> None:
+    """The circuit closes once the function is fixed, and every message is processed."""
+    e.wait_closed(arn)
+    assert e.probe_outcomes(arn)[-1] == "healthy"
+    wait_until(lambda: sent <= e.processed_bodies(), timeout=90, what="every message processed")
+    assert not {m["Body"] for m in drain(e.sqs, e.out["dlq_url"], seconds=1)} & sent
+
+
+def test_all_failed_partial_batches_open_the_circuit_though_lambda_counts_no_error(
+    detection: Episode,
+):
+    e = detection
+    e.set_variables(REPORT_ALL_FAILED="true")
+    sent = set(e.send("partial", 10))
+
+    wait_until(
+        lambda: e.mapping() == "Disabled", timeout=DETECTION_TIMEOUT, what="the circuit opened"
+    )
+    arn = e.execution()
+    alarm = e.alarm()
+    assert json.loads(e.sfn.describe_execution(executionArn=arn)["input"])["resources"] == [
+        alarm["AlarmArn"]
+    ]
+    assert e.function_errors() == 0  # the error rate alone would never have tripped
+    wait_until(lambda: "unhealthy" in e.probe_outcomes(arn), timeout=60, what="a failed probe")
+
+    e.set_variables(REPORT_ALL_FAILED="false")
+    close_on_recovery(e, arn, sent)
+
+
+def test_slow_calls_open_the_circuit_and_a_slow_probe_keeps_it_open(detection: Episode):
+    e = detection
+    # The previous episode is over: its watch after the close has ended (a wave within the watch
+    # reopens that execution's circuit instead of starting one) and the alarm is OK again.
+    machine = e.out["state_machine_arn"]
+    wait_until(
+        lambda: (
+            not e.sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]
+            and e.alarm()["StateValue"] == "OK"
+        ),
+        timeout=300,
+        what="no episode running and the alarm OK",
+        interval=5,
+    )
+    before = {
+        x["executionArn"] for x in e.sfn.list_executions(stateMachineArn=machine)["executions"]
+    }
+    e.set_variables(DELAY_MS="1500")  # every call succeeds, in 1.5 s: slower than 1000 ms
+    sent: set[str] = set()
+    stop = threading.Event()
+
+    def traffic() -> None:  # a steady flow, as a real producer's
+        while not stop.is_set():
+            sent.update(e.send("slow", 1))
+            stop.wait(2)
+
+    producer = threading.Thread(target=traffic, daemon=True)
+    producer.start()
+    try:
+        wait_until(
+            lambda: e.mapping() == "Disabled", timeout=DETECTION_TIMEOUT, what="the circuit opened"
+        )
+    finally:
+        stop.set()
+        producer.join(timeout=10)
+    arn = e.execution(exclude=before)  # a new episode, started by the slow calls' alarm
+    assert e.function_errors() == 0  # no error at all: the calls were only slow
+    wait_until(
+        lambda: any(
+            r.get("outcome") == "unhealthy" and "slow-call threshold" in r.get("reason", "")
+            for r in probe_results(e.history(arn))
+        ),
+        timeout=60,
+        what="a probe judged slow (healthy answer, too late)",
+    )
+
+    e.set_variables(DELAY_MS="0")
+    close_on_recovery(e, arn, sent)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from typing import Any
 
 import boto3
@@ -1121,3 +1122,52 @@ def receive_all_peek(sqs: Any, url: str) -> dict[str, Any]:
         QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=0, WaitTimeSeconds=0
     )["Messages"]
     return message
+
+
+# ---- slow calls --------------------------------------------------------------------------------
+def test_a_healthy_answer_slower_than_the_threshold_is_unhealthy_and_keeps_the_message(sqs, queue):
+    sent = sqs.send_message(QueueUrl=queue["url"], MessageBody="slow")
+
+    def respond(event: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.08)
+        return {"payload": {"batchItemFailures": []}}
+
+    result = run(queue, sqs, FakeLambda(respond), slowCallMs=40, **RBIF)
+    assert result["outcome"] == "unhealthy"
+    assert "slower than the slow-call threshold of 40 ms" in result["reason"]
+    assert result["messageId"] == sent["MessageId"]
+    assert queue_depth(sqs, queue["url"]) == (1, 0)  # kept: visible again, not deleted
+
+
+def test_an_answer_within_the_threshold_is_healthy(sqs, queue):
+    sqs.send_message(QueueUrl=queue["url"], MessageBody="fast")
+    result = run(queue, sqs, FakeLambda(), slowCallMs=5_000)
+    assert result["outcome"] == "healthy"
+    assert queue_depth(sqs, queue["url"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("healthy", "elapsed_ms", "threshold", "judged_healthy"),
+    [
+        (True, 100.0, None, True),  # not judged
+        (True, 100.0, 100, True),  # at the threshold: not slower
+        (True, 100.4, 100, False),
+        (False, 1.0, 100, False),  # an unhealthy answer stays unhealthy, with its reason
+    ],
+)
+def test_judge_duration(healthy, elapsed_ms, threshold, judged_healthy):
+    result = invoke.judge_duration(invoke.InvokeResult(healthy, "why"), elapsed_ms, threshold)
+    assert result.healthy is judged_healthy
+    assert ("why" in result.reason) and (judged_healthy or not healthy or "slower" in result.reason)
+
+
+@pytest.mark.parametrize("value", [0, -5, 900_001, 1.5, "100", True])
+def test_a_bad_slow_call_threshold_is_refused(queue, value):
+    with pytest.raises(probe_input.ProbeConfigError, match="slowCallMs"):
+        probe_input.parse_event(probe_event(queue, slowCallMs=value))
+
+
+def test_no_slow_call_threshold_by_default(queue):
+    assert probe_input.parse_event(probe_event(queue)).slow_call_ms is None
+    assert probe_input.parse_event(probe_event(queue, slowCallMs=None)).slow_call_ms is None
+    assert probe_input.parse_event(probe_event(queue, slowCallMs=250)).slow_call_ms == 250

@@ -4,6 +4,10 @@
   service is "down"): the error rate rises and the circuit breaker opens.
 - A message whose body starts with "poison" can never be processed: it is reported in
   `batchItemFailures` (partial batch response) while the rest of the batch succeeds.
+- While REPORT_ALL_FAILED is "true" every record is reported in `batchItemFailures` and the
+  function returns normally (an outage of a function with partial batch responses: Lambda counts
+  no Errors; the mapping's FailedInvokeEventCount counts them, see examples/detection).
+- DELAY_MS makes every invocation take that much longer (a slow downstream: slow calls).
 - When PROCESSED_QUEUE_URL is set, every processed message is recorded there (body, attributes,
   time), so the demo and the end-to-end tests can count messages by id.
 - When METRIC_NAMESPACE is set, every invocation publishes high-resolution (1 s) Invocations and
@@ -28,6 +32,11 @@ def handler(event, context):
     publish_metrics(context, errors=1 if failing else 0)
     if failing:
         raise RuntimeError("downstream service unavailable (SHOULD_ERROR=true)")
+    delay_ms = int(os.environ.get("DELAY_MS") or 0)
+    if delay_ms > 0:
+        time.sleep(delay_ms / 1000)
+    if os.environ.get("REPORT_ALL_FAILED", "false").lower() == "true":
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
     failures = []
     for record in event["Records"]:
         if record["body"].startswith("poison"):
