@@ -542,25 +542,28 @@ module "trigger" {
 module "observability" {
   source = "./modules/observability"
 
-  circuit_name       = var.name
-  region             = local.region
-  metric_namespace   = var.metric_namespace
-  state_machine_arn  = module.state_machine.computed_state_machine_arn
-  function_name      = local.target_function_name
-  queue_name         = local.queue_name
-  dlq_name           = var.dead_letter_queue_arn == null ? null : split(":", var.dead_letter_queue_arn)[5]
-  alarm_arn          = local.alarm_arn
-  alarm_threshold    = local.create_alarm ? var.alarm_threshold_percent : null
-  rule_name          = local.names.rule
-  delivery_dlq_name  = local.names.delivery_dlq
-  probe_function     = local.names.probe
-  alarm_name_prefix  = local.names.breaker_alarm_prefix
-  alarm_actions      = local.notifications_enabled ? [local.sns_topic_arn] : []
-  create_dashboard   = var.create_dashboard
-  dashboard_name     = "${var.name}-circuit-breaker"
-  alarms_enabled     = local.notifications_enabled ? var.breaker_alarms : { execution_failed = false, open_too_long = false, trigger_failed = false }
-  open_alarm_seconds = var.open_alarm_after_seconds
-  tags               = var.tags
+  circuit_name      = var.name
+  region            = local.region
+  metric_namespace  = var.metric_namespace
+  state_machine_arn = module.state_machine.computed_state_machine_arn
+  function_name     = local.target_function_name
+  queue_name        = local.queue_name
+  dlq_name          = var.dead_letter_queue_arn == null ? null : split(":", var.dead_letter_queue_arn)[5]
+  alarm_arn         = local.alarm_arn
+  alarm_threshold   = local.create_alarm ? var.alarm_threshold_percent : null
+  # the created alarm's other signals, drawn next to the error rate
+  event_source_mapping_uuid       = local.create_alarm && var.alarm_failure_signal == "mapping_events" ? var.event_source_mapping_uuid : null
+  slow_call_duration_threshold_ms = local.create_alarm ? var.slow_call_duration_threshold_ms : null
+  rule_name                       = local.names.rule
+  delivery_dlq_name               = local.names.delivery_dlq
+  probe_function                  = local.names.probe
+  alarm_name_prefix               = local.names.breaker_alarm_prefix
+  alarm_actions                   = local.notifications_enabled ? [local.sns_topic_arn] : []
+  create_dashboard                = var.create_dashboard
+  dashboard_name                  = "${var.name}-circuit-breaker"
+  alarms_enabled                  = local.notifications_enabled ? var.breaker_alarms : { execution_failed = false, open_too_long = false, trigger_failed = false }
+  open_alarm_seconds              = var.open_alarm_after_seconds
+  tags                            = var.tags
 
   depends_on = [aws_sns_topic_policy.this]
 }

@@ -89,6 +89,13 @@ locals {
   circuit_dim = ["Circuit", var.circuit_name]
   sm_dim      = ["StateMachineArn", var.state_machine_arn]
 
+  slow_ms = coalesce(var.slow_call_duration_threshold_ms, 0) # used only when set
+  failure_signals = join(", ", compact([
+    "error rate",
+    var.event_source_mapping_uuid == null ? "" : "failed events",
+    var.slow_call_duration_threshold_ms == null ? "" : "slow calls",
+  ]))
+
   widgets = [
     {
       type = "metric", x = 0, y = 0, width = 12, height = 6
@@ -112,15 +119,27 @@ locals {
     {
       type = "metric", x = 0, y = 6, width = 12, height = 6
       properties = {
-        title  = "Function ${var.function_name}: invocations, errors, error rate"
+        title  = "Function ${var.function_name}: invocations, errors, ${local.failure_signals}"
         region = var.region
         view   = "timeSeries"
         period = 60
-        metrics = [
-          ["AWS/Lambda", "Invocations", "FunctionName", var.function_name, { id = "inv", stat = "Sum" }],
-          ["AWS/Lambda", "Errors", "FunctionName", var.function_name, { id = "err", stat = "Sum" }],
-          [{ expression = "IF(inv > 0, 100 * FILL(err, 0) / inv, 0)", id = "rate", label = "Error rate (%)", yAxis = "right" }],
-        ]
+        metrics = concat(
+          [
+            ["AWS/Lambda", "Invocations", "FunctionName", var.function_name, { id = "inv", stat = "Sum" }],
+            ["AWS/Lambda", "Errors", "FunctionName", var.function_name, { id = "err", stat = "Sum" }],
+            [{ expression = "IF(inv > 0, 100 * FILL(err, 0) / inv, 0)", id = "rate", label = "Error rate (%)", yAxis = "right" }],
+          ],
+          # What else the module's alarm judges: the mapping's failed events, the slow calls.
+          [for m in [
+            ["AWS/Lambda", "InvokedEventCount", "EventSourceMappingUUID", var.event_source_mapping_uuid, { id = "events", stat = "Sum", visible = false }],
+            ["AWS/Lambda", "FailedInvokeEventCount", "EventSourceMappingUUID", var.event_source_mapping_uuid, { id = "failed", stat = "Sum", visible = false }],
+            [{ expression = "IF(events > 0, 100 * FILL(failed, 0) / events, 0)", id = "eventrate", label = "Failed events of the mapping (%)", yAxis = "right" }],
+          ] : m if var.event_source_mapping_uuid != null],
+          [for m in [
+            ["AWS/Lambda", "Duration", "FunctionName", var.function_name, { id = "fast", stat = "PR(:${local.slow_ms})", visible = false }],
+            [{ expression = "100 - fast", id = "slow", label = "Calls slower than ${local.slow_ms} ms (%)", yAxis = "right" }],
+          ] : m if var.slow_call_duration_threshold_ms != null],
+        )
         annotations = var.alarm_threshold == null ? {} : {
           horizontal = [{ label = "Alarm threshold (%)", value = var.alarm_threshold, yAxis = "right" }]
         }

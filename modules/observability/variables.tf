@@ -50,6 +50,18 @@ variable "alarm_threshold" {
   default     = null
 }
 
+variable "event_source_mapping_uuid" {
+  description = "UUID of the mapping whose failed events the module's alarm judges (alarm_failure_signal = mapping_events), drawn next to the error rate; null otherwise."
+  type        = string
+  default     = null
+}
+
+variable "slow_call_duration_threshold_ms" {
+  description = "The slow-call threshold the module's alarm judges, in milliseconds: the share of slower calls is drawn next to the error rate; null otherwise."
+  type        = number
+  default     = null
+}
+
 variable "rule_name" {
   description = "Name of the alarm -> state machine rule (AWS/Events dimension RuleName)."
   type        = string

@@ -23,6 +23,10 @@ run "default_alarm_is_the_error_rate_alone" {
     condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request.slowCallMs == null
     error_message = "by default the probe does not judge durations"
   }
+  assert {
+    condition     = length(jsondecode(module.observability.dashboard_body).widgets[2].properties.metrics) == 3
+    error_message = "by default the dashboard draws the error rate alone"
+  }
 }
 
 run "mapping_events_adds_the_failed_events_of_the_mapping" {
@@ -103,6 +107,10 @@ run "all_three_signals" {
   assert {
     condition     = length(module.alarm[0].metric_queries) <= 10
     error_message = "within CloudWatch's metric queries per alarm"
+  }
+  assert {
+    condition     = length([for m in jsondecode(module.observability.dashboard_body).widgets[2].properties.metrics : m if try(m[0].id, "") == "eventrate" || try(m[0].id, "") == "slow"]) == 2 && strcontains(module.observability.dashboard_body, "PR(:800)") && strcontains(module.observability.dashboard_body, "0f6e1d2c-3b4a-4958-8a7b-6c5d4e3f2a1b")
+    error_message = "the dashboard draws what the alarm judges: the mapping's failed events and the slow calls, next to the error rate"
   }
 }
 
