@@ -190,6 +190,30 @@ def next_open_step(command: Any, mapping_state: str) -> str:
     return OPEN if off else SAVE_AND_OPEN
 
 
+# The lease phases of an open circuit: an episode's (open, recovering, closing), a close command's.
+OPEN_PHASES = frozenset({"open", "recovering", "closing", "command"})
+
+
+def command_from(previous_lease: Any) -> str:
+    """Transition events: the state an operator command takes the circuit from, as the lease it
+    replaced says (TakeLeaseForCommand's ALL_OLD): a hold's lease HELD, an open circuit's OPEN; a
+    watch after a close, a released lease or none CLOSED."""
+    attributes = previous_lease.get("Attributes") if isinstance(previous_lease, Mapping) else None
+    if not isinstance(attributes, Mapping):
+        return "CLOSED"
+
+    def text(name: str) -> str | None:
+        value = attributes.get(name)
+        return value.get("S") if isinstance(value, Mapping) else None
+
+    phase = text("phase")
+    if text("holder") is None or phase is None:
+        return "CLOSED"
+    if phase == "held":
+        return "HELD"
+    return "OPEN" if phase in OPEN_PHASES else "CLOSED"
+
+
 def after_open_read(
     state: Mapping[str, Any],
     mapping: Mapping[str, Any],
@@ -201,14 +225,17 @@ def after_open_read(
     now: str,
 ) -> dict[str, Any]:
     """The state with what the open needs: $.singleFlight, $.original, $.queue, $.tracking,
-    $.settingsRecord when the settings are recorded, and $.schedule and a fresh $.episode when the
-    circuit opens (not for a hold or a close)."""
+    $.settingsRecord when the settings are recorded, $.schedule and a fresh $.episode when the
+    circuit opens (not for a hold or a close), and $.commandFrom for a command that replaced a
+    lease (transition events)."""
     started = state.get("started")
     execution = started.get("execution") if isinstance(started, Mapping) else None
     if not isinstance(execution, str):
         raise LoopStateError("$.started.execution is missing from the state machine's state")
     new = copy.deepcopy(dict(state))
     new["singleFlight"] = {"self": execution}
+    if "previousLease" in state:  # a command, with transition events
+        new["commandFrom"] = command_from(state["previousLease"])
     problem = mapping_problem(mapping, config)
     if problem is not None:
         new["error"] = inconsistent_error(mapping, config, problem)

@@ -851,7 +851,9 @@ run "transition_events_on_the_default_bus" {
       jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "CheckRetention" &&
       jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
       jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&
-      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Next == "CommandFrom"
+      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Next == "ReadMappingAndQueue" &&
+      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ReturnValues == "ALL_OLD" &&
+      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.ResultPath == "$.previousLease"
     )
     error_message = "each announcement follows its notification and goes where the notification went (a give-up nobody was told about still closes)"
   }

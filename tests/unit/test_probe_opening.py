@@ -26,6 +26,7 @@ from opening import (
     SAVE_AND_OPEN,
     OpenConfig,
     after_open_read,
+    command_from,
     run_open_read,
 )
 from sqscb_fakes import Scripted, client_error
@@ -211,3 +212,50 @@ def test_a_bad_episode_setting_is_named():
         EpisodeConfig.parse({"maxAttempts": 5, "openWaitSeconds": 30, "schedule": {"waits": []}})
     with pytest.raises(LoopStateError, match=r"episode\.maxAttempts"):
         EpisodeConfig.parse({**EPISODE.__dict__, "maxAttempts": -1})
+
+
+# ---- the state a command takes the circuit from (transition events) -----------------------------
+def lease(holder: str | None, phase: str | None) -> dict:
+    attributes = {}
+    if holder is not None:
+        attributes["holder"] = {"S": holder}
+    if phase is not None:
+        attributes["phase"] = {"S": phase}
+    return {"Attributes": attributes}
+
+
+@pytest.mark.parametrize(
+    ("previous", "expected"),
+    [
+        (lease("arn:hold", "held"), "HELD"),
+        (lease("arn:episode", "open"), "OPEN"),
+        (lease("arn:episode", "recovering"), "OPEN"),
+        (lease("arn:episode", "closing"), "OPEN"),
+        (lease("arn:close", "command"), "OPEN"),
+        (lease("arn:episode", "watch"), "CLOSED"),  # a watch after a close
+        (lease(None, "held"), "CLOSED"),  # released
+        (lease("arn:episode", None), "CLOSED"),
+        ({}, "CLOSED"),  # no lease at all (ALL_OLD of a new item)
+        (None, "CLOSED"),
+        ({"Attributes": {"holder": "not-a-typed-value", "phase": {"S": "open"}}}, "CLOSED"),
+    ],
+)
+def test_command_from(previous, expected):
+    assert command_from(previous) == expected
+
+
+@given(holder=st.one_of(st.none(), st.text(min_size=1)), phase=st.one_of(st.none(), st.text()))
+def test_command_from_is_always_a_state_of_the_circuit(holder, phase):
+    assert command_from(lease(holder, phase)) in {"HELD", "OPEN", "CLOSED"}
+
+
+def test_a_command_with_transition_events_records_the_state_it_takes_the_circuit_from():
+    state = a_state(command="close", previousLease=lease("arn:hold", "held"))
+    new = after_open_read(state, a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
+    assert new["commandFrom"] == "HELD" and new["step"]["next"] == CLOSE
+    inconsistent = after_open_read(
+        state, a_mapping(FunctionArn="other"), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW
+    )
+    assert inconsistent["commandFrom"] == "HELD"  # known on every path
+    plain = after_open_read(a_state(), a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
+    assert "commandFrom" not in plain  # an alarm execution, or no bus
