@@ -180,7 +180,7 @@ variable "slow_call_duration_threshold_ms" {
 }
 
 variable "slow_call_rate_threshold_percent" {
-  description = "Share of slow calls (100 - PR(:slow_call_duration_threshold_ms) of Duration, in percent) at or above which a period breaches, as Resilience4j's slowCallRateThreshold; the same volume floor (alarm_min_invocations) applies. null (default): alarm_threshold_percent."
+  description = "Share of slow calls (100 - PR(0:slow_call_duration_threshold_ms) of Duration, in percent) at or above which a period breaches, as Resilience4j's slowCallRateThreshold; the same volume floor (alarm_min_invocations) applies. null (default): alarm_threshold_percent."
   type        = number
   default     = null
 

@@ -8,7 +8,7 @@
 #   event source mapping (its EventCount metrics, per UUID), which counts the events of a response
 #   with batchItemFailures as failed.
 # - slow calls (optional, as Resilience4j's slowCallDurationThreshold / slowCallRateThreshold):
-#   the share of invocations slower than the threshold, 100 - PR(:T) of Duration, scaled so that
+#   the share of invocations slower than the threshold (100 - PR(0:T) of Duration), scaled so that
 #   its own threshold meets the alarm's; the worst of the signals is what the alarm judges.
 #
 # The expressions use only the subset of metric math that the LocalStack harness evaluates: ids,
@@ -31,7 +31,7 @@ locals {
       { id = "e2", name = "InvokedEventCount", stat = "Sum", dimensions = { EventSourceMappingUUID = var.event_source_mapping_uuid } },
     ] : [],
     local.slow_calls ? [
-      { id = "d1", name = "Duration", stat = "PR(:${var.slow_call_duration_threshold_ms})", dimensions = { FunctionName = var.function_name } },
+      { id = "d1", name = "Duration", stat = "PR(0:${var.slow_call_duration_threshold_ms})", dimensions = { FunctionName = var.function_name } },
     ] : [],
   )
 

@@ -136,7 +136,7 @@ locals {
             [{ expression = "IF(events > 0, 100 * FILL(failed, 0) / events, 0)", id = "eventrate", label = "Failed events of the mapping (%)", yAxis = "right" }],
           ] : m if var.event_source_mapping_uuid != null],
           [for m in [
-            ["AWS/Lambda", "Duration", "FunctionName", var.function_name, { id = "fast", stat = "PR(:${local.slow_ms})", visible = false }],
+            ["AWS/Lambda", "Duration", "FunctionName", var.function_name, { id = "fast", stat = "PR(0:${local.slow_ms})", visible = false }],
             [{ expression = "100 - fast", id = "slow", label = "Calls slower than ${local.slow_ms} ms (%)", yAxis = "right" }],
           ] : m if var.slow_call_duration_threshold_ms != null],
         )

@@ -428,7 +428,7 @@ def test_lambda_duration_is_published_and_its_percentile_rank_computed(aws, name
 
 
 def test_a_slow_call_alarm_trips_on_the_share_of_slow_invocations(aws, name, cleanup):
-    """The module's slow-call signal: 100 - PR(:T) of Duration, the share of calls slower than
+    """The module's slow-call signal: 100 - PR(0:T) of Duration, the share of calls slower than
     T, at or above its threshold, with the volume floor, on a 60 s period."""
     lam, cw = aws("lambda"), aws("cloudwatch")
     create_function(lam, name, {"app.py": SLEEPY})
@@ -449,7 +449,7 @@ def test_a_slow_call_alarm_trips_on_the_share_of_slow_invocations(aws, name, cle
         AlarmName=name,
         Metrics=[
             {"Id": "m2", "MetricStat": stat("Invocations", "Sum"), "ReturnData": False},
-            {"Id": "d1", "MetricStat": stat("Duration", "PR(:300)"), "ReturnData": False},
+            {"Id": "d1", "MetricStat": stat("Duration", "PR(0:300)"), "ReturnData": False},
             {
                 "Id": "slow",
                 "Expression": "IF(FILL(m2, 0) >= 3, 100 - FILL(d1, 100), 0)",

@@ -70,7 +70,7 @@ run "slow_calls_add_the_share_of_slow_calls" {
   }
 
   assert {
-    condition     = one([for q in module.alarm[0].metric_queries : "${q.metric_name}/${q.stat}" if q.id == "d1"]) == "Duration/PR(:1500)"
+    condition     = one([for q in module.alarm[0].metric_queries : "${q.metric_name}/${q.stat}" if q.id == "d1"]) == "Duration/PR(0:1500)"
     error_message = "the slow calls are read as the percentile rank of Duration at the threshold"
   }
   assert {
@@ -109,7 +109,7 @@ run "all_three_signals" {
     error_message = "within CloudWatch's metric queries per alarm"
   }
   assert {
-    condition     = length([for m in jsondecode(module.observability.dashboard_body).widgets[2].properties.metrics : m if try(m[0].id, "") == "eventrate" || try(m[0].id, "") == "slow"]) == 2 && strcontains(module.observability.dashboard_body, "PR(:800)") && strcontains(module.observability.dashboard_body, "0f6e1d2c-3b4a-4958-8a7b-6c5d4e3f2a1b")
+    condition     = length([for m in jsondecode(module.observability.dashboard_body).widgets[2].properties.metrics : m if try(m[0].id, "") == "eventrate" || try(m[0].id, "") == "slow"]) == 2 && strcontains(module.observability.dashboard_body, "PR(0:800)") && strcontains(module.observability.dashboard_body, "0f6e1d2c-3b4a-4958-8a7b-6c5d4e3f2a1b")
     error_message = "the dashboard draws what the alarm judges: the mapping's failed events and the slow calls, next to the error rate"
   }
 }
