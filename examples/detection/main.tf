@@ -148,6 +148,7 @@ module "circuit_breaker" {
   slow_call_rate_threshold_percent = var.slow_call_rate_threshold_percent
   alarm_evaluation_periods         = var.alarm_evaluation_periods
   alarm_min_invocations            = var.alarm_min_invocations
+  alarm_watch_seconds              = var.alarm_watch_seconds
 
   open_wait_seconds       = var.open_wait_seconds
   backoff_initial_seconds = var.backoff_initial_seconds

@@ -58,6 +58,12 @@ variable "alarm_min_invocations" {
   default     = 5
 }
 
+variable "alarm_watch_seconds" {
+  description = "How long the circuit watches its alarm after a close (null: the module's default, derived from the alarm's window)."
+  type        = number
+  default     = null
+}
+
 variable "open_wait_seconds" {
   description = "Wait between opening the circuit and the first probe."
   type        = number
