@@ -163,6 +163,10 @@ def next_state(state: Mapping[str, Any], next_step: str, **parts: Any) -> dict[s
     return new
 
 
+# The state a give-up closes from (docs/events.md).
+GAVE_UP = "GAVE UP"
+
+
 def close_reason(reason: str, from_state: str) -> dict[str, str]:
     """A close reason as every state of the close reads it (docs/events.md: `from`)."""
     return {"reason": reason, "from": from_state, "note": ""}
@@ -349,11 +353,18 @@ def after_probe(
     staying_open = config.give_up_action == "stay_open" and episode.get("stayingOpen") is True
     if not staying_open:
         if attempt >= whole_number(episode, "maxAttempts", "$.episode"):
-            # GiveUpMaxAttempts: notified once; stay_open then keeps probing at this interval.
-            return decided(GIVE_UP_ATTEMPTS, episode=episode)
+            # NotifyGaveUp, once; stay_open then keeps probing at this interval.
+            return decided(
+                GIVE_UP_ATTEMPTS, episode=episode, closeReason=close_reason("max_attempts", GAVE_UP)
+            )
         episode["scheduleIndex"] = attempt
     projected, within = retention_guard(state, episode, config.probe_budget_seconds)
     guard = {"projectedSeconds": projected}
     if not within:
-        return decided(GIVE_UP_RETENTION, episode=episode, guard=guard)
+        return decided(
+            GIVE_UP_RETENTION,
+            episode=episode,
+            guard=guard,
+            closeReason=close_reason("retention", GAVE_UP),
+        )
     return decided(WAIT, episode=episode, guard=guard)

@@ -390,7 +390,7 @@ def test_poison_message_does_not_keep_a_healthy_circuit_open(closed: Circuit):
 
     outcomes = c.probe_outcomes(arn)
     assert outcomes[-1] == "healthy"
-    assert "GiveUpMaxAttempts" not in c.entered_states(arn)
+    assert "NotifyGaveUp" not in c.entered_states(arn)
     wait_until(lambda: c.mapping() == "Enabled", timeout=30, what="mapping Enabled")
     wait_until(lambda: good <= c.processed_bodies(), timeout=60, what="good messages processed")
     assert not poison & c.processed_bodies()
@@ -413,7 +413,7 @@ def test_exhausted_retries_notify_stay_open_and_still_close_on_recovery(closed: 
     wait_until(gave_up, timeout=EPISODE_TIMEOUT, what="the give-up notification")
 
     assert any("STAYS OPEN" in t for t in c.notifications)
-    assert "GiveUpMaxAttempts" in c.entered_states(arn)
+    assert "NotifyGaveUp" in c.entered_states(arn)
     assert c.probe_outcomes(arn).count("unhealthy") >= 4
     assert c.mapping() == "Disabled"  # stays open, as configured...
     assert c.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"  # ...and watched

@@ -29,7 +29,7 @@ run "core_states" {
       "Begin", "RouteCommand", "ReadControlAtStart", "IsHeldAtStart", "AcquireLease", "ReadLease", "JudgeLease", "DescribeLeaseHolder", "TakeOverStaleLease", "DuplicateEpisode",
       "ReadMappingAndQueue", "AfterReadMapping", "SaveSettings", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
       "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
-      "GiveUpMaxAttempts", "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",
+      "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])
     error_message = "a core state is missing"

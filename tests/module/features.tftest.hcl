@@ -426,7 +426,7 @@ run "stay_open_keeps_probing" {
   assert {
     # The probe function decides (lambda_src/probe/loop.py, property-tested in
     # tests/unit/test_probe_loop.py); the definition tells it the action and routes on its decision.
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_attempts"]) == "GiveUpMaxAttempts" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.maxAttempts == 3
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_attempts"]) == "NotifyGaveUp" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.maxAttempts == 3
     error_message = "after the give-up, unhealthy probes loop through StayOpen (NotifyGaveUp once), with no cap: the history hand-over keeps every execution under the quota"
   }
   assert {

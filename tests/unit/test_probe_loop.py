@@ -202,7 +202,11 @@ def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_bud
     new = after_probe(state, unhealthy(age), config, rand_from(seed), NOW + spent)
     assert state == before  # the input is never changed
     assert new["step"]["next"] in (WAIT, GIVE_UP_ATTEMPTS, GIVE_UP_RETENTION)
-    assert "closeReason" not in new
+    if new["step"]["next"] == WAIT:
+        assert "closeReason" not in new
+    else:  # never a healthy close: a give-up's reason, from GAVE UP
+        reason = "max_attempts" if new["step"]["next"] == GIVE_UP_ATTEMPTS else "retention"
+        assert new["closeReason"] == {"reason": reason, "from": "GAVE UP", "note": ""}
     episode = new["episode"]
     assert episode["attempt"] == before["episode"]["attempt"] + 1
     # the probe's own time counts (the wall clock), and an older message's age
