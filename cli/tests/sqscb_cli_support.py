@@ -27,7 +27,7 @@ PHASES = {
     "SaveSettings": "OPENING",
     "RetentionGuard": "OPEN",
     "WaitBeforeProbe": "OPEN",
-    "GiveUpMaxAttempts": "OPEN",
+    "AfterProbe": "OPEN",
     "CountFailedProbe": "OPEN",
     "Probe": "HALF-OPEN",
     "HalfOpenWindow": "HALF-OPEN",

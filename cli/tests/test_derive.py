@@ -101,8 +101,8 @@ def test_probing_episode_is_half_open_without_next_probe_time() -> None:
 def test_notify_state_takes_the_previous_states_phase() -> None:
     events = [
         entered("NotifyGaveUp", NOW, STATE_INPUT, 60),
-        exited("GiveUpMaxAttempts", NOW, 59),
-        entered("GiveUpMaxAttempts", NOW, STATE_INPUT, 58),
+        exited("AfterProbe", NOW, 59),
+        entered("AfterProbe", NOW, STATE_INPUT, 58),
     ]
     assert episode_view(EXECUTION, events, NOW, PHASES)["phase"] == OPEN
     events[2] = entered("RejitterWindow", NOW, STATE_INPUT, 58)
