@@ -81,6 +81,14 @@ UNHEALTHY_INVOKE_ERRORS = frozenset(
 class InvokeResult:
     healthy: bool
     reason: str
+    # Handled as the mapping judges a response, but slower than the slow-call threshold.
+    slow: bool = False
+
+    @property
+    def processed(self) -> bool:
+        """The function handled the message as the mapping would count it: the mapping would
+        delete it, so the probe does too (a slow answer is unhealthy, not a failed message)."""
+        return self.healthy or self.slow
 
 
 def _read_payload(response: Mapping[str, Any]) -> bytes:
@@ -183,6 +191,7 @@ def judge_duration(
         False,
         f"function answered in {elapsed_ms:.0f} ms, slower than the slow-call threshold of"
         f" {slow_call_ms} ms ({result.reason})",
+        slow=True,
     )
 
 

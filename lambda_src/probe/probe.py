@@ -3,8 +3,9 @@
 Invoked by the breaker's state machine with the circuit's context (see lambda_src/README.md for
 the exact input/output contract). It takes at most one message from the protected queue, invokes
 the protected function with it exactly as the SQS event source mapping (ESM) would, and reports
-whether the function handled it. The message is deleted only after a healthy invoke and made
-visible again after an unhealthy one: a probe never loses a message. When nothing can be
+whether the function handled it. The message is deleted only after the function handled it (a
+healthy invoke, or one slower than the slow-call threshold) and made visible again after an
+unhealthy one: a probe never loses a message. When nothing can be
 received, the queue's counts decide: "empty" only when it holds no visible, in-flight or delayed
 message at all, else "unhealthy" (probe again; the circuit must not close on a hidden backlog).
 """
@@ -183,7 +184,7 @@ def run_probe(
             f"{reason}; {skipped} message(s) the mapping's filters exclude were passed over"
             " (visible again: the mapping deletes them when it resumes)"
         )
-    if verdict.healthy:
+    if verdict.processed:  # healthy, or handled but slow: deleted, as the mapping would
         note = delete(sqs, request.queue_url, receipt_handle, message_id)
         if note:
             reason = f"{reason}; {note}"

@@ -1125,7 +1125,9 @@ def receive_all_peek(sqs: Any, url: str) -> dict[str, Any]:
 
 
 # ---- slow calls --------------------------------------------------------------------------------
-def test_a_healthy_answer_slower_than_the_threshold_is_unhealthy_and_keeps_the_message(sqs, queue):
+def test_a_handled_answer_slower_than_the_threshold_is_unhealthy_and_deletes_the_message(
+    sqs, queue
+):
     sent = sqs.send_message(QueueUrl=queue["url"], MessageBody="slow")
 
     def respond(event: dict[str, Any]) -> dict[str, Any]:
@@ -1136,7 +1138,8 @@ def test_a_healthy_answer_slower_than_the_threshold_is_unhealthy_and_keeps_the_m
     assert result["outcome"] == "unhealthy"
     assert "slower than the slow-call threshold of 40 ms" in result["reason"]
     assert result["messageId"] == sent["MessageId"]
-    assert queue_depth(sqs, queue["url"]) == (1, 0)  # kept: visible again, not deleted
+    # the function processed it: deleted, as the mapping would (kept, it would be processed twice)
+    assert queue_depth(sqs, queue["url"]) == (0, 0)
 
 
 def test_an_answer_within_the_threshold_is_healthy(sqs, queue):
@@ -1158,6 +1161,7 @@ def test_an_answer_within_the_threshold_is_healthy(sqs, queue):
 def test_judge_duration(healthy, elapsed_ms, threshold, judged_healthy):
     result = invoke.judge_duration(invoke.InvokeResult(healthy, "why"), elapsed_ms, threshold)
     assert result.healthy is judged_healthy
+    assert result.processed is healthy  # a slow answer was handled; a failed one was not
     assert ("why" in result.reason) and (judged_healthy or not healthy or "slower" in result.reason)
 
 
