@@ -227,16 +227,21 @@ def queue_depth(sqs, queue_url: str) -> tuple[int, int]:
     )
 
 
-def set_function_failing(lam, function_name: str, failing: bool) -> None:
-    """Break or fix the examples' protected function (its SHOULD_ERROR variable) and wait until
-    the update is live."""
-    config = lam.get_function_configuration(FunctionName=function_name)
-    variables = config["Environment"]["Variables"]
-    variables["SHOULD_ERROR"] = "true" if failing else "false"
+def set_function_variables(lam, function_name: str, **variables: str) -> None:
+    """Change the examples' protected function's environment (examples/complete/src/handler.py
+    reads SHOULD_ERROR, REPORT_ALL_FAILED and DELAY_MS), keeping its other variables, and wait
+    until the update is live."""
+    current = lam.get_function_configuration(FunctionName=function_name)["Environment"]
     lam.update_function_configuration(
-        FunctionName=function_name, Environment={"Variables": variables}
+        FunctionName=function_name,
+        Environment={"Variables": {**current["Variables"], **variables}},
     )
     lam.get_waiter("function_updated_v2").wait(FunctionName=function_name)
+
+
+def set_function_failing(lam, function_name: str, failing: bool) -> None:
+    """Break or fix the examples' protected function (its SHOULD_ERROR variable)."""
+    set_function_variables(lam, function_name, SHOULD_ERROR="true" if failing else "false")
 
 
 def mapping_state(lam, uuid: str) -> str:

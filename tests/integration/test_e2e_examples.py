@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +27,7 @@ from support import (
     probe_outcomes,
     probe_results,
     set_function_failing,
+    set_function_variables,
     wait_until,
 )
 
@@ -57,14 +59,7 @@ class Episode:
         set_function_failing(self.lam, self.out["function_name"], failing)
 
     def set_variables(self, **variables: str) -> None:
-        """Change the function's environment (examples/complete/src/handler.py reads
-        REPORT_ALL_FAILED and DELAY_MS) and wait until the update is live."""
-        name = self.out["function_name"]
-        current = self.lam.get_function_configuration(FunctionName=name)["Environment"]
-        self.lam.update_function_configuration(
-            FunctionName=name, Environment={"Variables": {**current["Variables"], **variables}}
-        )
-        self.lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+        set_function_variables(self.lam, self.out["function_name"], **variables)
 
     def alarm(self) -> dict:
         return self.cw.describe_alarms(AlarmNames=[self.out["alarm_name"]])["MetricAlarms"][0]
@@ -99,7 +94,7 @@ class Episode:
     def mapping(self) -> str:
         return mapping_state(self.lam, self.out["event_source_mapping_uuid"])
 
-    def execution(self, exclude: frozenset[str] = frozenset()) -> str:
+    def execution(self, exclude: Collection[str] = ()) -> str:
         """The execution that acted (passed single flight and opened the circuit), leaving out
         the `exclude`d (earlier episodes')."""
         machine = self.out["state_machine_arn"]
