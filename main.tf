@@ -268,16 +268,25 @@ module "probe" {
       {
         # The loops' tasks (CheckBeforeProbe, LookAtAlarm: lambda_src/probe/step.py): the
         # execution's own history size (the history quota), the episode's lease (superseded?),
-        # and the mapping's state before a probe (re-enabled by someone else?).
-        sid        = "CheckBeforeProbe"
-        actions    = ["states:GetExecutionHistory"]
+        # and the mapping's state before a probe (re-enabled by someone else?). Single flight
+        # (ClaimEpisode, lambda_src/probe/claim.py): is the lease's holder still running?
+        sid        = "OwnExecutions"
+        actions    = ["states:GetExecutionHistory", "states:DescribeExecution"]
         resources  = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.names.state_machine}:*"]
         conditions = []
       },
       {
-        sid        = "ReadEpisodeLease"
-        actions    = ["dynamodb:GetItem"]
+        # Read by the loops; taken by ClaimEpisode with conditional writes.
+        sid        = "EpisodeLease"
+        actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         resources  = ["arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.names.lease_table}"]
+        conditions = []
+      },
+      {
+        # ClaimEpisode: while an operator holds the circuit open, the alarm is ignored.
+        sid        = "ReadControlMarker"
+        actions    = ["ssm:GetParameter"]
+        resources  = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.parameter_path}/control"]
         conditions = []
       },
       {

@@ -709,7 +709,7 @@ variable "lambda_log_level" {
 }
 
 variable "probe_reserved_concurrency" {
-  description = "Reserved concurrency of the probe function, so that it can run while the account's concurrency is saturated (the open's read, each probe loop and the watch invoke it, one invocation at a time per circuit: 1 is enough), or null for none. Without it, a saturated account throttles these invocations: the state machine retries them with backoff, then notifies (an open that could not read the mapping changes nothing; a loop takes the failure path, which closes). Reserving takes from the account's unreserved pool, which Lambda keeps at 100 or more."
+  description = "Reserved concurrency of the probe function, so that it can run while the account's concurrency is saturated (each alarm execution's claim of the episode, the open's read, each probe loop and the watch invoke it: 2 is enough, one for the episode's task and one for the brief claim of a duplicate alarm execution, which is retried when throttled), or null for none. Without it, a saturated account throttles these invocations: the state machine retries them with backoff, then notifies (an open that could not read the mapping changes nothing; a loop takes the failure path, which closes). Reserving takes from the account's unreserved pool, which Lambda keeps at 100 or more."
   type        = number
   default     = null
 

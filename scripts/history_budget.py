@@ -22,9 +22,9 @@ retry taken:
   cut paths: a stretch ends
   at one, and a new stretch starts after it.
 - A loop that does not pass a measurement must be one the breaker bounds with a counter
-  (BOUNDED_LOOPS: the single-flight lease attempts and the duplicate re-checks, bounded by the
-  thresholds their Choice states hold): its states count that many times. Any other loop is an
-  error (it could reach the quota).
+  (BOUNDED_LOOPS: the single-flight claim's re-checks of a running holder, bounded by the
+  setting the claim task renders for the probe function): its states count that many times.
+  Any other loop is an error (it could reach the quota).
 
     python scripts/history_budget.py build/asl-check/full_text-this.asl.json
 """
@@ -43,29 +43,15 @@ MEASURE_SUFFIX = ":getExecutionHistory"
 DEFAULT_MAX_ATTEMPTS = 3  # ASL: a retrier without MaxAttempts retries 3 times
 
 # Loops without a measurement that the state machine bounds with counters: (states of the loop,
-# the Choice states whose NumericGreaterThanEquals thresholds bound its iterations together).
+# the counters whose thresholds bound its iterations together). A counter is a Choice state (its
+# NumericGreaterThanEquals threshold) or `State:dotted.path` (a number in the state's definition,
+# such as a Lambda task's rendered setting that the function counts against).
 BOUNDED_LOOPS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
     (
-        frozenset(
-            {
-                "AcquireLease",
-                "ReadLease",
-                "JudgeLease",
-                "IsAlarmAfterClose",
-                "TakeOverFromWatch",
-                "DescribeLeaseHolder",
-                "IsLeaseHolderRunning",
-                "TakeOverStaleLease",
-                "CountLeaseAttempt",
-                "InitLeaseAttempts",
-                "NextLeaseAttempt",
-                "ShouldRecheckDuplicate",
-                "InitDuplicateRecheck",
-                "CountDuplicateRecheck",
-                "WaitBeforeDuplicateRecheck",
-            }
-        ),
-        ("CountLeaseAttempt", "ShouldRecheckDuplicate"),
+        # Single flight: the claim (lambda_src/probe/claim.py) rechecks a running holder at most
+        # `rechecks` times; its lease attempts are inside the one invocation.
+        frozenset({"ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck"}),
+        ("ClaimEpisode:Parameters.Payload.claim.rechecks",),
     ),
 )
 
@@ -182,11 +168,19 @@ def _sccs(nodes: Iterable[str], edges: dict[str, list[str]]) -> list[list[str]]:
     return result
 
 
-def _threshold(states: dict[str, Any], choice: str) -> int:
-    for rule in states[choice].get("Choices", []):
+def _threshold(states: dict[str, Any], counter: str) -> int:
+    name, _, path = counter.partition(":")
+    if path:
+        value: Any = states[name]
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BudgetError(f"{name} has no number at {path} to bound its loop")
+        return value
+    for rule in states[name].get("Choices", []):
         if "NumericGreaterThanEquals" in rule:
             return int(rule["NumericGreaterThanEquals"])
-    raise BudgetError(f"{choice} has no NumericGreaterThanEquals threshold to bound its loop")
+    raise BudgetError(f"{name} has no NumericGreaterThanEquals threshold to bound its loop")
 
 
 def handover_threshold(definition: dict[str, Any]) -> int | None:
@@ -220,7 +214,7 @@ def longest_stretch(definition: dict[str, Any]) -> Stretch:
             bound = None
             for loop_states, counters in BOUNDED_LOOPS:
                 if members <= loop_states:
-                    present = [c for c in counters if c in states]
+                    present = [c for c in counters if c.partition(":")[0] in states]
                     bound = 1 + sum(_threshold(states, c) for c in present)
                     break
             if bound is None:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from claim import claim_handler
 from common import aws
 from common.log import get_logger
 from esm_event import esm_record, synthetic_record
@@ -239,9 +240,11 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """The state machine's ReadMappingAndQueue task (opening.py), its CheckBeforeProbe, Probe and
-    LookAtAlarm tasks (step.py), or one probe on its own (the probe's input alone: the contract in
-    lambda_src/README.md)."""
+    """The state machine's ClaimEpisode task (claim.py), its ReadMappingAndQueue task
+    (opening.py), its CheckBeforeProbe, Probe and LookAtAlarm tasks (step.py), or one probe on
+    its own (the probe's input alone: the contract in lambda_src/README.md)."""
+    if isinstance(event, Mapping) and "claim" in event:
+        return claim_handler(event)
     if isinstance(event, Mapping) and "open" in event:
         return open_handler(event)
     if isinstance(event, Mapping) and "check" in event:

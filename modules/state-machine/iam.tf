@@ -56,9 +56,10 @@ locals {
         conditions = []
       },
       {
-        # DescribeExecution: is the lease holder still running. GetExecutionHistory: only for
-        # executions that started before the probe function measured the history (their
-        # definition reads their own event count): remove in the release after next.
+        # Only for executions that started before the probe function took over these reads
+        # (their definition makes them): DescribeExecution, is the lease holder still running
+        # (now ClaimEpisode, lambda_src/probe/claim.py); GetExecutionHistory, the history
+        # size. Remove in the release after next.
         sid        = "OwnExecutions"
         actions    = ["states:DescribeExecution", "states:GetExecutionHistory"]
         resources  = ["arn:${var.partition}:states:${var.region}:${var.account_id}:execution:${var.state_machine_name}:*"]

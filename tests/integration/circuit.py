@@ -405,6 +405,16 @@ class Circuit:
         )
         return {key: value["S"] for key, value in item.items() if "S" in value}
 
+    def claim(self, execution_arn: str) -> dict:
+        """What the execution's last ClaimEpisode found ($.claim as it left the state; {} before
+        it has run): readable while the execution runs."""
+        outputs = [
+            e["stateExitedEventDetails"].get("output")
+            for e in self.history(execution_arn)
+            if e.get("stateExitedEventDetails", {}).get("name") == "ClaimEpisode"
+        ]
+        return json.loads(outputs[-1]).get("claim", {}) if outputs and outputs[-1] else {}
+
     def outcome(self, execution_arn: str) -> str | None:
         output = self.sfn.describe_execution(executionArn=execution_arn).get("output")
         return json.loads(output).get("outcome") if output else None

@@ -522,8 +522,14 @@ def test_executions_started_together_act_once(closed: Circuit, endpoint: str):
             assert c.wait_finished(arn, timeout=60)["status"] == "SUCCEEDED"
             states = c.entered_states(arn)
             assert "DuplicateEpisode" in states
-            assert "DescribeLeaseHolder" in states  # the holder runs ...
-            assert "WaitBeforeDuplicateRecheck" in states  # ... looked again before giving up
+            claim = c.claim(arn)
+            assert (claim["outcome"], claim["holder"], claim["holderStatus"]) == (
+                "duplicate",
+                acting[0],
+                "RUNNING",
+            )  # the holder runs ...
+            assert claim["rechecks"] == 2  # ... looked again before giving up
+            assert states.count("WaitBeforeDuplicateRecheck") == 2
             assert "DisableMapping" not in states and "Probe" not in states
     finally:
         harness_sfn(endpoint, {"stateMachineArn": c.machine, "listExecutionsLagSeconds": None})
@@ -631,7 +637,8 @@ def test_a_second_wave_after_the_alarm_went_ok_reopens_at_once(closed: Circuit):
     reopened_itself = c.entered_states(watcher).count("DisableMapping") == 2
     assert len(new) + reopened_itself == 1, c.describe_new_executions(before)
     if watching and new:
-        assert "TakeOverFromWatch" in c.entered_states(new[0])
+        claim = c.claim(new[0])
+        assert (claim["how"], claim["holder"]) == ("took over from the watch", watcher)
     c.set_failing(False)
     owner = new[0] if new else watcher
     assert c.wait_closed(owner) in ("healthy", "empty")

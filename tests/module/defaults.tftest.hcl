@@ -26,7 +26,7 @@ run "core_states" {
 
   assert {
     condition = alltrue([for s in [
-      "Begin", "RouteCommand", "ReadControlAtStart", "IsHeldAtStart", "AcquireLease", "ReadLease", "JudgeLease", "DescribeLeaseHolder", "TakeOverStaleLease", "DuplicateEpisode",
+      "Begin", "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
       "ReadMappingAndQueue", "AfterReadMapping", "SaveSettings", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
       "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
       "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",

@@ -360,8 +360,9 @@ run "close_path_watches_the_alarm_window" {
   }
   assert {
     # The alarm execution that a second wave starts during the watch takes the episode over when
-    # its event is newer than the close (the lease says watch and since when).
-    condition     = jsondecode(output.state_machine_definition).States.MarkLeaseWatching.Parameters.UpdateExpression == "SET phase = :watch, closedAt = :closedAt" && jsondecode(output.state_machine_definition).States.IsAlarmAfterClose.Choices[0].Variable == "$.time" && jsondecode(output.state_machine_definition).States.IsAlarmAfterClose.Choices[0].TimestampGreaterThanPath == "$.lease.Item.closedAt.S" && jsondecode(output.state_machine_definition).States.TakeOverFromWatch.Parameters.ConditionExpression == "holder = :holder AND phase = :watch"
+    # its event is newer than the close (the lease says watch and since when): the claim decides
+    # (lambda_src/probe/claim.py, tests/unit/test_probe_claim.py).
+    condition     = jsondecode(output.state_machine_definition).States.MarkLeaseWatching.Parameters.UpdateExpression == "SET phase = :watch, closedAt = :closedAt" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.leaseTable == "orders-cb-lease"
     error_message = "a second wave during the watch takes the episode over from the watching execution"
   }
   assert {
@@ -629,16 +630,21 @@ run "single_flight_is_a_lease_taken_with_conditional_writes" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.AcquireLease.Resource == "arn:aws:states:::dynamodb:updateItem" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.ConditionExpression == "attribute_not_exists(holder)" && jsondecode(output.state_machine_definition).States.AcquireLease.Parameters.TableName == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].ErrorEquals == ["DynamoDB.ConditionalCheckFailedException"] && jsondecode(output.state_machine_definition).States.AcquireLease.Catch[0].Next == "ReadLease" && jsondecode(output.state_machine_definition).States.AcquireLease.Next == "ReadMappingAndQueue"
-    error_message = "a free lease is taken with a conditional write; a held one is read"
+    # The conditional writes are the probe function's (lambda_src/probe/claim.py, unit-tested
+    # against DynamoDB's conditions): the task passes it the lease and its bounds.
+    condition = jsondecode(output.state_machine_definition).States.ClaimEpisode.Resource == "arn:aws:states:::lambda:invoke" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim == {
+      leaseTable    = "orders-cb-lease", circuit = "orders", controlParameter = "/sqs-circuit-breaker/orders/control"
+      leaseAttempts = 5, rechecks = 2, recheckMinSeconds = 5, recheckMaxSeconds = 15
+    } && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload["state.$"] == "$" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Catch[0].Next == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Next == "AfterClaim"
+    error_message = "the claim gets the lease, the marker and its bounds; a claim that fails notifies that nothing was opened"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.AcquireLease.Retry[0].ErrorEquals == ["DynamoDB.ConditionalCheckFailedException"] && jsondecode(output.state_machine_definition).States.AcquireLease.Retry[0].MaxAttempts == 0 && jsondecode(output.state_machine_definition).States.ReadLease.Parameters.ConsistentRead
-    error_message = "a failed condition is an answer, never retried; the lease is read strongly consistent"
+    condition     = jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "ClaimEpisode" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.SecondsPath == "$.claim.waitSeconds" && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[1].Next == "ReadMappingAndQueue" && jsondecode(output.state_machine_definition).States.AfterClaim.Default == "FailedBeforeOpen"
+    error_message = "a running holder: wait and claim again (then duplicate); claimed: read the mapping"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Choices[0].Next == "ShouldRecheckDuplicate" && jsondecode(output.state_machine_definition).States.IsLeaseHolderRunning.Default == "TakeOverStaleLease" && jsondecode(output.state_machine_definition).States.TakeOverStaleLease.Parameters.ConditionExpression == "holder = :holder" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.Next == "AcquireLease" && jsondecode(output.state_machine_definition).States.WaitBeforeDuplicateRecheck.SecondsPath == "$.singleFlightRecheck.waitSeconds" && jsondecode(output.state_machine_definition).States.InitDuplicateRecheck.Parameters["waitSeconds.$"] == "States.MathRandom(5, 15)"
-    error_message = "a running holder: wait and try again (then duplicate); an ended one: compare-and-set"
+    condition     = contains(one([for s in output.iam_policy_statements.probe : s.actions if s.sid == "EpisodeLease"]), "dynamodb:UpdateItem") && jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "ReadControlMarker"])) == jsonencode(["arn:aws:ssm:eu-west-1:123456789012:parameter/sqs-circuit-breaker/orders/control"]) && contains(one([for s in output.iam_policy_statements.probe : s.actions if s.sid == "OwnExecutions"]), "states:DescribeExecution")
+    error_message = "the probe's role may take the lease, read the marker and describe the holder"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Resource == "arn:aws:states:::dynamodb:updateItem" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Catch[0] == { ErrorEquals = ["DynamoDB.ConditionalCheckFailedException"], ResultPath = null, Next = "Superseded" } && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Catch[1].Next == "CloseCircuit" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Next == "CloseCircuit"

@@ -25,13 +25,13 @@ run "control_parameters_and_commands" {
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
-      "CheckContinuation", "ReadControlAtStart", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
+      "CheckContinuation", "ClaimEpisode", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
     ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidCommand"
-    error_message = "a successor continues its predecessor's episode; alarm executions (no command) read the marker; hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
+    error_message = "a successor continues its predecessor's episode; alarm executions (no command) claim the episode (the marker first); hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
   }
   assert {
-    condition     = [for c in jsondecode(output.state_machine_definition).States.IsHeldAtStart.Choices : c.Next] == ["AcquireLease", "AlarmIgnoredHeld"] && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended"
-    error_message = "an alarm during a hold ends at once; a marker without a mode is ignored"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next] == ["FailedBeforeOpen", "ReadMappingAndQueue", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld"] && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[4].StringEquals == "ignored_held" && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control"
+    error_message = "an alarm during a hold ends at once (the claim reads the marker)"
   }
   assert {
     # The measurement sits between each wait and its control check (history quota): in the probe
@@ -41,11 +41,11 @@ run "control_parameters_and_commands" {
   }
   assert {
     # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
-    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Next == "TakeLeaseForCommand" && !can(jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ConditionExpression) && jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ExpressionAttributeValues[":phase"]["S.$"] == "$.commandMode.phase" && jsondecode(output.state_machine_definition).States.InitHold.Result.phase == "held" && jsondecode(output.state_machine_definition).States.Held.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Ended" && jsondecode(output.state_machine_definition).States.JudgeLease.Choices[2].Next == "AlarmIgnoredHeld"
+    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Next == "TakeLeaseForCommand" && !can(jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ConditionExpression) && jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ExpressionAttributeValues[":phase"]["S.$"] == "$.commandMode.phase" && jsondecode(output.state_machine_definition).States.InitHold.Result.phase == "held" && jsondecode(output.state_machine_definition).States.Held.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Ended"
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ReadControlAtStart.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
+    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ReadControlAfterCommand.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {

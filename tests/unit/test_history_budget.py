@@ -81,26 +81,32 @@ def test_a_loop_without_a_measurement_is_refused(budget):
         budget.check(definition)
 
 
-def test_a_loop_bounded_by_the_lease_counters_counts_that_many_times(budget):
+def test_the_claim_loop_counts_as_often_as_its_rechecks(budget):
+    claim = task("AfterClaim")
+    claim["Parameters"] = {"Payload": {"claim": {"rechecks": 4}}}
     definition = {
-        "StartAt": "AcquireLease",
+        "StartAt": "ClaimEpisode",
         "States": {
-            "AcquireLease": task("CountLeaseAttempt"),
-            "CountLeaseAttempt": {
+            "ClaimEpisode": claim,
+            "AfterClaim": {
                 "Type": "Choice",
                 "Choices": [
-                    {"Variable": "$.a", "NumericGreaterThanEquals": 4, "Next": "Done"},
-                    {"Variable": "$.b", "IsPresent": True, "Next": "NextLeaseAttempt"},
+                    {"Variable": "$.a", "IsPresent": True, "Next": "WaitBeforeDuplicateRecheck"}
                 ],
                 "Default": "Done",
             },
-            "NextLeaseAttempt": {"Type": "Pass", "Next": "AcquireLease"},
+            "WaitBeforeDuplicateRecheck": {"Type": "Wait", "Seconds": 1, "Next": "ClaimEpisode"},
             "Done": {"Type": "Succeed"},
         },
     }
     stretch = budget.check(definition)
     assert stretch.threshold is None  # no measurement: the whole execution is the stretch
     assert stretch.events == (5 + 2 + 2) * (1 + 4) + 3
+    del claim["Parameters"]
+    with pytest.raises(
+        budget.BudgetError, match=r"no number at Parameters\.Payload\.claim\.rechecks"
+    ):
+        budget.check(definition)
 
 
 def test_a_stretch_twice_over_the_headroom_is_refused(budget):
