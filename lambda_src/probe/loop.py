@@ -209,6 +209,34 @@ def ownership(
     return superseded(state, lease, **history)
 
 
+# What a successor needs to go on, per phase: the continuation CheckContinuation validates.
+CONTINUATION_PARTS = {
+    "probe": ("original", "queue", "schedule", "episode", "guard", "tracking"),
+    "watch": ("original", "queue", "tracking", "watch", "closeReason", "closed"),
+}
+
+
+def with_hand_over(state: Mapping[str, Any], phase: str, name: str) -> dict[str, Any]:
+    """A hand-over's state with `$.handover`: the successor's name (fixed before the call, so a
+    retried StartExecution is idempotent) and its input, the continuation of this phase (probe:
+    before the control check; watch: before the next look), which names this execution as the
+    predecessor the successor claims the lease from."""
+    parts = CONTINUATION_PARTS.get(phase)
+    if parts is None:
+        raise LoopStateError(f"a hand-over's phase must be probe or watch, got {phase!r}")
+    continuation: dict[str, Any] = {
+        "phase": phase,
+        "predecessor": state_part(state, "started").get("execution"),
+    }
+    for part in parts:
+        if part not in state:
+            raise LoopStateError(f"$.{part} is missing from the state machine's state")
+        continuation[part] = copy.deepcopy(state[part])
+    new = dict(state)
+    new["handover"] = {"name": name, "input": {"continuation": continuation}}
+    return new
+
+
 def before_recovery(state: Mapping[str, Any], lease: Any) -> dict[str, Any]:
     """A healthy or empty probe leads to the recovery, which changes the mapping, only while the
     lease still names this execution: a hold or close command given during the probe superseded

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from common import aws
 from common.aws import error_message
 from common.log import get_logger
 from loop import (
+    HAND_OVER,
     PROBE,
     RECOVER,
     UNREADABLE,
@@ -37,6 +39,7 @@ from loop import (
     before_recovery,
     needs_hand_over,
     ownership,
+    with_hand_over,
 )
 from watch import (
     REARM,
@@ -256,6 +259,13 @@ def _owner(
     return events, lease, owned
 
 
+def _handing_over(owned: dict[str, Any], phase: str) -> dict[str, Any]:
+    """A loop that ends: a hand-over also names its successor and writes its input."""
+    if owned["step"]["next"] != HAND_OVER:
+        return owned
+    return with_hand_over(owned, phase, f"continued-{uuid.uuid4()}")
+
+
 def run_check(
     state: Mapping[str, Any],
     config: CheckConfig,
@@ -268,7 +278,7 @@ def run_check(
     """Read only what the next decision needs, in order: history, lease, mapping."""
     events, lease, owned = _owner(state, config, sfn, dynamodb)
     if owned is not None:
-        return owned
+        return _handing_over(owned, "probe")
     current = mapping_state(lambda_client, config.mapping_uuid)
     new = after_check(
         state,
@@ -327,7 +337,7 @@ def run_look(
     start the episode again when it re-opens."""
     events, _, owned = _owner(state, config, sfn, dynamodb)
     if owned is not None:
-        return owned
+        return _handing_over(owned, "watch")
     alarm = describe_alarm(cloudwatch, config.alarm_name)
     new = after_look(state, alarm, config.watch)
     if new["step"]["next"] == REARM:

@@ -345,7 +345,7 @@ run "close_path_watches_the_alarm_window" {
     # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
     # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
     # routes on it.
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ClaimEpisodeFromWatch", "Closed", "PrepareWatchHandOver", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ClaimEpisodeFromWatch", "Closed", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
   }
   assert {
@@ -801,7 +801,7 @@ run "history_quota_hand_over" {
     error_message = "the count is the newest event's id of the execution's own history"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check["execution.$"] == "$$.Execution.Id" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "PrepareProbeHandOver" && one([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "PrepareWatchHandOver"
+    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check["execution.$"] == "$$.Execution.Id" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "StartSuccessor" && one([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if try(c.StringEquals, "") == "hand_over"]) == "StartSuccessor"
     error_message = "past 20,000 events the probe loop and the watch hand over"
   }
   assert {
@@ -815,7 +815,9 @@ run "history_quota_hand_over" {
     error_message = "the successor is started under a name fixed beforehand (a retry is idempotent); a failed start takes the failure path (close, notified)"
   }
   assert {
-    condition     = keys(jsondecode(output.state_machine_definition).States.PrepareProbeHandOver.Parameters.input.continuation) == ["episode.$", "guard.$", "original.$", "phase", "predecessor.$", "queue.$", "schedule.$", "tracking.$"] && keys(jsondecode(output.state_machine_definition).States.PrepareWatchHandOver.Parameters.input.continuation) == ["closeReason.$", "closed.$", "original.$", "phase", "predecessor.$", "queue.$", "tracking.$", "watch.$"]
+    # The loops' tasks write the successor's input (lambda_src/probe/loop.py: with_hand_over,
+    # unit-tested); the successor checks every part of it before it claims the lease.
+    condition     = jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters["Input.$"] == "States.JsonToString($.handover.input)" && !can(jsondecode(output.state_machine_definition).States.PrepareProbeHandOver) && length([for c in jsondecode(output.state_machine_definition).States.CheckContinuation.Choices : c if c.Next == "RestoreProbePhase" && contains([for v in c.And : v.Variable], "$.continuation.guard.projectedSeconds")]) == 1
     error_message = "the continuation carries the episode's state"
   }
   assert {

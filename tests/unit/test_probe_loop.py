@@ -33,6 +33,7 @@ from loop import (
     before_probe,
     before_recovery,
     next_wait,
+    with_hand_over,
 )
 from sqscb_fakes import Scripted, client_error
 from step import CheckConfig, CheckError, probe_request, probe_step, run_check
@@ -355,6 +356,29 @@ def test_the_check_of_a_superseded_episode_reads_no_mapping():
 def test_past_the_threshold_the_check_hands_over_without_further_calls():
     new, made = check(history={"events": [{"id": HANDOVER}]})
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
+    # the successor's name and input: the probe phase's continuation, this execution its
+    # predecessor (CheckContinuation validates it, ClaimLeaseFromPredecessor claims from it)
+    assert new["handover"]["name"].startswith("continued-") and len(new["handover"]["name"]) <= 80
+    state = a_state()
+    assert new["handover"]["input"] == {
+        "continuation": {
+            "phase": "probe",
+            "predecessor": ME,
+            **{k: state[k] for k in ("original", "queue", "schedule", "episode", "guard")},
+            "tracking": new["tracking"],
+        }
+    }
+    again, _ = check(history={"events": [{"id": HANDOVER}]})
+    assert again["handover"]["name"] != new["handover"]["name"]  # one successor per hand-over
+
+
+def test_a_hand_over_without_the_episode_fails_the_task_rather_than_the_successor():
+    state = a_state()
+    del state["guard"]
+    with pytest.raises(LoopStateError, match=r"\$\.guard is missing"):
+        with_hand_over(state, "probe", "continued-x")
+    with pytest.raises(LoopStateError, match="phase must be probe or watch"):
+        with_hand_over(a_state(), "open", "continued-x")
 
 
 def test_an_unreadable_history_fails_the_task_rather_than_hand_over_again_and_again():

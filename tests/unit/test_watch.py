@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig
+from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig, LoopStateError
 from sqscb_fakes import Scripted, client_error
 from step import CheckError, LookConfig, run_look
 from watch import (
@@ -179,8 +179,21 @@ def test_the_look_rearms_a_stale_metric_alarm_then_waits_one_evaluation():
 def test_a_superseded_or_handed_over_look_reads_no_alarm():
     new, made = look(a_state(), holder="someone else")
     assert new["step"]["next"] == SUPERSEDED and "describe_alarms" not in made
-    new, made = look(a_state(), history=20_000)
+    watching = {
+        **a_state(),
+        "original": {"state": "Enabled"},
+        "closeReason": {"reason": "healthy", "from": "HALF-OPEN", "note": ""},
+        "closed": {"at": CLOSED_AT.isoformat()},
+    }
+    new, made = look(watching, history=20_000)
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
+    continuation = new["handover"]["input"]["continuation"]
+    assert (continuation["phase"], continuation["predecessor"]) == ("watch", ME)
+    for part in ("original", "queue", "tracking", "watch", "closeReason", "closed"):
+        assert continuation[part] == watching[part], part
+    del watching["closed"]
+    with pytest.raises(LoopStateError, match=r"\$\.closed is missing"):
+        look(watching, history=20_000)  # a watch that cannot say when it closed
     # an unreadable count does not send a superseded look down the failure path
     unreadable = client_error("AccessDeniedException", "GetExecutionHistory")
     calls = Scripted(get_execution_history=unreadable, get_item={"Item": {"holder": {"S": "x"}}})
