@@ -283,9 +283,10 @@ module "probe" {
         conditions = []
       },
       {
-        # ClaimEpisode: while an operator holds the circuit open, the alarm is ignored.
-        sid        = "ReadControlMarker"
-        actions    = ["ssm:GetParameter"]
+        # ClaimEpisode: an operator command writes the marker; while it says hold, an alarm
+        # execution ignores the alarm.
+        sid        = "ControlMarker"
+        actions    = ["ssm:GetParameter", "ssm:PutParameter"]
         resources  = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.parameter_path}/control"]
         conditions = []
       },

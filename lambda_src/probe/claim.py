@@ -16,6 +16,12 @@ unlike ListExecutions, which AWS documents as eventually consistent). The answer
 - `ignored_held`: held open by an operator (the marker says so; or the lease's phase says so
   and the marker is unreadable): the alarm neither opens nor closes anything.
 
+An operator command (hold, close: its input has `command`) claims differently: it writes the
+control marker (the mode, who asked and why; a timed hold's end), then takes the lease whatever
+holds it (every running execution is superseded and ends at its next control check), and records
+the lease it replaced (`$.previousLease`: ReadMappingAndQueue says which state the command takes
+the circuit from). A hold keeps the lease (phase held), a close's phase is `command`.
+
 The decisions are the pure functions below; `run_claim` makes the calls. A lease call that fails
 for another reason than its condition raises CheckError (the task is retried, then the failure
 path notifies that nothing was opened). An unreadable marker never keeps the breaker from opening.
@@ -87,6 +93,48 @@ class ClaimConfig:
             recheck_min_seconds=f["recheckMinSeconds"],
             recheck_max_seconds=f["recheckMaxSeconds"],
         )
+
+
+# A command's marker mode and lease phase.
+COMMANDS = {"hold": ("hold", "held"), "close": ("auto", "command")}
+NONE = "-"  # the replaced lease had no such attribute (DynamoDB's if_not_exists default)
+
+
+def control_record(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The control marker a command writes (sqs-circuit-breaker status shows it): its mode, the
+    command, who asked and why, when the command started and which execution it is; a timed
+    hold's end (`until`)."""
+    command = state.get("command")
+    if command not in COMMANDS:
+        raise LoopStateError(f"$.command must be hold or close, got {command!r}")
+    started = state.get("started")
+    if not isinstance(started, Mapping):
+        raise LoopStateError("$.started is missing from the state machine's state")
+    record = {
+        "mode": COMMANDS[command][0],
+        "command": command,
+        "reason": state.get("reason"),
+        "requestedBy": state.get("requestedBy"),
+        "at": started.get("at"),
+        "execution": started.get("execution"),
+    }
+    if command == "hold" and "holdUntil" in state:
+        record["until"] = state["holdUntil"]
+    return record
+
+
+def replaced_lease(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The lease a command replaced, as TakeLeaseForCommand's ALL_OLD gave it (opening.py:
+    command_from): from the write's own answer, or on a retry of the task (the lease is already
+    this command's) from what the first write recorded (replacedHolder, replacedPhase)."""
+    if not attributes:
+        return {"Attributes": {}}
+    recorded = {
+        name: attributes.get(f"replaced{name.capitalize()}") for name in ("holder", "phase")
+    }
+    if all(isinstance(v, Mapping) for v in recorded.values()):
+        return {"Attributes": {k: v for k, v in recorded.items() if v.get("S") != NONE}}
+    return {"Attributes": dict(attributes)}
 
 
 def control_mode(value: str | None) -> str | None:
@@ -191,6 +239,34 @@ class _Lease:
             raise CheckError(f"GetItem of the lease failed: {error_message(exc)}") from exc
         return item if isinstance(item, Mapping) else None
 
+    def take_for_command(self, phase: str) -> dict[str, Any]:
+        """Take the lease whatever holds it, recording what it replaced (a retried task finds it
+        already this command's: the record of the first write stays)."""
+        try:
+            answer = self.dynamodb.update_item(
+                TableName=self.config.lease_table,
+                Key={"circuit": {"S": self.config.circuit}},
+                UpdateExpression=(
+                    "SET holder = :self, phase = :phase, since = :now,"
+                    " replacedHolder = if_not_exists(holder, :none),"
+                    " replacedPhase = if_not_exists(phase, :none) REMOVE closedAt"
+                ),
+                ConditionExpression="attribute_not_exists(holder) OR holder <> :self",
+                ExpressionAttributeValues={
+                    ":self": {"S": self.execution},
+                    ":phase": {"S": phase},
+                    ":now": {"S": self.now},
+                    ":none": {"S": NONE},
+                },
+                ReturnValues="ALL_OLD",
+            )
+            old = answer.get("Attributes") or {}
+            return {"Attributes": {k: old[k] for k in ("holder", "phase") if k in old}}
+        except _AWS_ERRORS as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+        return replaced_lease(self.read())
+
 
 def holder_status(sfn: Any, holder: str) -> str:
     """The holder execution's status (GONE when it no longer exists: it owns nothing)."""
@@ -211,6 +287,39 @@ def read_control(ssm: Any, name: str) -> str | None:
         return None
 
 
+class ClaimError(RuntimeError):
+    """A command that cannot be recorded, whatever the retries: the task fails at once."""
+
+
+def write_control(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
+    try:
+        ssm.put_parameter(
+            Name=name,
+            Value=json.dumps(record, separators=(",", ":")),
+            Type="String",
+            Overwrite=True,
+        )
+    except _AWS_ERRORS as exc:
+        if error_code(exc) in ("ValidationException", "ParameterPatternMismatchException"):
+            # the marker does not fit (a raw StartExecution with a long reason): never retried
+            raise ClaimError(f"the control marker was refused: {error_message(exc)}") from exc
+        raise CheckError(f"PutParameter {name} failed: {error_message(exc)}") from exc
+
+
+def run_command(
+    state: Mapping[str, Any], config: ClaimConfig, *, dynamodb: Any, ssm: Any, now: str
+) -> dict[str, Any]:
+    """A command's claim: the control marker, then the lease (see the module's docstring)."""
+    record = control_record(state)
+    mode, phase = COMMANDS[record["command"]]
+    write_control(ssm, config.control_parameter, record)
+    lease = _Lease(dynamodb, config, str(record["execution"]), now)
+    new = dict(state)
+    new["previousLease"] = lease.take_for_command(phase)
+    new["claim"] = {"outcome": CLAIMED, "how": "command", "control": mode}
+    return new
+
+
 def run_claim(
     state: Mapping[str, Any],
     config: ClaimConfig,
@@ -222,11 +331,13 @@ def run_claim(
     rand: Callable[[int, int], int] = random.randint,
 ) -> dict[str, Any]:
     """Claim the episode for this execution; the state with `$.claim` (outcome, how, holder,
-    the rechecks so far, the next wait)."""
+    the rechecks so far, the next wait). A command claims as run_command does."""
     started = state.get("started")
     execution = started.get("execution") if isinstance(started, Mapping) else None
     if not isinstance(execution, str):
         raise LoopStateError("$.started.execution is missing from the state machine's state")
+    if "command" in state:
+        return run_command(state, config, dynamodb=dynamodb, ssm=ssm, now=now)
     new = dict(state)
     previous = state.get("claim")
     rechecks = previous.get("rechecks", 0) if isinstance(previous, Mapping) else 0

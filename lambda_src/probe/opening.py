@@ -196,8 +196,8 @@ OPEN_PHASES = frozenset({"open", "recovering", "closing", "command"})
 
 def command_from(previous_lease: Any) -> str:
     """Transition events: the state an operator command takes the circuit from, as the lease it
-    replaced says (TakeLeaseForCommand's ALL_OLD): a hold's lease HELD, an open circuit's OPEN; a
-    watch after a close, a released lease or none CLOSED."""
+    replaced says (ClaimEpisode's `$.previousLease`: claim.py): a hold's lease HELD, an open
+    circuit's OPEN; a watch after a close, a released lease or none CLOSED."""
     attributes = previous_lease.get("Attributes") if isinstance(previous_lease, Mapping) else None
     if not isinstance(attributes, Mapping):
         return "CLOSED"
@@ -234,7 +234,7 @@ def after_open_read(
         raise LoopStateError("$.started.execution is missing from the state machine's state")
     new = copy.deepcopy(dict(state))
     new["singleFlight"] = {"self": execution}
-    if "previousLease" in state:  # a command, with transition events
+    if "previousLease" in state:  # a command
         new["commandFrom"] = command_from(state["previousLease"])
     problem = mapping_problem(mapping, config)
     if problem is not None:

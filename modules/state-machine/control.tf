@@ -1,5 +1,5 @@
 # Operator control (sqs-circuit-breaker open / close): two small SSM parameters that only the state
-# machine writes.
+# machine writes (its ClaimEpisode task, through the probe function, writes the control marker).
 #   control  - the marker of the last operator command: {mode: auto|hold, command, reason,
 #              requestedBy, at, execution}. A new alarm execution reads it first (a held circuit
 #              ignores the alarm); sqs-circuit-breaker status shows it. Which execution owns the

@@ -635,7 +635,7 @@ run "single_flight_is_a_lease_taken_with_conditional_writes" {
     condition = jsondecode(output.state_machine_definition).States.ClaimEpisode.Resource == "arn:aws:states:::lambda:invoke" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim == {
       leaseTable    = "orders-cb-lease", circuit = "orders", controlParameter = "/sqs-circuit-breaker/orders/control"
       leaseAttempts = 5, rechecks = 2, recheckMinSeconds = 5, recheckMaxSeconds = 15
-    } && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload["state.$"] == "$" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Catch[0].Next == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Next == "AfterClaim"
+    } && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload["state.$"] == "$" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Catch[0].Next == "ClaimFailed" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Next == "AfterClaim"
     error_message = "the claim gets the lease, the marker and its bounds; a claim that fails notifies that nothing was opened"
   }
   assert {
@@ -643,8 +643,8 @@ run "single_flight_is_a_lease_taken_with_conditional_writes" {
     error_message = "a running holder: wait and claim again (then duplicate); claimed: read the mapping"
   }
   assert {
-    condition     = contains(one([for s in output.iam_policy_statements.probe : s.actions if s.sid == "EpisodeLease"]), "dynamodb:UpdateItem") && jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "ReadControlMarker"])) == jsonencode(["arn:aws:ssm:eu-west-1:123456789012:parameter/sqs-circuit-breaker/orders/control"]) && contains(one([for s in output.iam_policy_statements.probe : s.actions if s.sid == "OwnExecutions"]), "states:DescribeExecution")
-    error_message = "the probe's role may take the lease, read the marker and describe the holder"
+    condition     = contains(one([for s in output.iam_policy_statements.probe : s.actions if s.sid == "EpisodeLease"]), "dynamodb:UpdateItem") && jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "ControlMarker"])) == jsonencode(["arn:aws:ssm:eu-west-1:123456789012:parameter/sqs-circuit-breaker/orders/control"]) && contains(one([for s in output.iam_policy_statements.probe : s.actions if s.sid == "OwnExecutions"]), "states:DescribeExecution")
+    error_message = "the probe's role may take the lease, read and write the marker and describe the holder"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Resource == "arn:aws:states:::dynamodb:updateItem" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Catch[0] == { ErrorEquals = ["DynamoDB.ConditionalCheckFailedException"], ResultPath = null, Next = "Superseded" } && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Catch[1].Next == "CloseCircuit" && jsondecode(output.state_machine_definition).States.MarkLeaseClosing.Next == "CloseCircuit"
@@ -859,9 +859,7 @@ run "transition_events_on_the_default_bus" {
       jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "CheckRetention" &&
       jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
       jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&
-      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Next == "ReadMappingAndQueue" &&
-      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ReturnValues == "ALL_OLD" &&
-      jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.ResultPath == "$.previousLease"
+      jsondecode(output.state_machine_definition).States.AfterClaim.Choices[1].Next == "ReadMappingAndQueue"
     )
     error_message = "each announcement follows its notification and goes where the notification went (a give-up nobody was told about still closes)"
   }

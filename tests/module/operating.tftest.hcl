@@ -25,7 +25,7 @@ run "control_parameters_and_commands" {
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
-      "CheckContinuation", "ClaimEpisode", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InitHold", "InitClose",
+      "CheckContinuation", "ClaimEpisode", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "ClaimEpisode", "ClaimEpisode",
     ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidCommand"
     error_message = "a successor continues its predecessor's episode; alarm executions (no command) claim the episode (the marker first); hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
   }
@@ -41,11 +41,13 @@ run "control_parameters_and_commands" {
   }
   assert {
     # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
-    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Next == "TakeLeaseForCommand" && !can(jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ConditionExpression) && jsondecode(output.state_machine_definition).States.TakeLeaseForCommand.Parameters.ExpressionAttributeValues[":phase"]["S.$"] == "$.commandMode.phase" && jsondecode(output.state_machine_definition).States.InitHold.Result.phase == "held" && jsondecode(output.state_machine_definition).States.Held.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Ended"
+    # The marker and the lease are the claim's (lambda_src/probe/claim.py: run_command, tested
+    # against DynamoDB's conditions); a claim that fails is a failed command, notified.
+    condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.Held.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Ended"
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.WriteControl.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ReadControlAfterCommand.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
+    condition     = jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ReadControlAfterCommand.Parameters.Name == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {
@@ -67,7 +69,7 @@ run "timed_hold_ends_with_a_close_command" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsTimedHold.Choices[0].Next == "BuildTimedHoldRecord" && jsondecode(output.state_machine_definition).States.BuildTimedHoldRecord.Parameters["until.$"] == "$.holdUntil" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Choices[0].Next == "WaitForHoldEnd" && jsondecode(output.state_machine_definition).States.WaitForHoldEnd.TimestampPath == "$.holdUntil"
+    condition     = jsondecode(output.state_machine_definition).States.IsHoldTimed.Choices[0].Next == "WaitForHoldEnd" && jsondecode(output.state_machine_definition).States.WaitForHoldEnd.TimestampPath == "$.holdUntil"
     error_message = "a timed hold records its end in the control marker and waits for it inside its own execution"
   }
   assert {

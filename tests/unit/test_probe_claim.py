@@ -17,18 +17,22 @@ from claim import (
     CLAIMED,
     DUPLICATE,
     IGNORED_HELD,
+    NONE,
     OURS,
     RECHECK,
     RETRY,
     TAKE_OVER_FROM_WATCH,
     ClaimConfig,
+    ClaimError,
     control_mode,
+    control_record,
     judge_lease,
     run_claim,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loop import LoopStateError
+from opening import command_from
 from sqscb_fakes import Scripted, client_error
 from step import CheckError
 
@@ -357,3 +361,91 @@ def test_a_claim_changes_the_lease_only_to_take_it(
         assert phase == "watch" and closed == "2026-12-04T09:59:00.000Z"
     if result["outcome"] == RECHECK:
         assert 5 <= result["waitSeconds"] <= 15 and result["rechecks"] == checks + 1 <= 2
+
+
+# ---- operator commands ------------------------------------------------------------------------
+STARTED_AT = "2026-12-04T09:59:58.123Z"
+
+
+def command(ddb: Any, ssm: Any, name: str = "hold", execution: str = ME, **extra: Any) -> dict:
+    given = {
+        "started": {"execution": execution, "at": STARTED_AT},
+        "command": name,
+        "reason": "deploy",
+        "requestedBy": "arn:aws:iam::123456789012:user/ops",
+        **extra,
+    }
+    return run_claim(given, CONFIG, dynamodb=ddb, ssm=ssm, sfn=None, now=NOW)
+
+
+def marker(ssm: Any) -> dict[str, Any]:
+    value = ssm.get_parameter(Name=CONTROL)["Parameter"]["Value"]
+    assert " " not in value.replace("deploy", "")  # compact, as States.JsonToString writes it
+    return json.loads(value)
+
+
+def test_a_hold_writes_the_marker_then_takes_the_lease_from_a_running_episode(ddb: Any, ssm: Any):
+    put_lease(ddb, holder=OTHER, phase="recovering", since=NOW)
+    new = command(ddb, ssm, holdUntil="2026-12-04T12:00:00Z")
+    assert new["claim"] == {"outcome": CLAIMED, "how": "command", "control": "hold"}
+    assert marker(ssm) == {
+        "mode": "hold",
+        "command": "hold",
+        "reason": "deploy",
+        "requestedBy": "arn:aws:iam::123456789012:user/ops",
+        "at": STARTED_AT,
+        "execution": ME,
+        "until": "2026-12-04T12:00:00Z",
+    }
+    taken = lease(ddb)
+    assert (taken["holder"], taken["phase"], taken["since"]) == (ME, "held", NOW)
+    assert new["previousLease"] == {
+        "Attributes": {"holder": {"S": OTHER}, "phase": {"S": "recovering"}}
+    }
+    assert command_from(new["previousLease"]) == "OPEN"
+
+
+def test_a_close_takes_the_lease_from_a_hold(ddb: Any, ssm: Any):
+    put_lease(ddb, holder=OTHER, phase="held", since=NOW)
+    new = command(ddb, ssm, "close", holdUntil="2026-12-04T12:00:00Z")
+    assert "until" not in marker(ssm) and marker(ssm)["mode"] == "auto"
+    assert lease(ddb)["phase"] == "command"
+    assert command_from(new["previousLease"]) == "HELD"
+
+
+def test_a_command_on_a_closed_circuit_replaced_no_lease(ddb: Any, ssm: Any):
+    new = command(ddb, ssm)
+    assert new["previousLease"] == {"Attributes": {}}
+    assert command_from(new["previousLease"]) == "CLOSED"
+    assert lease(ddb)["replacedHolder"] == NONE
+
+
+def test_a_retried_command_reports_the_lease_its_first_write_replaced(ddb: Any, ssm: Any):
+    put_lease(ddb, holder=OTHER, phase="watch", since=NOW, closedAt=NOW)
+    first = command(ddb, ssm, "close")
+    again = command(ddb, ssm, "close")  # the task retried after its write had succeeded
+    assert again["previousLease"] == first["previousLease"]
+    assert command_from(again["previousLease"]) == "CLOSED"  # a watch after a close
+    assert "closedAt" not in lease(ddb)
+    # a later command replaces this one's lease (and says so)
+    later = command(ddb, ssm, "hold", execution=PREFIX + "later")
+    assert later["previousLease"]["Attributes"] == {
+        "holder": {"S": ME},
+        "phase": {"S": "command"},
+    }
+
+
+def test_a_marker_that_cannot_be_written_changes_nothing(ddb: Any):
+    put_lease(ddb, holder=OTHER, phase="open", since=NOW)
+    too_long = Scripted(put_parameter=client_error("ValidationException", "PutParameter"))
+    with pytest.raises(ClaimError, match="the control marker was refused"):
+        command(ddb, too_long)
+    throttled = Scripted(put_parameter=client_error("ThrottlingException", "PutParameter"))
+    with pytest.raises(CheckError, match=r"PutParameter .* failed: ThrottlingException"):
+        command(ddb, throttled)
+    assert lease(ddb)["holder"] == OTHER
+
+
+def test_only_hold_and_close_are_commands():
+    with pytest.raises(LoopStateError, match="must be hold or close, got 'open'"):
+        control_record({"command": "open", "started": {}})
