@@ -124,9 +124,9 @@ def control_record(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def replaced_lease(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The lease a command replaced, as TakeLeaseForCommand's ALL_OLD gave it (opening.py:
-    command_from): from the write's own answer, or on a retry of the task (the lease is already
-    this command's) from what the first write recorded (replacedHolder, replacedPhase)."""
+    """The lease a command replaced (opening.py: command_from), read back on a retry of its task
+    (the lease is already this command's): what the first write recorded (replacedHolder,
+    replacedPhase). The first write has it from its own answer (ALL_OLD)."""
     if not attributes:
         return {"Attributes": {}}
     recorded = {
@@ -288,7 +288,8 @@ def read_control(ssm: Any, name: str) -> str | None:
 
 
 class ClaimError(RuntimeError):
-    """A command that cannot be recorded, whatever the retries: the task fails at once."""
+    """A command that cannot be recorded, whatever the retries: not a CheckError (which the task
+    retries as a read), so only the task's last-resort retries run before ClaimFailed."""
 
 
 def write_control(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
@@ -301,7 +302,7 @@ def write_control(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
         )
     except _AWS_ERRORS as exc:
         if error_code(exc) in ("ValidationException", "ParameterPatternMismatchException"):
-            # the marker does not fit (a raw StartExecution with a long reason): never retried
+            # the marker does not fit (a raw StartExecution with a long reason)
             raise ClaimError(f"the control marker was refused: {error_message(exc)}") from exc
         raise CheckError(f"PutParameter {name} failed: {error_message(exc)}") from exc
 
