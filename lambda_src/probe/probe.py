@@ -45,6 +45,7 @@ from opening import open_handler
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
 from step import check_handler, look_handler, probe_step
 from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
+from verify import verify_handler
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -241,10 +242,13 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """The state machine's ClaimEpisode task (claim.py), its ReadMappingAndQueue task
-    (opening.py), its CheckBeforeProbe, Probe and LookAtAlarm tasks (step.py), or one probe on
-    its own (the probe's input alone: the contract in lambda_src/README.md)."""
+    (opening.py), its VerifyAfterCommand task (verify.py), its CheckBeforeProbe, Probe and
+    LookAtAlarm tasks (step.py), or one probe on its own (the probe's input alone: the contract
+    in lambda_src/README.md)."""
     if isinstance(event, Mapping) and "claim" in event:
         return claim_handler(event)
+    if isinstance(event, Mapping) and "verify" in event:
+        return verify_handler(event)
     if isinstance(event, Mapping) and "open" in event:
         return open_handler(event)
     if isinstance(event, Mapping) and "check" in event:

@@ -1,0 +1,113 @@
+"""The look after an operator command (the VerifyAfterCommand task, after SettleAfterCommand).
+
+A superseded execution that read the lease just before a hold or a close took it may still change
+the mapping within one API call. So a few seconds after it acted, the command looks again: the
+control marker (a later command owns the circuit: this one does not look further), then the
+mapping. The answer, in `$.step.next`:
+
+- `held`: a hold whose mapping is off, or that a later command superseded (the later one acts);
+- `superseded`: a close that a later command superseded;
+- `disable_again`: a hold whose mapping was found on again;
+- `enable_again`: a close whose mapping was found off again (re-enabled with the recorded
+  settings);
+- `watch`: a close whose mapping is on: the watch, as after any close.
+
+An unreadable marker does not stop the look (the command is taken as current); an unreadable
+mapping fails the task (CheckError: retried, then VerifyAfterCommandFailed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from claim import read_control
+from common import aws
+from common.aws import error_message
+from common.log import get_logger
+from loop import LoopStateError
+from step import CHECK_CONFIG, CheckError, _config_fields, _state
+
+log = get_logger("sqs-circuit-breaker.probe")
+
+HELD = "held"
+SUPERSEDED = "superseded"
+DISABLE_AGAIN = "disable_again"
+ENABLE_AGAIN = "enable_again"
+WATCH = "watch"
+
+ON_STATES = ("Enabled", "Enabling")
+OFF_STATES = ("Disabled", "Disabling")
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    control_parameter: str
+    mapping_uuid: str
+
+    @classmethod
+    def parse(cls, value: Any) -> VerifyConfig:
+        f = _config_fields(value, "verify", ("controlParameter", "mappingUuid"), ())
+        return cls(control_parameter=f["controlParameter"], mapping_uuid=f["mappingUuid"])
+
+
+def marker_execution(value: str | None) -> str | None:
+    """The execution the control marker names (None: unreadable, or it names none)."""
+    try:
+        marker = json.loads(value) if value is not None else None
+    except ValueError:
+        return None
+    execution = marker.get("execution") if isinstance(marker, Mapping) else None
+    return execution if isinstance(execution, str) else None
+
+
+def superseded_step(command: str, marker_names: str | None, execution: str) -> str | None:
+    """A later command owns the circuit: a hold ends held, a close superseded (else None)."""
+    if marker_names is None or marker_names == execution:
+        return None
+    return HELD if command == "hold" else SUPERSEDED
+
+
+def mapping_step(command: str, mapping_state: str) -> str:
+    """Is the mapping as the command left it?"""
+    if command == "hold":
+        return DISABLE_AGAIN if mapping_state in ON_STATES else HELD
+    return ENABLE_AGAIN if mapping_state in OFF_STATES else WATCH
+
+
+def run_verify(
+    state: Mapping[str, Any], config: VerifyConfig, *, ssm: Any, lambda_client: Any
+) -> dict[str, Any]:
+    command = state.get("command")
+    started = state.get("started")
+    execution = started.get("execution") if isinstance(started, Mapping) else None
+    if command not in ("hold", "close") or not isinstance(execution, str):
+        raise LoopStateError("$.command (hold or close) and $.started.execution are required")
+    new = dict(state)
+    names = marker_execution(read_control(ssm, config.control_parameter))
+    step = superseded_step(command, names, execution)
+    if step is None:
+        try:
+            mapping = lambda_client.get_event_source_mapping(UUID=config.mapping_uuid)
+            current = str(mapping["State"])
+        except (ClientError, BotoCoreError, KeyError) as exc:
+            raise CheckError(
+                f"GetEventSourceMapping {config.mapping_uuid} failed: {error_message(exc)}"
+            ) from exc
+        new["current"] = {"state": current}
+        step = mapping_step(command, current)
+    new["step"] = {"next": step}
+    log.info("command verified", command=command, next=step, current=new.get("current"))
+    return new
+
+
+def verify_handler(event: Mapping[str, Any]) -> dict[str, Any]:
+    return run_verify(
+        _state(event),
+        VerifyConfig.parse(event.get("verify")),
+        ssm=aws.client("ssm", None, CHECK_CONFIG),
+        lambda_client=aws.client("lambda", None, CHECK_CONFIG),
+    )
