@@ -16,11 +16,8 @@ unlike ListExecutions, which AWS documents as eventually consistent). The answer
 - `ignored_held`: held open by an operator (the marker says so; or the lease's phase says so
   and the marker is unreadable): the alarm neither opens nor closes anything.
 
-An operator command (hold, close: its input has `command`) claims differently: it writes the
-control marker (the mode, who asked and why; a timed hold's end), then takes the lease whatever
-holds it (every running execution is superseded and ends at its next control check), and records
-the lease it replaced (`$.previousLease`: ReadMappingAndQueue says which state the command takes
-the circuit from). A hold keeps the lease (phase held), a close's phase is `command`.
+An operator command (hold, close: its input has `command`) claims differently (commands.py):
+it writes the control marker, then takes the lease whatever holds it.
 
 The decisions are the pure functions below; `run_claim` makes the calls. A lease call that fails
 for another reason than its condition raises CheckError (the task is retried, then the failure
@@ -37,9 +34,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from commands import command_claim
 from common import aws
 from common.aws import error_code, error_message
 from common.log import get_logger
+from lease import Lease
 from loop import LoopStateError
 from step import CHECK_CONFIG, CheckError, _config_fields, _state
 
@@ -93,48 +92,6 @@ class ClaimConfig:
             recheck_min_seconds=f["recheckMinSeconds"],
             recheck_max_seconds=f["recheckMaxSeconds"],
         )
-
-
-# A command's marker mode and lease phase.
-COMMANDS = {"hold": ("hold", "held"), "close": ("auto", "command")}
-NONE = "-"  # the replaced lease had no such attribute (DynamoDB's if_not_exists default)
-
-
-def control_record(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The control marker a command writes (sqs-circuit-breaker status shows it): its mode, the
-    command, who asked and why, when the command started and which execution it is; a timed
-    hold's end (`until`)."""
-    command = state.get("command")
-    if command not in COMMANDS:
-        raise LoopStateError(f"$.command must be hold or close, got {command!r}")
-    started = state.get("started")
-    if not isinstance(started, Mapping):
-        raise LoopStateError("$.started is missing from the state machine's state")
-    record = {
-        "mode": COMMANDS[command][0],
-        "command": command,
-        "reason": state.get("reason"),
-        "requestedBy": state.get("requestedBy"),
-        "at": started.get("at"),
-        "execution": started.get("execution"),
-    }
-    if command == "hold" and "holdUntil" in state:
-        record["until"] = state["holdUntil"]
-    return record
-
-
-def replaced_lease(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The lease a command replaced (opening.py: command_from), read back on a retry of its task
-    (the lease is already this command's): what the first write recorded (replacedHolder,
-    replacedPhase). The first write has it from its own answer (ALL_OLD)."""
-    if not attributes:
-        return {"Attributes": {}}
-    recorded = {
-        name: attributes.get(f"replaced{name.capitalize()}") for name in ("holder", "phase")
-    }
-    if all(isinstance(v, Mapping) for v in recorded.values()):
-        return {"Attributes": {k: v for k, v in recorded.items() if v.get("S") != NONE}}
-    return {"Attributes": dict(attributes)}
 
 
 def control_mode(value: str | None) -> str | None:
@@ -201,73 +158,6 @@ def after_running_holder(state: Mapping[str, Any], config: ClaimConfig) -> tuple
     return (RECHECK, count + 1) if count < config.rechecks else (DUPLICATE, count)
 
 
-class _Lease:
-    """The lease's three calls, each with its failure modes."""
-
-    def __init__(self, dynamodb: Any, config: ClaimConfig, execution: str, now: str) -> None:
-        self.dynamodb, self.config, self.execution, self.now = dynamodb, config, execution, now
-
-    def take(self, condition: str, values: dict[str, Any] | None = None) -> bool:
-        """SET holder = this execution, phase open, since now, if `condition` holds."""
-        try:
-            self.dynamodb.update_item(
-                TableName=self.config.lease_table,
-                Key={"circuit": {"S": self.config.circuit}},
-                UpdateExpression="SET holder = :self, phase = :open, since = :now REMOVE closedAt",
-                ConditionExpression=condition,
-                ExpressionAttributeValues={
-                    ":self": {"S": self.execution},
-                    ":open": {"S": "open"},
-                    ":now": {"S": self.now},
-                    **(values or {}),
-                },
-            )
-            return True
-        except _AWS_ERRORS as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
-
-    def read(self) -> Mapping[str, Any] | None:
-        try:
-            item = self.dynamodb.get_item(
-                TableName=self.config.lease_table,
-                Key={"circuit": {"S": self.config.circuit}},
-                ConsistentRead=True,
-            ).get("Item")
-        except _AWS_ERRORS as exc:
-            raise CheckError(f"GetItem of the lease failed: {error_message(exc)}") from exc
-        return item if isinstance(item, Mapping) else None
-
-    def take_for_command(self, phase: str) -> dict[str, Any]:
-        """Take the lease whatever holds it, recording what it replaced (a retried task finds it
-        already this command's: the record of the first write stays)."""
-        try:
-            answer = self.dynamodb.update_item(
-                TableName=self.config.lease_table,
-                Key={"circuit": {"S": self.config.circuit}},
-                UpdateExpression=(
-                    "SET holder = :self, phase = :phase, since = :now,"
-                    " replacedHolder = if_not_exists(holder, :none),"
-                    " replacedPhase = if_not_exists(phase, :none) REMOVE closedAt"
-                ),
-                ConditionExpression="attribute_not_exists(holder) OR holder <> :self",
-                ExpressionAttributeValues={
-                    ":self": {"S": self.execution},
-                    ":phase": {"S": phase},
-                    ":now": {"S": self.now},
-                    ":none": {"S": NONE},
-                },
-                ReturnValues="ALL_OLD",
-            )
-            old = answer.get("Attributes") or {}
-            return {"Attributes": {k: old[k] for k in ("holder", "phase") if k in old}}
-        except _AWS_ERRORS as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
-        return replaced_lease(self.read())
-
-
 def holder_status(sfn: Any, holder: str) -> str:
     """The holder execution's status (GONE when it no longer exists: it owns nothing)."""
     try:
@@ -287,40 +177,6 @@ def read_control(ssm: Any, name: str) -> str | None:
         return None
 
 
-class ClaimError(RuntimeError):
-    """A command that cannot be recorded, whatever the retries: not a CheckError (which the task
-    retries as a read), so only the task's last-resort retries run before ClaimFailed."""
-
-
-def write_control(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
-    try:
-        ssm.put_parameter(
-            Name=name,
-            Value=json.dumps(record, separators=(",", ":")),
-            Type="String",
-            Overwrite=True,
-        )
-    except _AWS_ERRORS as exc:
-        if error_code(exc) in ("ValidationException", "ParameterPatternMismatchException"):
-            # the marker does not fit (a raw StartExecution with a long reason)
-            raise ClaimError(f"the control marker was refused: {error_message(exc)}") from exc
-        raise CheckError(f"PutParameter {name} failed: {error_message(exc)}") from exc
-
-
-def run_command(
-    state: Mapping[str, Any], config: ClaimConfig, *, dynamodb: Any, ssm: Any, now: str
-) -> dict[str, Any]:
-    """A command's claim: the control marker, then the lease (see the module's docstring)."""
-    record = control_record(state)
-    mode, phase = COMMANDS[record["command"]]
-    write_control(ssm, config.control_parameter, record)
-    lease = _Lease(dynamodb, config, str(record["execution"]), now)
-    new = dict(state)
-    new["previousLease"] = lease.take_for_command(phase)
-    new["claim"] = {"outcome": CLAIMED, "how": "command", "control": mode}
-    return new
-
-
 def run_claim(
     state: Mapping[str, Any],
     config: ClaimConfig,
@@ -332,14 +188,24 @@ def run_claim(
     rand: Callable[[int, int], int] = random.randint,
 ) -> dict[str, Any]:
     """Claim the episode for this execution; the state with `$.claim` (outcome, how, holder,
-    the rechecks so far, the next wait). A command claims as run_command does."""
+    the rechecks so far, the next wait). A command claims as commands.py says."""
     started = state.get("started")
     execution = started.get("execution") if isinstance(started, Mapping) else None
     if not isinstance(execution, str):
         raise LoopStateError("$.started.execution is missing from the state machine's state")
-    if "command" in state:
-        return run_command(state, config, dynamodb=dynamodb, ssm=ssm, now=now)
     new = dict(state)
+    if "command" in state:
+        new["previousLease"], mode = command_claim(
+            state,
+            table=config.lease_table,
+            circuit=config.circuit,
+            control_parameter=config.control_parameter,
+            dynamodb=dynamodb,
+            ssm=ssm,
+            now=now,
+        )
+        new["claim"] = {"outcome": CLAIMED, "how": "command", "control": mode}
+        return new
     previous = state.get("claim")
     rechecks = previous.get("rechecks", 0) if isinstance(previous, Mapping) else 0
     claim: dict[str, Any] = {"rechecks": rechecks}
@@ -351,7 +217,7 @@ def run_claim(
         claim.update(outcome=IGNORED_HELD, how="control marker")
         return new
 
-    lease = _Lease(dynamodb, config, execution, now)
+    lease = Lease(dynamodb, config.lease_table, config.circuit, execution, now)
     for attempt in range(1, config.lease_attempts + 1):
         claim["attempts"] = attempt
         if lease.take("attribute_not_exists(holder)"):

@@ -196,7 +196,7 @@ OPEN_PHASES = frozenset({"open", "recovering", "closing", "command"})
 
 def command_from(previous_lease: Any) -> str:
     """Transition events: the state an operator command takes the circuit from, as the lease it
-    replaced says (ClaimEpisode's `$.previousLease`: claim.py): a hold's lease HELD, an open
+    replaced says (ClaimEpisode's `$.previousLease`: commands.py): a hold's lease HELD, an open
     circuit's OPEN; a watch after a close, a released lease or none CLOSED."""
     attributes = previous_lease.get("Attributes") if isinstance(previous_lease, Mapping) else None
     if not isinstance(attributes, Mapping):

@@ -41,7 +41,7 @@ run "control_parameters_and_commands" {
   }
   assert {
     # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
-    # The marker and the lease are the claim's (lambda_src/probe/claim.py: run_command, tested
+    # The marker and the lease are the claim's (lambda_src/probe/commands.py: command_claim, tested
     # against DynamoDB's conditions); a claim that fails is a failed command, notified.
     condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.Held.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Ended"
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"

@@ -17,20 +17,19 @@ from claim import (
     CLAIMED,
     DUPLICATE,
     IGNORED_HELD,
-    NONE,
     OURS,
     RECHECK,
     RETRY,
     TAKE_OVER_FROM_WATCH,
     ClaimConfig,
-    ClaimError,
     control_mode,
-    control_record,
     judge_lease,
     run_claim,
 )
+from commands import ClaimError, control_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lease import NONE
 from loop import LoopStateError
 from opening import command_from
 from sqscb_fakes import Scripted, client_error

@@ -1,0 +1,87 @@
+"""An operator command's claim (hold, close: the ClaimEpisode task with `$.command`).
+
+It writes the control marker (the mode, who asked and why, when, which execution; a timed hold's
+end), then takes the lease whatever holds it: every running execution is superseded and ends at
+its next control check. It records the lease it replaced (`$.previousLease`: ReadMappingAndQueue
+says which state the command takes the circuit from). A hold keeps the lease (phase held), a
+close's phase is `command`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from common.aws import error_code, error_message
+from lease import Lease
+from loop import LoopStateError
+from step import CheckError
+
+_AWS_ERRORS = (ClientError, BotoCoreError)
+
+# A command's marker mode and lease phase.
+COMMANDS = {"hold": ("hold", "held"), "close": ("auto", "command")}
+
+
+def control_record(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The control marker a command writes (sqs-circuit-breaker status shows it): its mode, the
+    command, who asked and why, when the command started and which execution it is; a timed
+    hold's end (`until`)."""
+    command = state.get("command")
+    if command not in COMMANDS:
+        raise LoopStateError(f"$.command must be hold or close, got {command!r}")
+    started = state.get("started")
+    if not isinstance(started, Mapping):
+        raise LoopStateError("$.started is missing from the state machine's state")
+    record = {
+        "mode": COMMANDS[command][0],
+        "command": command,
+        "reason": state.get("reason"),
+        "requestedBy": state.get("requestedBy"),
+        "at": started.get("at"),
+        "execution": started.get("execution"),
+    }
+    if command == "hold" and "holdUntil" in state:
+        record["until"] = state["holdUntil"]
+    return record
+
+
+class ClaimError(RuntimeError):
+    """A command that cannot be recorded, whatever the retries: not a CheckError (which the task
+    retries as a read), so only the task's last-resort retries run before ClaimFailed."""
+
+
+def write_control(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
+    try:
+        ssm.put_parameter(
+            Name=name,
+            Value=json.dumps(record, separators=(",", ":")),
+            Type="String",
+            Overwrite=True,
+        )
+    except _AWS_ERRORS as exc:
+        if error_code(exc) in ("ValidationException", "ParameterPatternMismatchException"):
+            # the marker does not fit (a raw StartExecution with a long reason)
+            raise ClaimError(f"the control marker was refused: {error_message(exc)}") from exc
+        raise CheckError(f"PutParameter {name} failed: {error_message(exc)}") from exc
+
+
+def command_claim(
+    state: Mapping[str, Any],
+    *,
+    table: str,
+    circuit: str,
+    control_parameter: str,
+    dynamodb: Any,
+    ssm: Any,
+    now: str,
+) -> tuple[dict[str, Any], str]:
+    """A command's claim: the control marker, then the lease. The lease it replaced (the state's
+    `$.previousLease`) and the marker's mode."""
+    record = control_record(state)
+    mode, phase = COMMANDS[record["command"]]
+    write_control(ssm, control_parameter, record)
+    lease = Lease(dynamodb, table, circuit, str(record["execution"]), now)
+    return lease.take_for_command(phase), mode

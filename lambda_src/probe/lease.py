@@ -1,0 +1,100 @@
+"""The episode lease (lease.tf): one DynamoDB item per circuit, taken with conditional writes.
+
+The claim (claim.py) takes it for an alarm execution, a command (commands.py) whatever holds it.
+A call that fails for another reason than its condition raises CheckError (the task is retried).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from common.aws import error_code, error_message
+from step import CheckError
+
+_AWS_ERRORS = (ClientError, BotoCoreError)
+
+NONE = "-"  # the replaced lease had no such attribute (DynamoDB's if_not_exists default)
+
+
+def replaced_lease(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The lease a command replaced (opening.py: command_from), read back on a retry of its task
+    (the lease is already this command's): what the first write recorded (replacedHolder,
+    replacedPhase). The first write has it from its own answer (ALL_OLD)."""
+    if not attributes:
+        return {"Attributes": {}}
+    recorded = {
+        name: attributes.get(f"replaced{name.capitalize()}") for name in ("holder", "phase")
+    }
+    if all(isinstance(v, Mapping) for v in recorded.values()):
+        return {"Attributes": {k: v for k, v in recorded.items() if v.get("S") != NONE}}
+    return {"Attributes": dict(attributes)}
+
+
+class Lease:
+    """The episode lease's calls, for one execution, each with its failure modes."""
+
+    def __init__(self, dynamodb: Any, table: str, circuit: str, execution: str, now: str) -> None:
+        self.dynamodb, self.table, self.circuit = dynamodb, table, circuit
+        self.execution, self.now = execution, now
+
+    def take(self, condition: str, values: dict[str, Any] | None = None) -> bool:
+        """SET holder = this execution, phase open, since now, if `condition` holds."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"circuit": {"S": self.circuit}},
+                UpdateExpression="SET holder = :self, phase = :open, since = :now REMOVE closedAt",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={
+                    ":self": {"S": self.execution},
+                    ":open": {"S": "open"},
+                    ":now": {"S": self.now},
+                    **(values or {}),
+                },
+            )
+            return True
+        except _AWS_ERRORS as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+
+    def read(self) -> Mapping[str, Any] | None:
+        try:
+            item = self.dynamodb.get_item(
+                TableName=self.table,
+                Key={"circuit": {"S": self.circuit}},
+                ConsistentRead=True,
+            ).get("Item")
+        except _AWS_ERRORS as exc:
+            raise CheckError(f"GetItem of the lease failed: {error_message(exc)}") from exc
+        return item if isinstance(item, Mapping) else None
+
+    def take_for_command(self, phase: str) -> dict[str, Any]:
+        """Take the lease whatever holds it, recording what it replaced (a retried task finds it
+        already this command's: the record of the first write stays)."""
+        try:
+            answer = self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"circuit": {"S": self.circuit}},
+                UpdateExpression=(
+                    "SET holder = :self, phase = :phase, since = :now,"
+                    " replacedHolder = if_not_exists(holder, :none),"
+                    " replacedPhase = if_not_exists(phase, :none) REMOVE closedAt"
+                ),
+                ConditionExpression="attribute_not_exists(holder) OR holder <> :self",
+                ExpressionAttributeValues={
+                    ":self": {"S": self.execution},
+                    ":phase": {"S": phase},
+                    ":now": {"S": self.now},
+                    ":none": {"S": NONE},
+                },
+                ReturnValues="ALL_OLD",
+            )
+            old = answer.get("Attributes") or {}
+            return {"Attributes": {k: old[k] for k in ("holder", "phase") if k in old}}
+        except _AWS_ERRORS as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+        return replaced_lease(self.read())
