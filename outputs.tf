@@ -149,12 +149,12 @@ output "alarm_watch_seconds" {
 }
 
 output "control_parameter_name" {
-  description = "SSM parameter of the operator control marker (written by the state machine on sqs-circuit-breaker open / close)."
+  description = "SSM parameter of the operator control marker (written by the state machine, through its probe function, on sqs-circuit-breaker open / close)."
   value       = module.state_machine.control_parameter_name
 }
 
 output "lease_table_name" {
-  description = "DynamoDB table of the episode lease: which execution owns the circuit now (single flight; written by the state machine)."
+  description = "DynamoDB table of the episode lease: which execution owns the circuit now (single flight; written by the state machine and its probe function)."
   value       = module.state_machine.lease_table_name
 }
 

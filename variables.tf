@@ -731,7 +731,7 @@ variable "code_signing_config_arn" {
 }
 
 variable "vpc_subnet_ids" {
-  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, Step Functions, DynamoDB, CloudWatch (metrics), CloudWatch Logs and KMS (if used) endpoints, and EventBridge's with transition_event_bus: VPC endpoints (DynamoDB's can be a gateway endpoint) or a NAT gateway. The probe's check reads the execution's history, the lease and the mapping, and publishes the open circuit's heartbeat."
+  description = "Subnets of the probe and rejitter functions (with vpc_security_group_ids), or [] to run them outside a VPC. In a VPC they need a route to the SQS, Lambda, Step Functions, DynamoDB, SSM, CloudWatch (metrics), CloudWatch Logs and KMS (if used) endpoints, and EventBridge's with transition_event_bus: VPC endpoints (DynamoDB's can be a gateway endpoint) or a NAT gateway. The probe's claim reads the control marker (SSM) and takes the lease; its check reads the execution's history, the lease and the mapping, and publishes the open circuit's heartbeat."
   type        = list(string)
   default     = []
   nullable    = false
