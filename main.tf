@@ -305,7 +305,8 @@ module "probe" {
         conditions = []
       },
       {
-        # The open circuit's heartbeat (CircuitState 1, OpenSeconds) after each check.
+        # The open circuit's heartbeat (CircuitState 1, OpenSeconds) after each check, and
+        # CircuitState 0.5 when a healthy probe starts a recovery with a rejitter or a ramp.
         # PutMetricData has no resource-level permissions ("*" is required); the namespace
         # condition limits it to this module's metric namespace.
         sid       = "PublishOpenHeartbeat"
@@ -318,11 +319,12 @@ module "probe" {
         }]
       },
     ],
-    var.half_open_max_concurrency == null ? [] : [{
-      # The open (ReadMappingAndQueue, lambda_src/probe/opening.py) reads the settings recorded
-      # at the last open when the mapping still runs with the half-open ramp's concurrency.
-      sid        = "ReadRecordedSettings"
-      actions    = ["ssm:GetParameter"]
+    [{
+      # The open (ReadMappingAndQueue, lambda_src/probe/opening.py) records the mapping's
+      # settings before it disables a running mapping, and (with a half-open ramp only) reads the
+      # ones recorded at the last open when the mapping still runs with the ramp's concurrency.
+      sid        = "RecordedSettings"
+      actions    = concat(["ssm:PutParameter"], var.half_open_max_concurrency == null ? [] : ["ssm:GetParameter"])
       resources  = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.parameter_path}/settings"]
       conditions = []
     }],

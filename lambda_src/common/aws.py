@@ -7,7 +7,11 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+# What a failed AWS call raises: the service's answer, or botocore's own (connection, timeout,
+# retries exhausted, a malformed response).
+AWS_ERRORS = (ClientError, BotoCoreError)
 
 # Every ordinary AWS call: adaptive retries (client-side rate limiting on throttling), 5 attempts.
 DEFAULT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5})

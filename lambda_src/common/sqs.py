@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from common import aws
+from common.aws import AWS_ERRORS
 
 
 def change_visibility(sqs: Any, queue_url: str, receipt_handle: str, seconds: int) -> str | None:
@@ -19,6 +18,6 @@ def change_visibility(sqs: Any, queue_url: str, receipt_handle: str, seconds: in
         sqs.change_message_visibility(
             QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         return aws.error_message(exc)
     return None

@@ -14,10 +14,13 @@ unlike ListExecutions, which AWS documents as eventually consistent). The answer
 - `duplicate`: the holder still runs after the rechecks, or the lease kept changing hands:
   another execution handles the episode; this one ends without side effects;
 - `ignored_held`: held open by an operator (the marker says so; or the lease's phase says so
-  and the marker is unreadable): the alarm neither opens nor closes anything.
+  and the marker is unreadable): the alarm neither opens nor closes anything;
+- `superseded`: the close a timed hold started at its end found a later command owning the
+  circuit (commands.py): it changes nothing.
 
 An operator command (hold, close: its input has `command`) claims differently (commands.py):
-it writes the control marker, then takes the lease whatever holds it.
+it writes the control marker, then takes the lease whatever holds it (a timed hold's close: only
+from that hold).
 
 The decisions are the pure functions below; `run_claim` makes the calls. A lease call that fails
 for another reason than its condition raises CheckError (the task is retried, then the failure
@@ -33,10 +36,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from commands import command_claim
 from common import aws
-from common.aws import error_code, error_message
+from common.aws import AWS_ERRORS, error_code, error_message
 from common.log import get_logger
 from lease import Lease
 from loop import LoopStateError
@@ -44,12 +46,12 @@ from step import CHECK_CONFIG, CheckError, _config_fields, _state
 
 log = get_logger("sqs-circuit-breaker.probe")
 
-_AWS_ERRORS = (ClientError, BotoCoreError)
 
 CLAIMED = "claimed"
 RECHECK = "recheck"
 DUPLICATE = "duplicate"
 IGNORED_HELD = "ignored_held"
+SUPERSEDED = "superseded"
 
 # What a read of the held lease leads to (judge_lease).
 RETRY = "retry"  # released meanwhile: take it again
@@ -94,16 +96,23 @@ class ClaimConfig:
         )
 
 
-def control_mode(value: str | None) -> str | None:
-    """The marker's mode ('hold', 'auto', ...), '' for a readable marker without one, or None when
-    the marker is unreadable (no value, not a JSON object)."""
+def parse_marker(value: str | None) -> Mapping[str, Any] | None:
+    """The control marker's record (commands.control_record), or None when it is unreadable (no
+    value, not JSON, not a JSON object)."""
     if value is None:
         return None
     try:
         marker = json.loads(value)
     except ValueError:
         return None
-    if not isinstance(marker, Mapping):
+    return marker if isinstance(marker, Mapping) else None
+
+
+def control_mode(value: str | None) -> str | None:
+    """The marker's mode ('hold', 'auto', ...), '' for a readable marker without one, or None when
+    the marker is unreadable."""
+    marker = parse_marker(value)
+    if marker is None:
         return None
     mode = marker.get("mode")
     return mode if isinstance(mode, str) else ""
@@ -162,7 +171,7 @@ def holder_status(sfn: Any, holder: str) -> str:
     """The holder execution's status (GONE when it no longer exists: it owns nothing)."""
     try:
         return str(sfn.describe_execution(executionArn=holder)["status"])
-    except _AWS_ERRORS as exc:
+    except AWS_ERRORS as exc:
         if error_code(exc) == "ExecutionDoesNotExist":
             return "GONE"
         raise CheckError(f"DescribeExecution of {holder} failed: {error_message(exc)}") from exc
@@ -172,7 +181,7 @@ def read_control(ssm: Any, name: str) -> str | None:
     """The control marker's value, None when unreadable (logged: the breaker acts as without)."""
     try:
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    except (*_AWS_ERRORS, KeyError, TypeError) as exc:
+    except (*AWS_ERRORS, KeyError, TypeError) as exc:
         log.warning("control marker unreadable: acting as without one", error=error_message(exc))
         return None
 
@@ -204,6 +213,10 @@ def run_claim(
             ssm=ssm,
             now=now,
         )
+        if new["previousLease"] is None:
+            del new["previousLease"]
+            new["claim"] = {"outcome": SUPERSEDED, "how": "the timed hold no longer owns it"}
+            return new
         new["claim"] = {"outcome": CLAIMED, "how": "command", "control": mode}
         return new
     previous = state.get("claim")

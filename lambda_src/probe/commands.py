@@ -5,6 +5,11 @@ end), then takes the lease whatever holds it: every running execution is superse
 its next control check. It records the lease it replaced (`$.previousLease`: ReadMappingAndQueue
 says which state the command takes the circuit from). A hold keeps the lease (phase held), a
 close's phase is `command`.
+
+The close a timed hold starts at its end (`$.ifHeldBy`, the hold's execution) closes only while
+that hold still owns the circuit: it takes the lease from the hold alone (one conditional write,
+so a command given meanwhile is never overridden), then writes the marker. When a later command
+owns the circuit, it changes nothing: the claim's outcome is `superseded`.
 """
 
 from __future__ import annotations
@@ -13,13 +18,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from common.aws import error_code, error_message
+from common.aws import AWS_ERRORS, error_code, error_message
 from lease import Lease
-from loop import LoopStateError
-from step import CheckError
-
-_AWS_ERRORS = (ClientError, BotoCoreError)
+from loop import CheckError, LoopStateError
 
 # A command's marker mode and lease phase.
 COMMANDS = {"hold": ("hold", "held"), "close": ("auto", "command")}
@@ -61,7 +62,7 @@ def write_control(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
             Type="String",
             Overwrite=True,
         )
-    except _AWS_ERRORS as exc:
+    except AWS_ERRORS as exc:
         if error_code(exc) in ("ValidationException", "ParameterPatternMismatchException"):
             # the marker does not fit (a raw StartExecution with a long reason)
             raise ClaimError(f"the control marker was refused: {error_message(exc)}") from exc
@@ -77,11 +78,28 @@ def command_claim(
     dynamodb: Any,
     ssm: Any,
     now: str,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[dict[str, Any] | None, str]:
     """A command's claim: the control marker, then the lease. The lease it replaced (the state's
-    `$.previousLease`) and the marker's mode."""
+    `$.previousLease`; None: a timed hold's close found the circuit another command's, and
+    changed nothing) and the marker's mode."""
     record = control_record(state)
     mode, phase = COMMANDS[record["command"]]
-    write_control(ssm, control_parameter, record)
     lease = Lease(dynamodb, table, circuit, str(record["execution"]), now)
+    held_by = if_held_by(state)
+    if held_by is not None:
+        previous = lease.take_for_command(phase, from_holder=held_by)
+        if previous is not None:
+            write_control(ssm, control_parameter, record)
+        return previous, mode
+    write_control(ssm, control_parameter, record)
     return lease.take_for_command(phase), mode
+
+
+def if_held_by(state: Mapping[str, Any]) -> str | None:
+    """The timed hold a close ends (`$.ifHeldBy`, its execution), if any."""
+    if "ifHeldBy" not in state:
+        return None
+    held_by = state["ifHeldBy"]
+    if state.get("command") != "close" or not isinstance(held_by, str) or not held_by:
+        raise LoopStateError(f"$.ifHeldBy must name a hold's execution, for a close: {held_by!r}")
+    return held_by

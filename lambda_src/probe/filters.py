@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from common import aws
+from common.aws import AWS_ERRORS
 
 # The envelope TestEventPattern requires ("the following fields are mandatory: id, account,
 # source, time, region, resources, detail-type").
@@ -158,7 +158,7 @@ def admits(
             result = events_client.test_event_pattern(
                 EventPattern=json.dumps({"detail": pattern}, separators=(",", ":")), Event=event
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             raise FilterCheckError(
                 f"TestEventPattern failed ({aws.error_message(exc)}): cannot tell whether the"
                 " mapping's filters admit the message"

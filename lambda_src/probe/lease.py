@@ -9,11 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from common.aws import error_code, error_message
-from step import CheckError
-
-_AWS_ERRORS = (ClientError, BotoCoreError)
+from common.aws import AWS_ERRORS, error_code, error_message
+from loop import CheckError
 
 NONE = "-"  # the replaced lease had no such attribute (DynamoDB's if_not_exists default)
 
@@ -55,10 +52,32 @@ class Lease:
                 },
             )
             return True
-        except _AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+
+    def pass_from(self, predecessor: str) -> bool:
+        """A successor takes the lease from its predecessor (its phase and close time stay):
+        True when it is this execution's now (a retried write that had succeeded too), False
+        when someone else took it meanwhile (an operator command, or a takeover)."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"circuit": {"S": self.circuit}},
+                UpdateExpression="SET holder = :self, since = :now",
+                ConditionExpression="holder = :predecessor",
+                ExpressionAttributeValues={
+                    ":self": {"S": self.execution},
+                    ":predecessor": {"S": predecessor},
+                    ":now": {"S": self.now},
+                },
+            )
+            return True
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+        return _holder(self.read()) == self.execution
 
     def read(self) -> Mapping[str, Any] | None:
         try:
@@ -67,13 +86,21 @@ class Lease:
                 Key={"circuit": {"S": self.circuit}},
                 ConsistentRead=True,
             ).get("Item")
-        except _AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:
             raise CheckError(f"GetItem of the lease failed: {error_message(exc)}") from exc
         return item if isinstance(item, Mapping) else None
 
-    def take_for_command(self, phase: str) -> dict[str, Any]:
+    def take_for_command(
+        self, phase: str, *, from_holder: str | None = None
+    ) -> dict[str, Any] | None:
         """Take the lease whatever holds it, recording what it replaced (a retried task finds it
-        already this command's: the record of the first write stays)."""
+        already this command's: the record of the first write stays). With `from_holder`, only
+        from that execution (the close at a timed hold's end, from the hold): None when another
+        one holds it now (a later command took the circuit over)."""
+        condition = "attribute_not_exists(holder) OR holder <> :self"
+        values = {}
+        if from_holder is not None:
+            condition, values = "holder = :from", {":from": {"S": from_holder}}
         try:
             answer = self.dynamodb.update_item(
                 TableName=self.table,
@@ -83,18 +110,27 @@ class Lease:
                     " replacedHolder = if_not_exists(holder, :none),"
                     " replacedPhase = if_not_exists(phase, :none) REMOVE closedAt"
                 ),
-                ConditionExpression="attribute_not_exists(holder) OR holder <> :self",
+                ConditionExpression=condition,
                 ExpressionAttributeValues={
                     ":self": {"S": self.execution},
                     ":phase": {"S": phase},
                     ":now": {"S": self.now},
                     ":none": {"S": NONE},
+                    **values,
                 },
                 ReturnValues="ALL_OLD",
             )
             old = answer.get("Attributes") or {}
             return {"Attributes": {k: old[k] for k in ("holder", "phase") if k in old}}
-        except _AWS_ERRORS as exc:
+        except AWS_ERRORS as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
-        return replaced_lease(self.read())
+        item = self.read()
+        if from_holder is not None and _holder(item) != self.execution:
+            return None  # neither the hold's nor ours (a retry): a later command owns it
+        return replaced_lease(item)
+
+
+def _holder(item: Mapping[str, Any] | None) -> str | None:
+    value = item.get("holder") if item else None
+    return value.get("S") if isinstance(value, Mapping) else None

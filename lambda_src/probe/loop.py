@@ -56,6 +56,12 @@ REENABLED_STATES = ("Enabled", "Enabling")
 UNREADABLE = object()
 
 
+class CheckError(RuntimeError):
+    """A read the next step depends on failed (the history size, the mapping, the alarm, the
+    lease), or the alarm could not be re-armed: the task fails (retried, then the failure path).
+    Its name is what the tasks' Retry matches (the Lambda error type)."""
+
+
 class LoopStateError(ValueError):
     """The state machine's state lacks a field the loop needs; the message names it."""
 
@@ -92,6 +98,9 @@ class EpisodeConfig:
     max_attempts: int
     open_wait_seconds: int
     schedule: dict[str, list[int]]
+    # One probe's budget for the retention guard (None: a definition older than this code, whose
+    # own CheckRetention state computes the guard).
+    probe_budget_seconds: int | None = None
 
     @classmethod
     def parse(cls, value: Any) -> EpisodeConfig:
@@ -112,6 +121,11 @@ class EpisodeConfig:
             max_attempts=whole_number(value, "maxAttempts", "episode"),
             open_wait_seconds=whole_number(value, "openWaitSeconds", "episode"),
             schedule={k: list(schedule[k]) for k in series},
+            probe_budget_seconds=(
+                whole_number(value, "probeBudgetSeconds", "episode")
+                if "probeBudgetSeconds" in value
+                else None
+            ),
         )
 
 
@@ -127,6 +141,24 @@ def new_episode(config: EpisodeConfig, visibility_timeout_seconds: int) -> dict[
         "elapsedSeconds": 0,
         "nextWaitSeconds": max(config.open_wait_seconds, visibility_timeout_seconds),
     }
+
+
+def projected_seconds(episode: Mapping[str, Any], budget_s: int) -> int:
+    """The retention guard's projection: the time spent so far + the next wait + one probe."""
+    return (
+        whole_number(episode, "elapsedSeconds", "$.episode")
+        + whole_number(episode, "nextWaitSeconds", "$.episode")
+        + budget_s
+    )
+
+
+def first_guard(config: EpisodeConfig, episode: Mapping[str, Any]) -> dict[str, Any]:
+    """The guard before an episode's first wait ({"guard": ...}; {} without a probe budget):
+    RetentionGuard compares it with the queue's budget, so that an episode whose first wait
+    could already outlive the backlog closes at once."""
+    if config.probe_budget_seconds is None:
+        return {}
+    return {"guard": {"projectedSeconds": projected_seconds(episode, config.probe_budget_seconds)}}
 
 
 def whole_number(obj: Any, key: str, where: str) -> int:
@@ -335,11 +367,7 @@ def retention_guard(
 ) -> tuple[int, bool]:
     """(projected seconds, within budget): the time spent so far + the next wait + one probe must
     stay within the queue's retention less its margin, or the backlog could expire."""
-    projected = (
-        whole_number(episode, "elapsedSeconds", "$.episode")
-        + whole_number(episode, "nextWaitSeconds", "$.episode")
-        + budget_s
-    )
+    projected = projected_seconds(episode, budget_s)
     budget = whole_number(state_part(state, "queue"), "budgetSeconds", "$.queue")
     return projected, projected <= budget
 
@@ -381,9 +409,16 @@ def after_probe(
     staying_open = config.give_up_action == "stay_open" and episode.get("stayingOpen") is True
     if not staying_open:
         if attempt >= whole_number(episode, "maxAttempts", "$.episode"):
-            # NotifyGaveUp, once; stay_open then keeps probing at this interval.
+            # NotifyGaveUp, once; stay_open then keeps probing at this interval (stayingOpen:
+            # the limit is not judged again), through RetentionGuard with this guard first.
+            if config.give_up_action == "stay_open":
+                episode["stayingOpen"] = True
+            projected, _ = retention_guard(state, episode, config.probe_budget_seconds)
             return decided(
-                GIVE_UP_ATTEMPTS, episode=episode, closeReason=close_reason("max_attempts", GAVE_UP)
+                GIVE_UP_ATTEMPTS,
+                episode=episode,
+                guard={"projectedSeconds": projected},
+                closeReason=close_reason("max_attempts", GAVE_UP),
             )
         episode["scheduleIndex"] = attempt
     projected, within = retention_guard(state, episode, config.probe_budget_seconds)

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from common import aws
+from common.aws import AWS_ERRORS
 from common.log import get_logger
 from common.origin import Origin
 from common.origin import read as read_origin
@@ -143,7 +144,7 @@ def read_queue_counts(sqs: Any, queue_url: str) -> QueueCounts:
             QueueUrl=queue_url, AttributeNames=list(QUEUE_COUNT_ATTRIBUTES)
         )
         return parse_queue_counts(response.get("Attributes") or {})
-    except (ClientError, BotoCoreError, ValueError) as exc:
+    except (*AWS_ERRORS, ValueError) as exc:
         raise ProbeAwsError(
             f"GetQueueAttributes on {queue_url} failed after an empty receive"
             f" ({aws.error_message(exc)}): cannot tell an empty queue from one whose messages"
@@ -295,7 +296,7 @@ def release_all(sqs: Any, queue_url: str, messages: list[Mapping[str, Any]]) -> 
         ]
         try:
             response = sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_ERRORS as exc:
             log.error(
                 "could not make passed-over messages visible again; they reappear when their"
                 " visibility timeout expires",

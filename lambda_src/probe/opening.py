@@ -8,15 +8,18 @@ visibility timeout, then decides the next step in `$.step.next`:
 
 - `inconsistent`: the mapping does not read the circuit's queue or does not invoke the protected
   function: nothing is changed, the failure is notified (`$.error` says why);
-- `save_and_open` / `save_and_hold`: record the settings (`$.settingsRecord`), then disable (an
+- `save_and_open` / `save_and_hold`: this task records the settings (`$.settingsRecord`, in the
+  settings parameter; best effort: `$.settingsError` says why one is missing), then disable (an
   open also starts a fresh episode: `$.schedule`, `$.episode`, its first wait at least the
   queue's visibility timeout);
 - `open` / `hold`: the mapping is already off (by hand, or left open by an earlier episode): it is
   not disabled again, and its settings are not recorded over the ones recorded when it was on;
-- `close`: a close command (it restores the recorded settings).
+- `close`: a close command (it restores the recorded settings; `$.closeReason`: forced, with the
+  operator's reason).
 
-The decisions are the pure functions below; `run_open_read` makes the reads. A read that fails
-raises CheckError: the task is retried, then the failure path notifies that nothing was opened.
+The decisions are the pure functions below; `run_open_read` makes the reads and the record. A
+read that fails raises CheckError: the task is retried, then the failure path notifies that
+nothing was opened.
 """
 
 from __future__ import annotations
@@ -28,16 +31,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from common import aws
-from common.aws import error_code, error_message
+from common.aws import AWS_ERRORS, error_code, error_message
 from common.log import get_logger
-from loop import EpisodeConfig, LoopStateError, new_episode
-from step import CHECK_CONFIG, CheckError, _state
+from loop import EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
+from step import CHECK_CONFIG, CheckError, MetricRef, _state
 
 log = get_logger("sqs-circuit-breaker.probe")
 
-_AWS_ERRORS = (ClientError, BotoCoreError)
 
 INCONSISTENT = "inconsistent"
 SAVE_AND_OPEN = "save_and_open"
@@ -45,7 +46,9 @@ SAVE_AND_HOLD = "save_and_hold"
 OPEN = "open"
 HOLD = "hold"
 CLOSE = "close"
+FORCED = "forced"  # a close command's close reason
 OPEN_STEPS = (INCONSISTENT, SAVE_AND_OPEN, SAVE_AND_HOLD, OPEN, HOLD, CLOSE)
+OPENING_STEPS = (SAVE_AND_OPEN, SAVE_AND_HOLD, OPEN, HOLD)  # the circuit opens or is held
 
 # A mapping in one of these states is already off: the open does not disable it again.
 OFF_STATES = ("Disabled", "Disabling")
@@ -214,6 +217,15 @@ def command_from(previous_lease: Any) -> str:
     return "OPEN" if phase in OPEN_PHASES else "CLOSED"
 
 
+def forced_close_reason(state: Mapping[str, Any], command_from_state: str) -> dict[str, str]:
+    """A close command's close reason: the operator's reason is part of it (the notification,
+    the transition event, the history)."""
+    return {
+        **close_reason(FORCED, command_from_state),
+        "note": f" by {state.get('requestedBy')}: {state.get('reason')}",
+    }
+
+
 def after_open_read(
     state: Mapping[str, Any],
     mapping: Mapping[str, Any],
@@ -255,6 +267,9 @@ def after_open_read(
     if step in (SAVE_AND_OPEN, OPEN):
         new["schedule"] = copy.deepcopy(episode.schedule)
         new["episode"] = new_episode(episode, new["queue"]["visibilityTimeoutSeconds"])
+        new.update(first_guard(episode, new["episode"]))
+    if step == CLOSE:
+        new["closeReason"] = forced_close_reason(state, command_from(state.get("previousLease")))
     if step in (SAVE_AND_OPEN, SAVE_AND_HOLD):
         new["settingsRecord"] = {
             "scalingConfig": scaling,
@@ -278,9 +293,26 @@ def read_saved(ssm: Any, name: str) -> tuple[Mapping[str, Any] | None, dict[str,
     with the mapping's own settings, as with no record)."""
     try:
         return parse_saved(ssm.get_parameter(Name=name)["Parameter"]["Value"]), None
-    except (*_AWS_ERRORS, KeyError, TypeError, ValueError) as exc:
+    except (*AWS_ERRORS, KeyError, TypeError, ValueError) as exc:
         log.warning("recorded settings unreadable: the mapping's own", error=error_message(exc))
         return None, {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}
+
+
+def record_settings(ssm: Any, name: str, record: Mapping[str, Any]) -> dict[str, str] | None:
+    """Record the settings remembered at the open (the SSM parameter `name`), so that a hold, a
+    force close or the next episode can restore them even if this execution ends early. Best
+    effort: the open goes on without the record, and this says why it is missing."""
+    try:
+        ssm.put_parameter(
+            Name=name,
+            Value=json.dumps(record, separators=(",", ":")),
+            Type="String",
+            Overwrite=True,
+        )
+    except AWS_ERRORS as exc:
+        log.warning("settings not recorded: the open goes on", error=error_message(exc))
+        return {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}
+    return None
 
 
 def run_open_read(
@@ -292,12 +324,15 @@ def run_open_read(
     sqs: Any,
     ssm: Any,
     now: str,
+    cloudwatch: Any = None,
+    metric: MetricRef | None = None,
 ) -> dict[str, Any]:
     """Read the mapping, the recorded settings (during a ramp only) and the queue, in that order,
-    then decide (after_open_read). Nothing is changed here."""
+    then decide (after_open_read), and record the settings when the decision says so. Nothing
+    else is changed here."""
     try:
         mapping = json_safe(lambda_client.get_event_source_mapping(UUID=config.mapping_uuid))
-    except _AWS_ERRORS as exc:
+    except AWS_ERRORS as exc:
         raise CheckError(
             f"GetEventSourceMapping {config.mapping_uuid} failed: {error_message(exc)}"
         ) from exc
@@ -312,13 +347,23 @@ def run_open_read(
             QueueUrl=config.queue_url,
             AttributeNames=["MessageRetentionPeriod", "VisibilityTimeout"],
         )["Attributes"]
-    except (*_AWS_ERRORS, KeyError) as exc:
+    except (*AWS_ERRORS, KeyError) as exc:
         raise CheckError(
             f"GetQueueAttributes of {config.queue_url} failed: {error_message(exc)}"
         ) from exc
     new = after_open_read(state, mapping, attributes, config, episode=episode, saved=saved, now=now)
     if saved_error is not None:
         new["settingsError"] = saved_error
+    if "settingsRecord" in new:
+        record_error = record_settings(ssm, config.settings_parameter, new["settingsRecord"])
+        if record_error is not None:
+            new["settingsError"] = record_error
+    if metric is not None and new["step"]["next"] in OPENING_STEPS:
+        # CircuitState 1 as the circuit opens (or is held): the disable follows at once, and
+        # if it fails, the failure path publishes 0 as it closes
+        metric_error = metric.publish_state(cloudwatch, 1)
+        if metric_error is not None:
+            new["observabilityError"] = metric_error
     log.info("open read", next=new["step"]["next"], mappingState=mapping.get("State"))
     return new
 
@@ -334,4 +379,6 @@ def open_handler(event: Mapping[str, Any]) -> dict[str, Any]:
         sqs=aws.client("sqs", None, CHECK_CONFIG),
         ssm=aws.client("ssm", None, CHECK_CONFIG),
         now=now,
+        cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
+        metric=MetricRef.parse(event.get("stateMetric"), "stateMetric"),
     )

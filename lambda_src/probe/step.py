@@ -13,6 +13,7 @@ the decisions are loop.py's, the AWS calls and their failure modes are here.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 import uuid
@@ -21,15 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from common import aws
-from common.aws import error_message
+from common.aws import AWS_ERRORS, error_code, error_message
 from common.log import get_logger
+from lease import Lease
 from loop import (
     HAND_OVER,
     PROBE,
     RECOVER,
+    SUPERSEDED,
     UNREADABLE,
+    CheckError,
     EpisodeConfig,
     LoopConfig,
     LoopStateError,
@@ -38,6 +41,7 @@ from loop import (
     before_probe,
     before_recovery,
     needs_hand_over,
+    next_state,
     ownership,
     with_hand_over,
 )
@@ -59,13 +63,6 @@ log = get_logger("sqs-circuit-breaker.probe")
 CHECK_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
-
-_AWS_ERRORS = (ClientError, BotoCoreError)
-
-
-class CheckError(RuntimeError):
-    """A read the next step depends on failed (the history size, the mapping, the alarm), or the
-    alarm could not be re-armed: the task fails (retried, then the failure path)."""
 
 
 def _config_fields(
@@ -155,6 +152,30 @@ class LeaseRef:
         return cls(lease_table=f["leaseTable"], circuit=f["circuit"])
 
 
+@dataclass(frozen=True)
+class MetricRef:
+    """Where a task publishes the circuit's state (CircuitState): the open's and the re-open's
+    `stateMetric` (1), the Probe's `recoveryMetric` (0.5: only when the recovery has a rejitter
+    or a half-open ramp). Absent: nothing is published (a definition older than this code
+    publishes it in a state of its own; a healthy probe without either closes at once)."""
+
+    namespace: str
+    circuit: str
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> MetricRef | None:
+        if value is None:
+            return None
+        f = _config_fields(value, where, ("namespace", "circuit"), ())
+        return cls(namespace=f["namespace"], circuit=f["circuit"])
+
+    def publish_state(self, cloudwatch: Any, value: float) -> dict[str, str] | None:
+        """CircuitState `value`; the error a state records when the put failed (best effort)."""
+        return publish_circuit_metrics(
+            cloudwatch, self.namespace, self.circuit, {"CircuitState": (value, "None")}
+        )
+
+
 def _state(event: Mapping[str, Any]) -> dict[str, Any]:
     state = event.get("state")
     if not isinstance(state, Mapping):
@@ -174,7 +195,7 @@ def history_size(sfn: Any, execution: str) -> int:
             executionArn=execution, maxResults=1, reverseOrder=True, includeExecutionData=False
         )
         return int(page["events"][0]["id"])
-    except (*_AWS_ERRORS, KeyError, IndexError, TypeError, ValueError) as exc:
+    except (*AWS_ERRORS, KeyError, IndexError, TypeError, ValueError) as exc:
         raise CheckError(
             f"GetExecutionHistory of {execution} failed (the history quota cannot be watched):"
             f" {error_message(exc)}"
@@ -189,7 +210,7 @@ def read_lease(dynamodb: Any, config: CheckConfig | LookConfig | LeaseRef) -> An
             Key={"circuit": {"S": config.circuit}},
             ConsistentRead=True,
         )
-    except _AWS_ERRORS as exc:
+    except AWS_ERRORS as exc:
         log.warning("lease unreadable: the episode goes on", error=error_message(exc))
         return UNREADABLE
 
@@ -197,34 +218,60 @@ def read_lease(dynamodb: Any, config: CheckConfig | LookConfig | LeaseRef) -> An
 def mapping_state(lambda_client: Any, uuid: str) -> str:
     try:
         return str(lambda_client.get_event_source_mapping(UUID=uuid)["State"])
-    except (*_AWS_ERRORS, KeyError) as exc:
+    except (*AWS_ERRORS, KeyError) as exc:
         raise CheckError(f"GetEventSourceMapping {uuid} failed: {error_message(exc)}") from exc
 
 
-def publish_heartbeat(cloudwatch: Any, config: CheckConfig, open_seconds: int) -> None:
-    """CircuitState 1 and OpenSeconds (the dashboard's state line, the open-too-long alarm).
-    Best effort: a failed put is logged."""
-    dimensions = [{"Name": "Circuit", "Value": config.circuit}]
+def publish_circuit_metrics(
+    cloudwatch: Any, namespace: str, circuit: str, metrics: dict[str, tuple[float, str]]
+) -> dict[str, str] | None:
+    """Put the circuit's metrics ({name: (value, unit)}, dimension Circuit). Best effort: a
+    failed put is logged, and returned as the error a state records."""
+    dimensions = [{"Name": "Circuit", "Value": circuit}]
     try:
         cloudwatch.put_metric_data(
-            Namespace=config.metric_namespace,
+            Namespace=namespace,
             MetricData=[
-                {
-                    "MetricName": "CircuitState",
-                    "Value": 1,
-                    "Unit": "None",
-                    "Dimensions": dimensions,
-                },
-                {
-                    "MetricName": "OpenSeconds",
-                    "Value": open_seconds,
-                    "Unit": "Seconds",
-                    "Dimensions": dimensions,
-                },
+                {"MetricName": name, "Value": value, "Unit": unit, "Dimensions": dimensions}
+                for name, (value, unit) in metrics.items()
             ],
         )
-    except _AWS_ERRORS as exc:
-        log.warning("heartbeat metric not published", error=error_message(exc))
+    except AWS_ERRORS as exc:
+        log.warning("metric not published", metrics=list(metrics), error=error_message(exc))
+        return {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}
+    return None
+
+
+def publish_heartbeat(cloudwatch: Any, config: CheckConfig, open_seconds: int) -> None:
+    """CircuitState 1 and OpenSeconds (the dashboard's state line, the open-too-long alarm)."""
+    publish_circuit_metrics(
+        cloudwatch,
+        config.metric_namespace,
+        config.circuit,
+        {"CircuitState": (1, "None"), "OpenSeconds": (open_seconds, "Seconds")},
+    )
+
+
+def continue_from_predecessor(
+    state: Mapping[str, Any], config: CheckConfig | LookConfig, dynamodb: Any
+) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
+    """A successor's first task (after a hand-over: `$.continuedFrom`, the predecessor) takes the
+    lease from its predecessor before anything else: single flight treats it as the same episode.
+    The state without `$.continuedFrom` (and `$.claim` says how), or the state ended superseded
+    when someone else took the lease meanwhile (nothing is touched)."""
+    predecessor = state.get("continuedFrom")
+    if predecessor is None:
+        return state, None
+    if not isinstance(predecessor, str) or not predecessor:
+        raise LoopStateError(f"$.continuedFrom must name the predecessor, got {predecessor!r}")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
+    new = {k: v for k, v in state.items() if k != "continuedFrom"}
+    new["claim"] = {"outcome": "claimed", "how": "from the predecessor", "holder": predecessor}
+    if lease.pass_from(predecessor):
+        return new, None
+    new["claim"] = {"outcome": "superseded", "how": "taken from the predecessor meanwhile"}
+    return new, next_state(new, SUPERSEDED, outcome="superseded")
 
 
 def _owner(
@@ -275,7 +322,11 @@ def run_check(
     lambda_client: Any,
     cloudwatch: Any,
 ) -> dict[str, Any]:
-    """Read only what the next decision needs, in order: history, lease, mapping."""
+    """Read only what the next decision needs, in order: history, lease, mapping (a successor
+    first takes the lease from its predecessor)."""
+    state, ended = continue_from_predecessor(state, config, dynamodb)
+    if ended is not None:
+        return ended
     events, lease, owned = _owner(state, config, sfn, dynamodb)
     if owned is not None:
         return _handing_over(owned, "probe")
@@ -304,7 +355,7 @@ def describe_alarm(cloudwatch: Any, name: str) -> AlarmView | None:
         response = cloudwatch.describe_alarms(
             AlarmNames=[name], AlarmTypes=["CompositeAlarm", "MetricAlarm"]
         )
-    except _AWS_ERRORS as exc:
+    except AWS_ERRORS as exc:
         raise CheckError(f"DescribeAlarms {name} failed: {error_message(exc)}") from exc
     return alarm_view(response)
 
@@ -320,7 +371,7 @@ def rearm_alarm(cloudwatch: Any, config: LookConfig) -> None:
                 " close has left the evaluation window: alarm re-armed."
             ),
         )
-    except _AWS_ERRORS as exc:
+    except AWS_ERRORS as exc:
         raise CheckError(f"SetAlarmState {config.alarm_name} failed: {error_message(exc)}") from exc
 
 
@@ -332,9 +383,14 @@ def run_look(
     sfn: Any,
     dynamodb: Any,
     cloudwatch: Any,
+    metric: MetricRef | None = None,
 ) -> dict[str, Any]:
     """One look of the watch: history, lease, the alarm; re-arm it when the watch says so, or
-    start the episode again when it re-opens."""
+    start the episode again when it re-opens (a successor first takes the lease from its
+    predecessor)."""
+    state, ended = continue_from_predecessor(state, config, dynamodb)
+    if ended is not None:
+        return ended
     events, _, owned = _owner(state, config, sfn, dynamodb)
     if owned is not None:
         return _handing_over(owned, "watch")
@@ -345,6 +401,10 @@ def run_look(
         new = rearmed(new, config.watch)
     elif new["step"]["next"] == REOPEN:
         new = reopened(new, episode)
+        if metric is not None:  # the circuit opens again: CircuitState 1 from now on
+            error = metric.publish_state(cloudwatch, 1)
+            if error is not None:
+                new["observabilityError"] = error
     new["history"] = {"events": events}
     log.info(
         "look finished",
@@ -365,6 +425,7 @@ def look_handler(event: Mapping[str, Any]) -> dict[str, Any]:
         sfn=aws.client("stepfunctions", None, CHECK_CONFIG),
         dynamodb=aws.client("dynamodb", None, CHECK_CONFIG),
         cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
+        metric=MetricRef.parse(event.get("stateMetric"), "stateMetric"),
     )
 
 
@@ -397,24 +458,35 @@ def probe_request(state: Mapping[str, Any], request: Any) -> dict[str, Any]:
 def probe_step(
     event: Mapping[str, Any],
     probe: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
     rand: Callable[[int, int], int] = random.randint,
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     dynamodb: Any = None,
+    cloudwatch: Any = None,
 ) -> dict[str, Any]:
-    """Probe once and decide; before a recovery, read the lease (still this execution's?). A
-    check that did not lead to a probe passes through untouched."""
+    """Probe once and decide; before a recovery, read the lease (still this execution's?), then
+    (with a rejitter or a ramp) publish CircuitState 0.5: recovering. A check that did not lead
+    to a probe passes through untouched."""
     state = _state(event)
     step = state.get("step")
     if not isinstance(step, Mapping) or step.get("next") != PROBE:
         return state
     config = LoopConfig.parse(event.get("loop"))
     lease = LeaseRef.parse(event.get("lease"))
+    metric = MetricRef.parse(event.get("recoveryMetric"), "recoveryMetric")
     ready = before_probe(state, now_ms())
     result = probe(probe_request(ready, event.get("request")))
     new = after_probe(ready, result, config, rand, now_ms())
     if new["step"]["next"] == RECOVER:
         client = dynamodb if dynamodb is not None else aws.client("dynamodb", None, CHECK_CONFIG)
         new = before_recovery(new, read_lease(client, lease))
+    if new["step"]["next"] == RECOVER and metric is not None:
+        client = (
+            cloudwatch if cloudwatch is not None else aws.client("cloudwatch", None, CHECK_CONFIG)
+        )
+        error = metric.publish_state(client, 0.5)
+        if error is not None:
+            new["observabilityError"] = error
     log.info(
         "probe step finished",
         outcome=result.get("outcome"),

@@ -18,15 +18,13 @@ mapping fails the task (CheckError: retried, then VerifyAfterCommandFailed).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from claim import read_control
+from claim import parse_marker, read_control
 from common import aws
-from common.aws import error_message
+from common.aws import AWS_ERRORS, error_message
 from common.log import get_logger
 from loop import LoopStateError
 from step import CHECK_CONFIG, CheckError, _config_fields, _state
@@ -56,11 +54,8 @@ class VerifyConfig:
 
 def marker_execution(value: str | None) -> str | None:
     """The execution the control marker names (None: unreadable, or it names none)."""
-    try:
-        marker = json.loads(value) if value is not None else None
-    except ValueError:
-        return None
-    execution = marker.get("execution") if isinstance(marker, Mapping) else None
+    marker = parse_marker(value)
+    execution = marker.get("execution") if marker is not None else None
     return execution if isinstance(execution, str) else None
 
 
@@ -93,7 +88,7 @@ def run_verify(
         try:
             mapping = lambda_client.get_event_source_mapping(UUID=config.mapping_uuid)
             current = str(mapping["State"])
-        except (ClientError, BotoCoreError, KeyError) as exc:
+        except (*AWS_ERRORS, KeyError) as exc:
             raise CheckError(
                 f"GetEventSourceMapping {config.mapping_uuid} failed: {error_message(exc)}"
             ) from exc

@@ -25,6 +25,7 @@ from loop import (
     WAIT,
     EpisodeConfig,
     LoopStateError,
+    first_guard,
     new_episode,
     next_state,
     state_part,
@@ -137,9 +138,11 @@ def reopened(state: Mapping[str, Any], config: EpisodeConfig) -> dict[str, Any]:
     attempts, the first wait, the schedule); the execution's counters go on (one more re-open)."""
     tracking = state_part(state, "tracking")
     visibility = whole_number(state_part(state, "queue"), "visibilityTimeoutSeconds", "$.queue")
+    episode = new_episode(config, visibility)
     return next_state(
         state,
         REOPEN,
+        **first_guard(config, episode),
         tracking={
             "loops": whole_number(tracking, "loops", "$.tracking"),
             "reopens": whole_number(tracking, "reopens", "$.tracking") + 1,
@@ -147,5 +150,5 @@ def reopened(state: Mapping[str, Any], config: EpisodeConfig) -> dict[str, Any]:
             "openReason": REOPEN_REASON,
         },
         schedule={k: list(v) for k, v in config.schedule.items()},
-        episode=new_episode(config, visibility),
+        episode=episode,
     )

@@ -88,10 +88,9 @@ locals {
         conditions = []
       },
       {
-        # PutParameter: the settings recorded at the open (SaveSettings). GetParameter, and
-        # PutParameter on the control marker: only for executions that started before the probe
-        # function took these over (ClaimEpisode, VerifyAfterCommand): remove in the release
-        # after next.
+        # Only for executions that started before the probe function took these over (the
+        # settings recorded at the open: ReadMappingAndQueue; the control marker: ClaimEpisode,
+        # VerifyAfterCommand): remove in the release after next.
         sid        = "OperatorControlParameters"
         actions    = ["ssm:GetParameter", "ssm:PutParameter"]
         resources  = local.parameter_arns

@@ -154,7 +154,7 @@ locals {
       subject = "OPEN"
       text    = "Circuit ${var.circuit_name} is OPEN ({}): event source mapping ${var.mapping_uuid} was disabled (its state when the episode began: {}). The function is probed with backoff until it recovers. Execution: {}"
       args    = ["$.tracking.openReason", "$.original.state", "$.singleFlight.self"]
-      next    = "CheckRetention"
+      next    = "RetentionGuard"
     }
     NotifyGaveUp = {
       state   = local.stay_open ? "OPEN" : "CLOSING"
@@ -166,7 +166,9 @@ locals {
         : "The circuit is being CLOSED (give_up_action = close). Execution: {}",
       ])
       args = ["$.episode.attempt", "States.JsonToString($.probe.result)", "$.singleFlight.self"]
-      next = local.stay_open ? "StayOpen" : "MarkLeaseClosing"
+      # stay_open: the probe recorded that the episode stays open ($.episode.stayingOpen, the
+      # limit is not judged again) and the guard of the next wait; back into the loop.
+      next = local.stay_open ? "RetentionGuard" : "MarkLeaseClosing"
       # Nobody was told that the circuit stays open: it must not (close instead).
       catch_next = local.stay_open ? "GaveUpNotificationFailed" : "MarkLeaseClosing"
     }
@@ -361,7 +363,7 @@ locals {
     probe_budget_seconds       = var.probe_timeout_seconds
     open_wait_seconds          = var.open_wait_seconds
     schedule                   = local.schedule
-    episode_config             = jsonencode({ maxAttempts = var.max_attempts, openWaitSeconds = var.open_wait_seconds, schedule = local.schedule })
+    episode_config             = jsonencode({ maxAttempts = var.max_attempts, openWaitSeconds = var.open_wait_seconds, schedule = local.schedule, probeBudgetSeconds = var.probe_timeout_seconds })
     jitter                     = var.backoff_jitter
     max_attempts               = var.max_attempts
     handover_events            = local.handover_events

@@ -27,9 +27,9 @@ run "core_states" {
   assert {
     condition = alltrue([for s in [
       "Begin", "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
-      "ReadMappingAndQueue", "AfterReadMapping", "SaveSettings", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ForceClose", "Ended", "PublishOpenMetric", "NotifyOpened",
-      "CheckRetention", "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
-      "GiveUpRetention", "StayOpen", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",
+      "ReadMappingAndQueue", "AfterReadMapping", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ReleaseLease", "PublishOpenMetric", "NotifyOpened",
+      "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
+      "GiveUpRetention", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])
     error_message = "a core state is missing"

@@ -19,7 +19,7 @@ run "defaults_have_no_optional_features" {
     error_message = "rejitter/ramp states rendered although both are off"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "CloseCircuit" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.lease.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.lease.circuit == "orders"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "CloseCircuit" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.recoveryMetric == null && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.lease.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.lease.circuit == "orders"
     error_message = "without rejitter and ramp, a healthy probe goes straight to CloseCircuit"
   }
   assert {
@@ -43,7 +43,7 @@ run "defaults_have_no_optional_features" {
     error_message = "the alarm is created by default"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open"
     error_message = "give_up_action defaults to stay_open"
   }
   assert {
@@ -125,7 +125,7 @@ run "rejitter" {
     error_message = "rejitter states missing"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "EnableRejitter" && jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "CloseCircuit"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "EnableRejitter" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.recoveryMetric == { namespace = "SqsCircuitBreaker", circuit = "orders" } && jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "CloseCircuit"
     error_message = "the rejitter runs before closing"
   }
   assert {
@@ -167,7 +167,7 @@ run "half_open_ramp" {
     error_message = "ramp window then close"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "PublishHalfOpenMetric" && jsondecode(output.state_machine_definition).States.PublishHalfOpenMetric.Next == "OpenHalfway"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "recover"]) == "OpenHalfway" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.recoveryMetric.namespace == "SqsCircuitBreaker"
     error_message = "healthy goes to the ramp"
   }
   assert {
@@ -179,8 +179,8 @@ run "half_open_ramp" {
     error_message = "an open that finds the ramp's concurrency on the mapping restores the settings recorded at the last open"
   }
   assert {
-    condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "ReadRecordedSettings"])) == jsonencode(["arn:aws:ssm:eu-west-1:123456789012:parameter${output.settings_parameter_name}"])
-    error_message = "the probe may read the recorded settings (only with a ramp)"
+    condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "RecordedSettings"])) == jsonencode(["arn:aws:ssm:eu-west-1:123456789012:parameter${output.settings_parameter_name}"])
+    error_message = "the probe records the settings at the open, and may read them (only with a ramp)"
   }
 }
 
@@ -193,7 +193,7 @@ run "rejitter_then_ramp" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "AfterRejitterOff" && jsondecode(output.state_machine_definition).States.AfterRejitterOff.Default == "OpenHalfway" && jsondecode(output.state_machine_definition).States.AfterRejitterOff.Choices[0].Next == "CloseCircuit" && jsondecode(output.state_machine_definition).States.ForceClose.Next == "DisableRejitter"
+    condition     = jsondecode(output.state_machine_definition).States.DisableRejitter.Next == "AfterRejitterOff" && jsondecode(output.state_machine_definition).States.AfterRejitterOff.Default == "OpenHalfway" && jsondecode(output.state_machine_definition).States.AfterRejitterOff.Choices[0].Next == "CloseCircuit" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "close"]) == "DisableRejitter"
     error_message = "rejitter, then ramp, then close; a close command turns the rejitter off and closes at once"
   }
 }
@@ -333,7 +333,7 @@ run "close_path_watches_the_alarm_window" {
     error_message = "a failed notification or metric still leads to the watch"
   }
   assert {
-    condition     = [for c in jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[0].Or : c.StringEquals] == ["healthy", "empty", "reenabled_elsewhere"] && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Default == "Closed"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[0].Or : c.StringEquals] == ["healthy", "empty", "reenabled_elsewhere"] && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Default == "ReleaseLease"
     error_message = "healthy, empty and overridden closes are watched; give-up closes leave the alarm as it is"
   }
   assert {
@@ -345,7 +345,7 @@ run "close_path_watches_the_alarm_window" {
     # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
     # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
     # routes on it.
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ClaimEpisodeFromWatch", "Closed", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ClaimEpisodeFromWatch", "ReleaseLease", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
   }
   assert {
@@ -399,7 +399,7 @@ run "give_up_close" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "MarkLeaseClosing" && !contains(keys(jsondecode(output.state_machine_definition).States), "StayOpen")
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "MarkLeaseClosing" && !contains(keys(jsondecode(output.state_machine_definition).States), "GaveUpNotificationFailed")
     error_message = "give_up_action = close closes"
   }
   assert {
@@ -417,25 +417,21 @@ run "stay_open_keeps_probing" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.StayOpen.Type == "Pass" && jsondecode(output.state_machine_definition).States.StayOpen.Next == "CheckRetention"
-    error_message = "StayOpen routes back into the probe loop, through the retention guard"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.RetentionGuard.Default == "WaitBeforeProbe"
+    error_message = "after NotifyGaveUp the episode goes back into the probe loop, through the retention guard"
   }
   assert {
-    condition     = [for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed"] == ["Ended"]
-    error_message = "the only Succeed state is Ended (reached from Closed, DuplicateEpisode, Held, AlarmIgnoredHeld, Superseded): staying open never ends the episode"
+    condition     = jsonencode(sort([for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed" || lookup(s, "End", false)])) == jsonencode(["AlarmIgnoredHeld", "Closed", "DuplicateEpisode", "HandedOver", "Held", "HoldEnded", "Superseded"])
+    error_message = "the episode ends well only as Closed, DuplicateEpisode, Held, HoldEnded, AlarmIgnoredHeld, Superseded or HandedOver (each records $.outcome): staying open never ends the episode"
   }
   assert {
     # The probe function decides (lambda_src/probe/loop.py, property-tested in
     # tests/unit/test_probe_loop.py); the definition tells it the action and routes on its decision.
     condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_attempts"]) == "NotifyGaveUp" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.maxAttempts == 3
-    error_message = "after the give-up, unhealthy probes loop through StayOpen (NotifyGaveUp once), with no cap: the history hand-over keeps every execution under the quota"
+    error_message = "after the give-up, unhealthy probes keep looping (NotifyGaveUp once: the probe records $.episode.stayingOpen), with no cap: the history hand-over keeps every execution under the quota"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.StayOpen.ResultPath == "$.episode.stayingOpen" && jsondecode(output.state_machine_definition).States.StayOpen.Result == true
-    error_message = "StayOpen marks the episode as staying open"
-  }
-  assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "StayOpen" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "MarkLeaseClosing"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "MarkLeaseClosing"
     error_message = "a stay-open nobody was told about must not happen: a failed NotifyGaveUp closes"
   }
   assert {
@@ -609,7 +605,7 @@ run "mapping_is_checked_before_opening" {
     error_message = "a failed read takes the failed-before-open path, disabling nothing; without a half-open ramp no recorded settings are read"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "inconsistent"]) == "NotifyFailedBeforeOpen" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "close"]) == "ForceClose"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "inconsistent"]) == "NotifyFailedBeforeOpen" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "close"]) == "CloseCircuit"
     error_message = "an inconsistent mapping takes the failed-before-open path, disabling nothing"
   }
   assert {
@@ -617,8 +613,8 @@ run "mapping_is_checked_before_opening" {
     error_message = "presence is tested before any comparison (a missing path is an uncatchable runtime error); an unknown step changes nothing"
   }
   assert {
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "open"]) == "PublishOpenMetric" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "save_and_open"]) == "SaveSettings" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters["Value.$"] == "States.JsonToString($.settingsRecord)"
-    error_message = "an enabled mapping's settings are recorded before it is disabled; a mapping already off is not disabled again"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "open"]) == "PublishOpenMetric" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "save_and_open"]) == "DisableMapping" && one([for c in jsondecode(output.state_machine_definition).States.AfterReadMapping.Choices : c.Next if try(c.StringEquals, "") == "save_and_hold"]) == "HoldDisableMapping"
+    error_message = "an enabled mapping is disabled once ReadMappingAndQueue recorded its settings (open or hold); a mapping already off is not disabled again"
   }
   assert {
     condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.resources if s.sid == "InvokeProtectedFunction"])) == jsonencode(["arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer", "arn:aws:lambda:eu-west-1:123456789012:function:orders-consumer:*"])
@@ -628,6 +624,15 @@ run "mapping_is_checked_before_opening" {
 
 run "single_flight_is_a_lease_taken_with_conditional_writes" {
   command = apply
+
+  assert {
+    condition     = jsonencode(one([for s in output.iam_policy_statements.probe : s.actions if s.sid == "RecordedSettings"])) == jsonencode(["ssm:PutParameter"])
+    error_message = "without a ramp, the probe records the settings at the open and never reads them"
+  }
+  assert {
+    condition     = jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.episode.probeBudgetSeconds == jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.probeBudgetSeconds && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.episode.probeBudgetSeconds == jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.probeBudgetSeconds
+    error_message = "the open and the re-open write the first wait's retention guard with the loop's probe budget"
+  }
 
   assert {
     # The conditional writes are the probe function's (lambda_src/probe/claim.py, unit-tested
@@ -655,7 +660,7 @@ run "single_flight_is_a_lease_taken_with_conditional_writes" {
     error_message = "every Next is static: no state writes or routes on a resume point"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Closed.Next == "ReleaseLease" && jsondecode(output.state_machine_definition).States.ReleaseLease.Parameters.ConditionExpression == "holder = :self"
+    condition     = jsondecode(output.state_machine_definition).States.ReleaseLease.Next == "Closed" && jsondecode(output.state_machine_definition).States.ReleaseLease.Catch[0].Next == "Closed" && jsondecode(output.state_machine_definition).States.ReleaseLease.Parameters.ConditionExpression == "holder = :self"
     error_message = "a closed episode releases its own lease (only its own)"
   }
   assert {
@@ -821,8 +826,8 @@ run "history_quota_hand_over" {
     error_message = "the continuation carries the episode's state"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Parameters.ConditionExpression == "holder = :predecessor" && jsondecode(output.state_machine_definition).States.ClaimLeaseFromPredecessor.Catch[0].Next == "Superseded" && [for c in jsondecode(output.state_machine_definition).States.RouteContinuation.Choices : c.Next] == ["LookAtAlarm"] && jsondecode(output.state_machine_definition).States.RouteContinuation.Default == "CheckBeforeProbe"
-    error_message = "a successor validates its input, claims the lease from its predecessor (single flight: the same episode), then resumes at the control check"
+    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.RestoreProbePhase.Next == "CheckBeforeProbe" && jsondecode(output.state_machine_definition).States.RestoreWatchPhase.Next == "LookAtAlarm" && jsondecode(output.state_machine_definition).States.RestoreProbePhase.Parameters["continuedFrom.$"] == "$.continuation.predecessor" && jsondecode(output.state_machine_definition).States.RestoreWatchPhase.Parameters["original.$"] == "$.continuation.original"
+    error_message = "a successor validates its input and restores its state (the failure path's settings), then resumes at the check or the look, whose task claims the lease from its predecessor first (lambda_src/probe/step.py)"
   }
   assert {
     condition     = anytrue([for st in output.iam_policy_statements.state_machine : contains(st.actions, "states:StartExecution") && st.resources == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker"]])
@@ -856,7 +861,7 @@ run "transition_events_on_the_default_bus" {
   assert {
     condition = (
       jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "AnnounceOpened" &&
-      jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "CheckRetention" &&
+      jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "RetentionGuard" &&
       jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
       jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&
       jsondecode(output.state_machine_definition).States.AfterClaim.Choices[1].Next == "ReadMappingAndQueue"

@@ -30,7 +30,7 @@ run "control_parameters_and_commands" {
     error_message = "a successor continues its predecessor's episode; alarm executions (no command) claim the episode (the marker first); hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
   }
   assert {
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next] == ["FailedBeforeOpen", "ReadMappingAndQueue", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld"] && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[4].StringEquals == "ignored_held" && jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld.Next == "Ended" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next] == ["FailedBeforeOpen", "ReadMappingAndQueue", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld", "Superseded"] && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[4].StringEquals == "ignored_held" && lookup(jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld, "End", false) && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control"
     error_message = "an alarm during a hold ends at once (the claim reads the marker)"
   }
   assert {
@@ -43,19 +43,19 @@ run "control_parameters_and_commands" {
     # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
     # The marker and the lease are the claim's (lambda_src/probe/commands.py: command_claim, tested
     # against DynamoDB's conditions); a claim that fails is a failed command, notified.
-    condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.Held.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Ended"
+    condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Held" && lookup(jsondecode(output.state_machine_definition).States.Held, "End", false)
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Parameters.Payload.verify.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.SaveSettings.Parameters.Name == "/sqs-circuit-breaker/orders/settings"
+    condition     = jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Parameters.Payload.verify.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.settingsParameter == "/sqs-circuit-breaker/orders/settings"
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].StringEquals == "forced" && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].Next == "SettleAfterCommand" && [for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next] == ["InvalidProbeResult", "Held", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "InitWatch"] && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
+    condition     = jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].StringEquals == "forced" && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].Next == "SettleAfterCommand" && [for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next] == ["InvalidProbeResult", "IsHoldTimed", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "InitWatch"] && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
     error_message = "a force close re-checks the mapping, then watches the alarm like any close (no flap)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" && jsondecode(output.state_machine_definition).States.SettleAfterCommand.Next == "VerifyAfterCommand" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Catch[0].Next == "VerifyAfterCommandFailed" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Next == "IsMappingAsCommanded" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.Next == "Held" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.ResultPath == "$.current" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Choices[0].Next == "NotifyCommandFailed"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" && jsondecode(output.state_machine_definition).States.SettleAfterCommand.Next == "VerifyAfterCommand" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Catch[0].Next == "VerifyAfterCommandFailed" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Next == "IsMappingAsCommanded" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.ResultPath == "$.current" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Choices[0].Next == "NotifyCommandFailed"
     error_message = "a hold re-checks that the mapping stayed disabled, unless a later command owns the circuit"
   }
   assert {
@@ -73,12 +73,12 @@ run "timed_hold_ends_with_a_close_command" {
     error_message = "a timed hold records its end in the control marker and waits for it inside its own execution"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.WaitForHoldEnd.Next == "ReadLeaseAtHoldEnd" && jsondecode(output.state_machine_definition).States.ReadLeaseAtHoldEnd.Parameters.ConsistentRead && jsondecode(output.state_machine_definition).States.IsHoldStillOwner.Default == "Superseded" && jsondecode(output.state_machine_definition).States.IsHoldStillOwner.Choices[0].Next == "PrepareCloseAfterHold"
-    error_message = "at its end a hold closes only while it still holds the lease (a later command superseded it otherwise)"
+    condition     = jsondecode(output.state_machine_definition).States.WaitForHoldEnd.Next == "CloseAfterHold" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Parameters.Input["ifHeldBy.$"] == "$.started.execution" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Parameters.Input.command == "close" && contains([for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next if try(c.StringEquals, "") == "superseded"], "Superseded")
+    error_message = "at its end a hold starts a close that closes only while the hold still holds the lease (a later command: the close ends superseded)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.PrepareCloseAfterHold.Parameters.input.command == "close" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Resource == "arn:aws:states:::aws-sdk:sfn:startExecution" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Parameters["Name.$"] == "$.closeAfterHold.name" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Catch[0].Next == "NotifyCommandFailed"
-    error_message = "the hold's end starts a close command (named before the call: a retry is idempotent); a failure is notified"
+    condition     = jsondecode(output.state_machine_definition).States.CloseAfterHold.Resource == "arn:aws:states:::states:startExecution" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Parameters["Name.$"] == "States.Format('close-{}', States.Hash($.started.execution, 'SHA-1'))" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Catch[0].Next == "NotifyCommandFailed"
+    error_message = "the hold's end starts a close command (named after the hold: a retry is idempotent); a failure is notified"
   }
 }
 

@@ -85,3 +85,28 @@ def client_error(code: str, operation: str, message: str = "boom") -> Exception:
     from botocore.exceptions import ClientError
 
     return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class RecordingCloudWatch(Scripted):
+    """A CloudWatch client that records PutMetricData's arguments (and may refuse it); its other
+    calls answer as Scripted's."""
+
+    def __init__(self, refusal: Exception | None = None, **answers: Any) -> None:
+        super().__init__(**answers)
+        self.refusal = refusal
+        self.puts: list[dict[str, Any]] = []
+
+    def put_metric_data(self, **kwargs: Any) -> dict[str, Any]:
+        self.puts.append(kwargs)
+        if self.refusal is not None:
+            raise self.refusal
+        return {}
+
+    def states(self) -> list[float]:
+        """The CircuitState values put, in order."""
+        return [
+            d["Value"]
+            for put in self.puts
+            for d in put["MetricData"]
+            if d["MetricName"] == "CircuitState"
+        ]

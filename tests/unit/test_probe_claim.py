@@ -20,6 +20,7 @@ from claim import (
     OURS,
     RECHECK,
     RETRY,
+    SUPERSEDED,
     TAKE_OVER_FROM_WATCH,
     ClaimConfig,
     control_mode,
@@ -29,7 +30,7 @@ from claim import (
 from commands import ClaimError, control_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lease import NONE
+from lease import NONE, Lease
 from loop import LoopStateError
 from opening import command_from
 from sqscb_fakes import Scripted, client_error
@@ -448,3 +449,63 @@ def test_a_marker_that_cannot_be_written_changes_nothing(ddb: Any):
 def test_only_hold_and_close_are_commands():
     with pytest.raises(LoopStateError, match="must be hold or close, got 'open'"):
         control_record({"command": "open", "started": {}})
+
+
+# ---- the close a timed hold starts at its end ($.ifHeldBy) -------------------------------------
+HOLD = PREFIX + "hold-timed"
+
+
+def test_a_timed_holds_close_takes_the_circuit_from_the_hold(ddb: Any, ssm: Any):
+    put_lease(ddb, holder=HOLD, phase="held", since=NOW)
+    new = command(ddb, ssm, "close", ifHeldBy=HOLD)
+    assert new["claim"] == {"outcome": CLAIMED, "how": "command", "control": "auto"}
+    assert command_from(new["previousLease"]) == "HELD"
+    assert (lease(ddb)["holder"], lease(ddb)["phase"]) == (ME, "command")
+    assert marker(ssm)["command"] == "close" and marker(ssm)["execution"] == ME
+    # the task retried after its writes had succeeded: the same answer, nothing else changes
+    again = command(ddb, ssm, "close", ifHeldBy=HOLD)
+    assert again["claim"]["outcome"] == CLAIMED
+    assert again["previousLease"] == new["previousLease"]
+
+
+@pytest.mark.parametrize("owner", [PREFIX + "later-hold", PREFIX + "later-close", None])
+def test_a_timed_holds_close_changes_nothing_once_a_later_command_owns_the_circuit(
+    ddb: Any, ssm: Any, owner: str | None
+):
+    # a hold given during the timed hold (or a close, which may since have released the lease)
+    later = {"mode": "hold", "command": "hold", "execution": owner or PREFIX + "gone"}
+    compact = json.dumps(later, separators=(",", ":"))
+    ssm.put_parameter(Name=CONTROL, Value=compact, Type="String", Overwrite=True)
+    if owner is not None:
+        put_lease(ddb, holder=owner, phase="held", since=NOW)
+    before = lease(ddb)
+    new = command(ddb, ssm, "close", ifHeldBy=HOLD)
+    assert new["claim"] == {"outcome": SUPERSEDED, "how": "the timed hold no longer owns it"}
+    assert "previousLease" not in new
+    assert lease(ddb) == before  # untouched (or still no lease)
+    assert marker(ssm) == later  # the later command's marker stays
+
+
+def test_if_held_by_names_a_hold_for_a_close_only(ddb: Any, ssm: Any):
+    with pytest.raises(LoopStateError, match=r"\$\.ifHeldBy"):
+        command(ddb, ssm, "hold", ifHeldBy=HOLD)
+    with pytest.raises(LoopStateError, match=r"\$\.ifHeldBy"):
+        command(ddb, ssm, "close", ifHeldBy=7)
+
+
+# ---- a successor after a hand-over (step.continue_from_predecessor) ----------------------------
+def test_a_successor_takes_the_lease_from_its_predecessor_and_keeps_its_phase(ddb: Any):
+    put_lease(ddb, holder=OTHER, phase="watch", since=NOW, closedAt="2026-12-04T09:00:00.000Z")
+    successor = Lease(ddb, TABLE, "orders", ME, "2026-12-04T10:05:00.000Z")
+    assert successor.pass_from(OTHER)
+    assert lease(ddb) == {
+        "holder": ME,
+        "phase": "watch",
+        "since": "2026-12-04T10:05:00.000Z",
+        "closedAt": "2026-12-04T09:00:00.000Z",
+    }
+    assert successor.pass_from(OTHER)  # a retried task: already ours
+    # a command took the lease from the predecessor first: the successor does not get it
+    put_lease(ddb, holder=PREFIX + "hold", phase="held", since=NOW)
+    assert not successor.pass_from(OTHER)
+    assert lease(ddb)["holder"] == PREFIX + "hold"

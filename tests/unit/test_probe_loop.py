@@ -35,7 +35,7 @@ from loop import (
     next_wait,
     with_hand_over,
 )
-from sqscb_fakes import Scripted, client_error
+from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
 from step import CheckConfig, CheckError, probe_request, probe_step, run_check
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
@@ -213,14 +213,19 @@ def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_bud
     # the probe's own time counts (the wall clock), and an older message's age
     at_least = max(math.ceil(age), before["episode"]["elapsedSeconds"] + spent // 1000)
     assert episode["elapsedSeconds"] >= at_least
+    ends = episode["elapsedSeconds"] + episode["nextWaitSeconds"] + config.probe_budget_seconds
+    # every way back to a wait carries the guard of that wait: the loop's own, and a give-up's
+    # (stay_open: RetentionGuard judges it before the next wait)
+    assert new["guard"]["projectedSeconds"] == ends
     if new["step"]["next"] == WAIT:
-        ends = episode["elapsedSeconds"] + episode["nextWaitSeconds"] + config.probe_budget_seconds
         assert ends <= before["queue"]["budgetSeconds"]
-        assert new["guard"]["projectedSeconds"] == ends
     if new["step"]["next"] == GIVE_UP_ATTEMPTS:
         assert episode["attempt"] == episode["maxAttempts"] and not (
             config == STAY_OPEN and before["episode"]["stayingOpen"]
         )
+        # stay_open gives up once: from now on the episode stays open and keeps probing
+        if config == STAY_OPEN:
+            assert episode["stayingOpen"] is True
 
 
 @given(state=episodes(), seed=randoms, jitter=st.booleans())
@@ -348,6 +353,39 @@ def test_the_check_reads_history_lease_mapping_then_beats():
     ]
 
 
+def successor_check(update: Any, item: Any) -> tuple[dict, list[str]]:
+    calls = Scripted(
+        update_item=update,
+        get_execution_history={"events": [{"id": 12}]},
+        get_item=item,
+        get_event_source_mapping={"State": "Disabled"},
+    )
+    state = {**a_state(), "continuedFrom": OTHER}
+    new = run_check(state, CHECK, sfn=calls, dynamodb=calls, lambda_client=calls, cloudwatch=calls)
+    return new, calls.made
+
+
+def test_a_successors_first_check_takes_the_lease_from_its_predecessor_first():
+    new, made = successor_check({}, lease(ME))
+    assert made[:2] == ["update_item", "get_execution_history"]
+    assert new["step"]["next"] == PROBE and "continuedFrom" not in new
+    assert new["claim"] == {"outcome": "claimed", "how": "from the predecessor", "holder": OTHER}
+    # a retried task whose first write had succeeded finds the lease its own: it goes on
+    taken = client_error("ConditionalCheckFailedException", "UpdateItem")
+    new, made = successor_check(taken, lease(ME))
+    assert new["step"]["next"] == PROBE and made[:2] == ["update_item", "get_item"]
+
+
+@pytest.mark.parametrize("holder", [ME + "-command", None])
+def test_a_successor_whose_lease_was_taken_meanwhile_ends_superseded_untouched(holder):
+    taken = client_error("ConditionalCheckFailedException", "UpdateItem")
+    new, made = successor_check(taken, lease(holder))
+    assert new["step"]["next"] == SUPERSEDED and new["outcome"] == "superseded"
+    assert made == ["update_item", "get_item"]  # no history, no mapping, no metric
+    with pytest.raises(CheckError, match="UpdateItem of the lease failed"):
+        successor_check(client_error("ProvisionedThroughputExceededException", "U"), lease(ME))
+
+
 def test_the_check_of_a_superseded_episode_reads_no_mapping():
     new, made = check(item=lease(OTHER))
     assert new["step"]["next"] == SUPERSEDED and "get_event_source_mapping" not in made
@@ -357,7 +395,7 @@ def test_past_the_threshold_the_check_hands_over_without_further_calls():
     new, made = check(history={"events": [{"id": HANDOVER}]})
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
     # the successor's name and input: the probe phase's continuation, this execution its
-    # predecessor (CheckContinuation validates it, ClaimLeaseFromPredecessor claims from it)
+    # predecessor (CheckContinuation validates it, the successor's first check claims from it)
     assert new["handover"]["name"].startswith("continued-") and len(new["handover"]["name"]) <= 80
     state = a_state()
     assert new["handover"]["input"] == {
@@ -496,3 +534,78 @@ def test_the_handler_routes_the_check_the_look_the_probe_step_and_a_plain_probe(
     for event in ({"check": {}}, {"watch": {}}, {"loop": {}}, {"queueUrl": "q"}):
         probe_module.handler(event, None)
     assert seen == ["check", "look", "step", "probe"]
+
+
+RECOVERY_METRIC = {"namespace": "SqsCircuitBreaker", "circuit": "orders"}
+
+
+@pytest.mark.parametrize("outcome", ["healthy", "empty", "unhealthy"])
+def test_a_recovery_with_a_rejitter_or_ramp_says_half_open_and_nothing_else_does(outcome):
+    event = {
+        "state": a_state(),
+        "loop": LOOP,
+        "lease": LEASE,
+        "request": {},
+        "recoveryMetric": RECOVERY_METRIC,
+    }
+    cloudwatch = RecordingCloudWatch()
+    new = probe_step(
+        event,
+        lambda request: {"outcome": outcome} if outcome != "unhealthy" else unhealthy(),
+        dynamodb=Scripted(get_item=lease(ME)),
+        cloudwatch=cloudwatch,
+    )
+    if outcome == "unhealthy":
+        assert new["step"]["next"] == WAIT and cloudwatch.puts == []
+        return
+    assert new["step"]["next"] == RECOVER
+    [put] = cloudwatch.puts
+    assert put["Namespace"] == "SqsCircuitBreaker"
+    assert put["MetricData"] == [
+        {
+            "MetricName": "CircuitState",
+            "Value": 0.5,
+            "Unit": "None",
+            "Dimensions": [{"Name": "Circuit", "Value": "orders"}],
+        }
+    ]
+    # a superseded recovery says nothing; without a rejitter or ramp the close says CLOSED itself
+    quiet = RecordingCloudWatch()
+    superseded = probe_step(
+        event,
+        lambda request: {"outcome": outcome},
+        dynamodb=Scripted(get_item=lease(OTHER)),
+        cloudwatch=quiet,
+    )
+    plain = probe_step(
+        {**event, "recoveryMetric": None},
+        lambda request: {"outcome": outcome},
+        dynamodb=Scripted(get_item=lease(ME)),
+        cloudwatch=quiet,
+    )
+    assert superseded["step"]["next"] == SUPERSEDED and plain["step"]["next"] == RECOVER
+    assert quiet.puts == []
+
+
+def test_a_refused_half_open_metric_does_not_stop_the_recovery():
+    event = {
+        "state": a_state(),
+        "loop": LOOP,
+        "lease": LEASE,
+        "request": {},
+        "recoveryMetric": RECOVERY_METRIC,
+    }
+    refused = RecordingCloudWatch(client_error("Throttling", "PutMetricData"))
+    new = probe_step(
+        event,
+        lambda request: {"outcome": "healthy"},
+        dynamodb=Scripted(get_item=lease(ME)),
+        cloudwatch=refused,
+    )
+    assert new["step"]["next"] == RECOVER and len(refused.puts) == 1
+    assert new["observabilityError"]["Error"] == "Throttling"
+    with pytest.raises(LoopStateError, match=r"recoveryMetric\.namespace"):
+        probe_step(
+            {**event, "recoveryMetric": {"circuit": "orders"}},
+            lambda request: {"outcome": "healthy"},
+        )

@@ -29,8 +29,8 @@ from opening import (
     command_from,
     run_open_read,
 )
-from sqscb_fakes import Scripted, client_error
-from step import CheckError
+from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
+from step import CheckError, MetricRef
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
@@ -46,6 +46,7 @@ EPISODE = EpisodeConfig.parse(
             "spread": [15, 30],
             "visibility": [60, 90],
         },
+        "probeBudgetSeconds": 120,
     }
 )
 ATTRIBUTES = {"MessageRetentionPeriod": "345600", "VisibilityTimeout": "60"}
@@ -112,6 +113,10 @@ def test_only_a_consistent_mapping_that_is_on_is_changed(mapping_state, command,
     assert ("episode" in new) == (step in (SAVE_AND_OPEN, OPEN)) == ("schedule" in new)
     if "episode" in new:
         assert new["episode"]["attempt"] == 0 and new["episode"]["nextWaitSeconds"] == 60
+        # RetentionGuard's projection before the first wait: the wait and one probe's budget
+        assert new["guard"] == {"projectedSeconds": 60 + 120}
+    else:
+        assert "guard" not in new
     assert new["singleFlight"] == {"self": ME} and new["original"]["state"] == mapping_state
 
 
@@ -174,18 +179,84 @@ def read(mapping: dict, **answers: Any) -> tuple[dict, list[str]]:
 
 def test_the_recorded_settings_are_read_only_during_a_ramp():
     new, made = read(a_mapping(LastModified=dt.datetime(2026, 12, 4, tzinfo=dt.UTC)))
-    assert made == ["get_event_source_mapping", "get_queue_attributes"]
+    assert made == ["get_event_source_mapping", "get_queue_attributes", "put_parameter"]
     assert "ResponseMetadata" not in new["original"]["mapping"]
     json.dumps(new)  # the task's output is JSON: no datetimes
     saved = {"Parameter": {"Value": json.dumps({"scalingConfig": {"MaximumConcurrency": 9}})}}
     ramp = a_mapping(ScalingConfig={"MaximumConcurrency": 2})
     new, made = read(ramp, get_parameter=saved)
-    assert made == ["get_event_source_mapping", "get_parameter", "get_queue_attributes"]
+    assert made == [
+        "get_event_source_mapping",
+        "get_parameter",
+        "get_queue_attributes",
+        "put_parameter",
+    ]
     assert new["original"]["scalingConfig"] == {"MaximumConcurrency": 9}
     # an unreadable record: the mapping's own settings, and the state says why
     new, _ = read(ramp, get_parameter=client_error("AccessDeniedException", "GetParameter"))
     assert new["original"]["scalingConfig"] == {"MaximumConcurrency": 2}
     assert new["settingsError"]["Error"] == "AccessDeniedException"
+
+
+class RecordingSsm:
+    """An SSM client that records PutParameter's arguments (and may refuse it)."""
+
+    def __init__(self, refusal: Exception | None = None) -> None:
+        self.refusal = refusal
+        self.puts: list[dict[str, Any]] = []
+
+    def put_parameter(self, **kwargs: Any) -> dict[str, Any]:
+        self.puts.append(kwargs)
+        if self.refusal is not None:
+            raise self.refusal
+        return {"Version": 2}
+
+
+def record(mapping: dict, ssm: RecordingSsm, **state: Any) -> dict:
+    calls = Scripted(
+        get_event_source_mapping=mapping, get_queue_attributes={"Attributes": ATTRIBUTES}
+    )
+    return run_open_read(
+        a_state(**state), CONFIG, episode=EPISODE, lambda_client=calls, sqs=calls, ssm=ssm, now=NOW
+    )
+
+
+@pytest.mark.parametrize("command", [None, "hold"])
+def test_the_settings_are_recorded_before_a_running_mapping_is_disabled(command):
+    ssm = RecordingSsm()
+    new = record(
+        a_mapping(ScalingConfig={"MaximumConcurrency": 7}),
+        ssm,
+        **({"command": command} if command else {}),
+    )
+    assert new["step"]["next"] == (SAVE_AND_HOLD if command else SAVE_AND_OPEN)
+    [put] = ssm.puts
+    assert put["Name"] == "/sqs-circuit-breaker/orders/settings"
+    assert put["Type"] == "String" and put["Overwrite"] is True
+    assert json.loads(put["Value"]) == new["settingsRecord"]
+    assert json.loads(put["Value"])["scalingConfig"] == {"MaximumConcurrency": 7}
+    assert "settingsError" not in new
+
+
+def test_a_mapping_already_off_keeps_its_record_and_a_refused_record_does_not_stop_the_open():
+    ssm = RecordingSsm()
+    assert record(a_mapping("Disabled"), ssm)["step"]["next"] == OPEN
+    assert record(a_mapping("Enabled"), ssm, command="close")["step"]["next"] == CLOSE
+    assert ssm.puts == []
+    refused = RecordingSsm(client_error("TooManyUpdates", "PutParameter"))
+    new = record(a_mapping(), refused)
+    assert new["step"]["next"] == SAVE_AND_OPEN and len(refused.puts) == 1
+    assert new["settingsError"]["Error"] == "TooManyUpdates"
+    assert "boom" in new["settingsError"]["Cause"]
+
+
+def test_without_a_probe_budget_the_open_writes_no_guard():
+    # a definition older than first_guard computes the guard itself (its CheckRetention state)
+    older = EpisodeConfig.parse(
+        {"maxAttempts": 5, "openWaitSeconds": 30, "schedule": EPISODE.schedule}
+    )
+    new = after_open_read(a_state(), a_mapping(), ATTRIBUTES, CONFIG, episode=older, now=NOW)
+    assert "episode" in new and "guard" not in new
 
 
 def test_a_failed_read_fails_the_task_and_an_inconsistent_mapping_reads_no_more():
@@ -259,3 +330,96 @@ def test_a_command_with_transition_events_records_the_state_it_takes_the_circuit
     assert inconsistent["commandFrom"] == "HELD"  # known on every path
     plain = after_open_read(a_state(), a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
     assert "commandFrom" not in plain  # an alarm execution, or no bus
+
+
+def test_a_close_command_closes_for_the_operators_reason():
+    state = a_state(
+        command="close",
+        reason="deploy done",
+        requestedBy="arn:aws:iam::123456789012:user/ops",
+        previousLease=lease("arn:hold", "held"),
+    )
+    new = after_open_read(state, a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
+    assert new["step"]["next"] == CLOSE
+    assert new["closeReason"] == {
+        "reason": "forced",
+        "from": "HELD",
+        "note": " by arn:aws:iam::123456789012:user/ops: deploy done",
+    }
+    # only a close command has a close reason at the open
+    for command in (None, "hold"):
+        opened = a_state(**({"command": command} if command else {}))
+        other = after_open_read(opened, a_mapping(), ATTRIBUTES, CONFIG, episode=EPISODE, now=NOW)
+        assert "closeReason" not in other
+
+
+@pytest.mark.parametrize(
+    ("mapping_state", "command", "publishes"),
+    [
+        ("Enabled", None, True),  # save_and_open
+        ("Disabled", None, True),  # open (already off)
+        ("Enabled", "hold", True),  # save_and_hold
+        ("Disabled", "hold", True),  # hold
+        ("Enabled", "close", False),
+    ],
+)
+def test_the_open_says_circuit_state_1_as_it_opens_or_holds(mapping_state, command, publishes):
+    calls = Scripted(
+        get_event_source_mapping=a_mapping(mapping_state),
+        get_queue_attributes={"Attributes": ATTRIBUTES},
+    )
+    cloudwatch = RecordingCloudWatch()
+    state = a_state(**({"command": command} if command else {}))
+    new = run_open_read(
+        state,
+        CONFIG,
+        episode=EPISODE,
+        lambda_client=calls,
+        sqs=calls,
+        ssm=calls,
+        now=NOW,
+        cloudwatch=cloudwatch,
+        metric=MetricRef("SqsCircuitBreaker", "orders"),
+    )
+    assert cloudwatch.states() == ([1] if publishes else [])
+    if publishes:
+        assert cloudwatch.puts[0]["Namespace"] == "SqsCircuitBreaker"
+        assert cloudwatch.puts[0]["MetricData"][0]["Dimensions"] == [
+            {"Name": "Circuit", "Value": "orders"}
+        ]
+    # an inconsistent mapping opens nothing, and says nothing
+    calls = Scripted(get_event_source_mapping=a_mapping(FunctionArn="other"))
+    quiet = RecordingCloudWatch()
+    run_open_read(
+        state,
+        CONFIG,
+        episode=EPISODE,
+        lambda_client=calls,
+        sqs=calls,
+        ssm=calls,
+        now=NOW,
+        cloudwatch=quiet,
+        metric=MetricRef("SqsCircuitBreaker", "orders"),
+    )
+    assert quiet.puts == []
+    assert new["step"]["next"] in ("save_and_open", "open", "save_and_hold", "hold", "close")
+
+
+def test_a_refused_open_metric_does_not_stop_the_open():
+    calls = Scripted(
+        get_event_source_mapping=a_mapping(), get_queue_attributes={"Attributes": ATTRIBUTES}
+    )
+    refused = RecordingCloudWatch(client_error("Throttling", "PutMetricData"))
+    new = run_open_read(
+        a_state(),
+        CONFIG,
+        episode=EPISODE,
+        lambda_client=calls,
+        sqs=calls,
+        ssm=calls,
+        now=NOW,
+        cloudwatch=refused,
+        metric=MetricRef("SqsCircuitBreaker", "orders"),
+    )
+    assert new["step"]["next"] == SAVE_AND_OPEN and len(refused.puts) == 1
+    assert new["observabilityError"]["Error"] == "Throttling"

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig, LoopStateError
-from sqscb_fakes import Scripted, client_error
-from step import CheckError, LookConfig, run_look
+from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
+from step import CheckError, LookConfig, MetricRef, run_look
 from watch import (
     CLOSED,
     REARM,
@@ -38,6 +38,7 @@ EPISODE = EpisodeConfig(
     open_wait_seconds=30,
     schedule={"waits": [30, 60, 120], "base": [15, 30, 60], "spread": [15, 30, 60],
               "visibility": [60, 90, 150]},
+    probe_budget_seconds=120,
 )  # fmt: skip
 
 
@@ -229,6 +230,8 @@ def test_a_reopen_starts_a_fresh_episode_and_the_counters_go_on(visibility, reop
         "elapsedSeconds": 0,
         "nextWaitSeconds": max(30, visibility),  # never before the failed batches are visible
     }
+    # RetentionGuard judges the first wait of the new episode (and one probe's budget)
+    assert new["guard"] == {"projectedSeconds": max(30, visibility) + 120}
     assert new["tracking"] == {
         "loops": loops,
         "reopens": reopens + 1,
@@ -248,3 +251,52 @@ def test_the_look_that_reopens_starts_the_episode_again():
     assert made == ["get_execution_history", "get_item", "describe_alarms"]
     assert new["step"]["next"] == REOPEN and new["episode"]["attempt"] == 0
     assert new["tracking"]["reopens"] == 1 and new["episode"]["nextWaitSeconds"] == 45
+    # with its metric (the definition's stateMetric): CircuitState 1 as the circuit opens again
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        get_item={"Item": {"holder": {"S": ME}}},
+        describe_alarms=late,
+    )
+    cloudwatch = RecordingCloudWatch(describe_alarms=late)
+    metric = MetricRef("SqsCircuitBreaker", "orders")
+    new = run_look(
+        a_state(),
+        LOOK,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=cloudwatch,
+        metric=metric,
+    )
+    assert new["step"]["next"] == REOPEN and cloudwatch.states() == [1]
+    refused = RecordingCloudWatch(client_error("Throttling", "PutMetricData"), describe_alarms=late)
+    new = run_look(
+        a_state(),
+        LOOK,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=refused,
+        metric=metric,
+    )
+    assert new["step"]["next"] == REOPEN  # best effort: the re-open goes on
+    assert new["observabilityError"]["Error"] == "Throttling"
+
+
+def test_a_look_that_does_not_reopen_publishes_no_state():
+    cloudwatch = RecordingCloudWatch(describe_alarms=STALE)
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        get_item={"Item": {"holder": {"S": ME}}},
+        describe_alarms=STALE,
+    )
+    new = run_look(
+        a_state(),
+        LOOK,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=cloudwatch,
+        metric=MetricRef("SqsCircuitBreaker", "orders"),
+    )
+    assert new["step"]["next"] != REOPEN and cloudwatch.states() == []
