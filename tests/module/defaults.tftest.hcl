@@ -27,7 +27,7 @@ run "core_states" {
   assert {
     condition = alltrue([for s in [
       "Begin", "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
-      "ReadMappingAndQueue", "AfterReadMapping", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ReleaseLease", "PublishOpenMetric", "NotifyOpened",
+      "ReadMappingAndQueue", "AfterReadMapping", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ReleaseLease", "NotifyOpened",
       "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
       "GiveUpRetention", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
