@@ -275,11 +275,26 @@ def run_claim(
     return new
 
 
+def with_started(state: Mapping[str, Any], started: Any) -> dict[str, Any]:
+    """The state with `$.started` (the execution, its start time and name: the task's `started`,
+    from the context object), which every later step names the execution by. A state that has
+    one keeps it (a definition older than this code records it in a state of its own)."""
+    new = dict(state)
+    if "started" in new:
+        return new
+    if not isinstance(started, Mapping) or not all(
+        isinstance(started.get(k), str) and started.get(k) for k in ("execution", "at", "name")
+    ):
+        raise LoopStateError(f"started must name the execution, its start and name: {started!r}")
+    new["started"] = dict(started)
+    return new
+
+
 def claim_handler(event: Mapping[str, Any]) -> dict[str, Any]:
     config = ClaimConfig.parse(event.get("claim"))
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     new = run_claim(
-        _state(event),
+        with_started(_state(event), event.get("started")),
         config,
         dynamodb=aws.client("dynamodb", None, CHECK_CONFIG),
         ssm=aws.client("ssm", None, CHECK_CONFIG),

@@ -79,6 +79,28 @@ class Lease:
                 raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
         return _holder(self.read()) == self.execution
 
+    def mark_watching(self, closed_at: str) -> bool:
+        """The lease says that this execution only watches now, and since when the circuit is
+        closed (an alarm execution whose ALARM event is newer takes the episode over at once):
+        False when it no longer names this execution."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"circuit": {"S": self.circuit}},
+                UpdateExpression="SET phase = :watch, closedAt = :closedAt",
+                ConditionExpression="holder = :self",
+                ExpressionAttributeValues={
+                    ":self": {"S": self.execution},
+                    ":watch": {"S": "watch"},
+                    ":closedAt": {"S": closed_at},
+                },
+            )
+            return True
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+
     def read(self) -> Mapping[str, Any] | None:
         try:
             item = self.dynamodb.get_item(

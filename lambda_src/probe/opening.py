@@ -36,6 +36,7 @@ from common.aws import AWS_ERRORS, error_code, error_message
 from common.log import get_logger
 from loop import EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
 from step import CHECK_CONFIG, CheckError, MetricRef, _state
+from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_transition
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -281,6 +282,30 @@ def after_open_read(
     return new
 
 
+def announce_opening(new: dict[str, Any], events: Any, transitions: TaskEvents) -> None:
+    """The transition event of an open (CLOSED -> OPEN) or a hold (-> HELD, from the state the
+    command takes the circuit from), as the task decides it; a failed put is recorded in
+    $.eventError (best effort)."""
+    if new["step"]["next"] in (SAVE_AND_OPEN, OPEN):
+        transition = {
+            "from_state": "CLOSED",
+            "to_state": "OPEN",
+            "reason": "alarm",
+            "note": str(new["tracking"]["openReason"]),
+            "attempt": 0,
+        }
+    else:
+        transition = {
+            "from_state": str(new.get("commandFrom", "CLOSED")),
+            "to_state": "HELD",
+            "reason": "hold",
+            "note": f"by {new.get('requestedBy')}: {new.get('reason')}",
+            "attempt": None,
+        }
+    if not announce_transition(events, transitions, **transition):
+        new["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
+
+
 def parse_saved(value: str) -> Mapping[str, Any]:
     saved = json.loads(value)
     if not isinstance(saved, Mapping):
@@ -326,6 +351,8 @@ def run_open_read(
     now: str,
     cloudwatch: Any = None,
     metric: MetricRef | None = None,
+    events: Any = None,
+    transitions: TaskEvents | None = None,
 ) -> dict[str, Any]:
     """Read the mapping, the recorded settings (during a ramp only) and the queue, in that order,
     then decide (after_open_read), and record the settings when the decision says so. Nothing
@@ -364,6 +391,8 @@ def run_open_read(
         metric_error = metric.publish_state(cloudwatch, 1)
         if metric_error is not None:
             new["observabilityError"] = metric_error
+    if transitions is not None and new["step"]["next"] in OPENING_STEPS:
+        announce_opening(new, events, transitions)
     log.info("open read", next=new["step"]["next"], mappingState=mapping.get("State"))
     return new
 
@@ -381,4 +410,6 @@ def open_handler(event: Mapping[str, Any]) -> dict[str, Any]:
         now=now,
         cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
         metric=MetricRef.parse(event.get("stateMetric"), "stateMetric"),
+        events=aws.client("events", None, PUT_EVENTS_CONFIG),
+        transitions=TaskEvents.parse(event.get("transitionEvents")),
     )

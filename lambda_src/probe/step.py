@@ -45,6 +45,7 @@ from loop import (
     ownership,
     with_hand_over,
 )
+from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_transition
 from watch import (
     REARM,
     REOPEN,
@@ -54,6 +55,8 @@ from watch import (
     alarm_view,
     rearmed,
     reopened,
+    start_watch,
+    watch_starts,
 )
 
 log = get_logger("sqs-circuit-breaker.probe")
@@ -384,6 +387,8 @@ def run_look(
     dynamodb: Any,
     cloudwatch: Any,
     metric: MetricRef | None = None,
+    events_client: Any = None,
+    transitions: TaskEvents | None = None,
 ) -> dict[str, Any]:
     """One look of the watch: history, lease, the alarm; re-arm it when the watch says so, or
     start the episode again when it re-opens (a successor first takes the lease from its
@@ -391,20 +396,29 @@ def run_look(
     state, ended = continue_from_predecessor(state, config, dynamodb)
     if ended is not None:
         return ended
+    starting = watch_starts(state)
+    if starting:
+        state = start_watch(state, config.watch)
     events, _, owned = _owner(state, config, sfn, dynamodb)
     if owned is not None:
         return _handing_over(owned, "watch")
+    if starting:
+        return _started_watch(state, config, dynamodb, events)
     alarm = describe_alarm(cloudwatch, config.alarm_name)
     new = after_look(state, alarm, config.watch)
     if new["step"]["next"] == REARM:
         rearm_alarm(cloudwatch, config)
         new = rearmed(new, config.watch)
     elif new["step"]["next"] == REOPEN:
-        new = reopened(new, episode)
-        if metric is not None:  # the circuit opens again: CircuitState 1 from now on
-            error = metric.publish_state(cloudwatch, 1)
-            if error is not None:
-                new["observabilityError"] = error
+        new = _reopening(
+            reopened(new, episode),
+            config,
+            dynamodb=dynamodb,
+            cloudwatch=cloudwatch,
+            metric=metric,
+            events_client=events_client,
+            transitions=transitions,
+        )
     new["history"] = {"events": events}
     log.info(
         "look finished",
@@ -414,6 +428,61 @@ def run_look(
         watch=new.get("watch"),
     )
     return new
+
+
+def _reopening(
+    new: dict[str, Any],
+    config: LookConfig,
+    *,
+    dynamodb: Any,
+    cloudwatch: Any,
+    metric: MetricRef | None,
+    events_client: Any,
+    transitions: TaskEvents | None,
+) -> dict[str, Any]:
+    """A re-open leaves the watch phase of the lease first (of this execution and an alarm
+    execution taking the episode over after the close, exactly one opens: the lease taken
+    meanwhile, superseded), then says so: CircuitState 1, the transition event."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
+    if not lease.take("holder = :self"):
+        return next_state(new, SUPERSEDED, outcome="superseded")
+    if metric is not None:  # the circuit opens again: CircuitState 1 from now on
+        error = metric.publish_state(cloudwatch, 1)
+        if error is not None:
+            new["observabilityError"] = error
+    announced = announce_transition(
+        events_client,
+        transitions,
+        from_state="CLOSED",
+        to_state="OPEN",
+        reason="alarm",
+        note=str(new["tracking"]["openReason"]),
+        attempt=0,
+    )
+    if transitions is not None and not announced:
+        new["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
+    return new
+
+
+def _started_watch(
+    state: dict[str, Any], config: LookConfig, dynamodb: Any, events: int
+) -> dict[str, Any]:
+    """The first look after a close starts the watch: the lease's phase says watch (and since
+    when the circuit is closed), then the first wait. The lease taken meanwhile: superseded; a
+    failed write does not stop the watch (`$.leaseError`: an alarm execution then waits for this
+    watch's next look before it takes the episode over)."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
+    state["history"] = {"events": events}
+    try:
+        if not lease.mark_watching(state["watch"]["closedAt"]):
+            return next_state(state, SUPERSEDED, outcome="superseded")
+    except CheckError as exc:
+        log.warning("the lease does not say watch", error=str(exc))
+        state["leaseError"] = {"Error": "CheckError", "Cause": str(exc)}
+    log.info("watch started", closedAt=state["watch"]["closedAt"], historyEvents=events)
+    return state
 
 
 def look_handler(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -426,6 +495,8 @@ def look_handler(event: Mapping[str, Any]) -> dict[str, Any]:
         dynamodb=aws.client("dynamodb", None, CHECK_CONFIG),
         cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
         metric=MetricRef.parse(event.get("stateMetric"), "stateMetric"),
+        events_client=aws.client("events", None, PUT_EVENTS_CONFIG),
+        transitions=TaskEvents.parse(event.get("transitionEvents")),
     )
 
 

@@ -1,9 +1,11 @@
-"""Transition events around a probe (the module's transition_event_bus).
+"""Transition events (the module's transition_event_bus).
 
 The probe announces the two transitions it causes: OPEN -> HALF-OPEN when it starts, and
-HALF-OPEN -> OPEN after an unhealthy probe. The state machine announces every other transition,
-with the same schema (modules/state-machine/events.asl.json.tftpl; docs/events.md). Best
-effort, as there: a failed put is logged and never changes the probe's outcome.
+HALF-OPEN -> OPEN after an unhealthy probe. The tasks that decide an open announce it as they
+decide (`announce_transition`): ReadMappingAndQueue CLOSED -> OPEN and -> HELD, LookAtAlarm the
+re-open. The state machine announces every other transition, with the same schema
+(modules/state-machine/events.asl.json.tftpl; docs/events.md). Best effort, as there: a failed
+put is logged and never changes a task's outcome.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class TransitionEvents:
     event_bus_name: str
     circuit: str
     episode: str
-    attempt: int
+    attempt: int | None  # null in the events of transitions no probe caused (a hold)
     mapping: str
 
     @property
@@ -88,6 +90,72 @@ def parse_transition_events(value: Any) -> TransitionEvents | None:
         attempt=attempt,
         mapping=fields["mapping"],
     )
+
+
+@dataclass(frozen=True)
+class TaskEvents:
+    """Where a task other than the probe announces (its `transitionEvents`: the bus, the
+    circuit, the episode (this execution), the mapping and the queue; absent: no events)."""
+
+    event_bus_name: str
+    circuit: str
+    episode: str
+    mapping: str
+    queue: str
+
+    @classmethod
+    def parse(cls, value: Any) -> TaskEvents | None:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise TransitionConfigError(f"must be an object or null, got {type(value).__name__}")
+        fields: dict[str, str] = {}
+        for name in ("eventBusName", "circuit", "episode", "mapping", "queue"):
+            text = value.get(name)
+            if not isinstance(text, str) or not text.strip():
+                raise TransitionConfigError(f"{name} is required and must be a non-empty string")
+            fields[name] = text.strip()
+        return cls(
+            event_bus_name=fields["eventBusName"],
+            circuit=fields["circuit"],
+            episode=fields["episode"],
+            mapping=fields["mapping"],
+            queue=fields["queue"],
+        )
+
+
+def announce_transition(
+    events: Any,
+    config: TaskEvents | None,
+    *,
+    from_state: str,
+    to_state: str,
+    reason: str,
+    note: str,
+    attempt: int | None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> bool:
+    """Announce one transition a task decided (nothing without a config); True once
+    EventBridge took it. Never raises."""
+    if config is None:
+        return False
+    target = TransitionEvents(
+        event_bus_name=config.event_bus_name,
+        circuit=config.circuit,
+        episode=config.episode,
+        attempt=attempt,
+        mapping=config.mapping,
+    )
+    entry = transition_entry(
+        target,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        note=note,
+        queue_arn=config.queue,
+        now=now(),
+    )
+    return announce(events, entry)
 
 
 def event_time(now: datetime) -> str:

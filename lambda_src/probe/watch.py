@@ -95,6 +95,30 @@ def _watch(state: Mapping[str, Any]) -> dict[str, Any]:
     return dict(watch)
 
 
+def watch_starts(state: Mapping[str, Any]) -> bool:
+    """The first look after a close (`$.closed.at`, the close's time, which the current watch
+    does not name yet): it starts the watch instead of looking at the alarm."""
+    closed = state_part(state, "closed")
+    watch = state.get("watch")
+    return not isinstance(watch, Mapping) or watch.get("closedAt") != closed.get("at")
+
+
+def start_watch(state: Mapping[str, Any], config: WatchConfig) -> dict[str, Any]:
+    """The watch of this close: nothing seen yet, the first look after one period (the alarm
+    still judges the data from before the close right now)."""
+    closed_at = state_part(state, "closed").get("at")
+    if not isinstance(closed_at, str) or not closed_at:
+        raise LoopStateError(f"$.closed.at must be the close's time, got {closed_at!r}")
+    watch = {
+        "rearmed": False,
+        "sawOk": False,
+        "polls": 0,
+        "closedAt": closed_at,
+        "nextWaitSeconds": config.poll_seconds,
+    }
+    return next_state(state, WAIT, watch=watch)
+
+
 def after_look(
     state: Mapping[str, Any], alarm: AlarmView | None, config: WatchConfig
 ) -> dict[str, Any]:

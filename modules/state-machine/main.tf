@@ -219,7 +219,7 @@ locals {
       state   = "UNKNOWN"
       subject = "COMMAND FAILED"
       text    = "Circuit ${var.circuit_name}: the operator command {} requested by {} failed: {}. The circuit may be part-way: run sqs-circuit-breaker status ${var.circuit_name}. Execution: {}"
-      args    = ["$.command", "$.requestedBy", "States.JsonToString($.error)", "$.started.execution"]
+      args    = ["$.command", "$.requestedBy", "States.JsonToString($.error)", "$$.Execution.Id"]
       next    = "CommandFailed"
     }
     NotifyFailedBeforeOpen = {
@@ -232,8 +232,10 @@ locals {
   }
 
   # Transition events (transition_event_bus): after the notification of a transition, its
-  # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl;
-  # the probe Lambda announces OPEN -> HALF-OPEN and back around every probe). A value that
+  # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl).
+  # The probe function announces the transitions its tasks decide, with the same schema
+  # (lambda_src/probe/transitions.py): OPEN -> HALF-OPEN and back around every probe, the open
+  # and the hold (ReadMappingAndQueue), the re-open (LookAtAlarm). A value that
   # starts with "$" is a path of the state's input, anything else a literal. Every path must exist
   # on every way into the state (a missing one fails the execution): `make asl`
   # (scripts/check_asl.py, transition_problems) checks that every close reason written in the
@@ -241,10 +243,6 @@ locals {
   # reenabled_elsewhere) are lambda_src/probe/loop.py's, checked by tests/unit/test_probe_loop.py.
   announcements = !local.events_enabled ? {} : merge(
     {
-      AnnounceOpened = {
-        phase   = "OPEN", from = "CLOSED", to = "OPEN", reason = "alarm", note = "$.tracking.openReason"
-        attempt = "0", next = local.notifications.NotifyOpened.next
-      }
       AnnounceGaveUp = {
         phase   = "OPEN", from = "OPEN", to = "GAVE UP", reason = "max_attempts", note = var.give_up_action
         attempt = "$.episode.attempt", next = local.notifications.NotifyGaveUp.next
@@ -265,11 +263,6 @@ locals {
         phase = "OPEN", from = "OPEN", to = "OPEN", reason = "manual_action_required"
         note  = "States.JsonToString($.recoveryError)", attempt = "null"
         next  = local.notifications.NotifyManualActionRequired.next
-      }
-      AnnounceHeld = {
-        phase = "OPENING", from = "$.commandFrom", to = "HELD", reason = "hold"
-        note  = "States.Format('by {}: {}', $.requestedBy, $.reason)", attempt = "null"
-        next  = local.notifications.NotifyHeld.next
       }
     },
     local.half_open_enabled ? {
@@ -342,7 +335,7 @@ locals {
   definition = jsonencode({
     Comment       = "SQS circuit breaker ${var.circuit_name}: open (disable the event source mapping), probe with exponential backoff, close. JSONPath query language only."
     QueryLanguage = "JSONPath"
-    StartAt       = "Begin"
+    StartAt       = "RouteCommand"
     States        = merge(concat(local.phase_states, [local.notification_states, local.announcement_states])...)
   })
 

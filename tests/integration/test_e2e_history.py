@@ -152,8 +152,8 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
         for e in second_events
         if "stateEnteredEventDetails" in e
     ]
-    assert states[:4] == ["Begin", "RouteCommand", "CheckContinuation", "RestoreProbePhase"]
-    assert states[4] == "CheckBeforeProbe"  # its task takes the lease from the predecessor
+    assert states[:3] == ["RouteCommand", "CheckContinuation", "RestoreProbePhase"]
+    assert states[3] == "CheckBeforeProbe"  # its task takes the lease from the predecessor
     assert "DisableMapping" not in states and "NotifyOpened" not in states
     third = chain(c, first)[2]
     continues(c, third, second)

@@ -26,10 +26,10 @@ run "core_states" {
 
   assert {
     condition = alltrue([for s in [
-      "Begin", "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
+      "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
       "ReadMappingAndQueue", "AfterReadMapping", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ReleaseLease", "NotifyOpened",
       "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
-      "GiveUpRetention", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "ClaimEpisodeFromWatch", "PublishClosedMetric", "Closed",
+      "GiveUpRetention", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "PublishClosedMetric", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])
     error_message = "a core state is missing"

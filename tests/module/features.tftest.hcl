@@ -338,31 +338,32 @@ run "close_path_watches_the_alarm_window" {
   }
   assert {
     # defaults: 60 s period, 2 evaluation periods -> (2 + 1) x 60 + 60 = 240 s, polled every 60 s
-    condition     = jsondecode(output.state_machine_definition).States.InitWatch.Parameters.nextWaitSeconds == 60 && jsondecode(output.state_machine_definition).States.WatchAfterClose.SecondsPath == "$.watch.nextWaitSeconds" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.pollSeconds == 60 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.polls == 4 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.rearmWaitSeconds == 75
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices : c.Next if can(c.Or)]) == "LookAtAlarm" && jsondecode(output.state_machine_definition).States.WatchAfterClose.SecondsPath == "$.watch.nextWaitSeconds" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.pollSeconds == 60 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.polls == 4 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.rearmWaitSeconds == 75
     error_message = "the watch covers the alarm's window, one evaluation and Lambda's metric delay"
   }
   assert {
     # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
     # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
     # routes on it.
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "ClaimEpisodeFromWatch", "ReleaseLease", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "DisableMapping", "ReleaseLease", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Next == "DisableMapping" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Parameters.ConditionExpression == "holder = :self" && jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch.Catch[0].Next == "Superseded"
-    error_message = "re-opening leaves the watch phase of the lease first (a concurrent takeover wins or loses as a whole), then goes back through DisableMapping"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if try(c.StringEquals, "") == "reopen"]) == "DisableMapping" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.leaseTable == "orders-cb-lease" && !can(jsondecode(output.state_machine_definition).States.ClaimEpisodeFromWatch)
+    error_message = "re-opening leaves the watch phase of the lease first (LookAtAlarm's conditional write: a concurrent takeover wins or loses as a whole), then goes back through DisableMapping"
   }
   assert {
     # A second wave: an alarm that entered ALARM after the close re-opens at the next look
-    # (watch.py compares its last transition with the close time, $.watch.closedAt).
-    condition     = jsondecode(output.state_machine_definition).States.InitWatch.Parameters["closedAt.$"] == "$.closed.at"
+    # (watch.py compares its last transition with the close time, $.closed.at, which the first
+    # look records in $.watch.closedAt).
+    condition     = jsondecode(output.state_machine_definition).States.CloseCircuit.ResultPath == "$.closed" && jsondecode(output.state_machine_definition).States.CloseCircuit.ResultSelector["at.$"] == "$$.State.EnteredTime"
     error_message = "the watch compares the alarm's last transition with the close time"
   }
   assert {
     # The alarm execution that a second wave starts during the watch takes the episode over when
-    # its event is newer than the close (the lease says watch and since when): the claim decides
-    # (lambda_src/probe/claim.py, tests/unit/test_probe_claim.py).
-    condition     = jsondecode(output.state_machine_definition).States.MarkLeaseWatching.Parameters.UpdateExpression == "SET phase = :watch, closedAt = :closedAt" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.leaseTable == "orders-cb-lease"
+    # its event is newer than the close (the watch's first look writes watch and since when:
+    # lambda_src/probe/step.py): the claim decides (lambda_src/probe/claim.py, unit-tested).
+    condition     = jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.leaseTable == "orders-cb-lease"
     error_message = "a second wave during the watch takes the episode over from the watching execution"
   }
   assert {
@@ -845,10 +846,10 @@ run "transition_events_on_the_default_bus" {
 
   assert {
     condition = toset([for k, s in jsondecode(output.state_machine_definition).States : k if startswith(k, "Announce")]) == toset([
-      "AnnounceOpened", "AnnounceGaveUp", "AnnounceRetentionGiveUp", "AnnounceClosed",
-      "AnnounceClosedAfterFailure", "AnnounceManualActionRequired", "AnnounceHeld", "AnnounceRamp",
+      "AnnounceGaveUp", "AnnounceRetentionGiveUp", "AnnounceClosed",
+      "AnnounceClosedAfterFailure", "AnnounceManualActionRequired", "AnnounceRamp",
     ])
-    error_message = "one Announce state per transition the state machine makes (the ramp's too)"
+    error_message = "one Announce state per transition the state machine makes (the ramp's too); the open, the hold and the re-open are announced by the tasks that decide them"
   }
   assert {
     condition = alltrue([
@@ -860,8 +861,8 @@ run "transition_events_on_the_default_bus" {
   }
   assert {
     condition = (
-      jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "AnnounceOpened" &&
-      jsondecode(output.state_machine_definition).States.AnnounceOpened.Next == "RetentionGuard" &&
+      jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "RetentionGuard" &&
+      jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" &&
       jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
       jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&
       jsondecode(output.state_machine_definition).States.AfterClaim.Choices[1].Next == "ReadMappingAndQueue"
@@ -869,8 +870,8 @@ run "transition_events_on_the_default_bus" {
     error_message = "each announcement follows its notification and goes where the notification went (a give-up nobody was told about still closes)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request.transitionEvents.eventBusName == "arn:aws:events:eu-west-1:123456789012:event-bus/default"
-    error_message = "the probe gets the bus, to announce the probe's own transitions"
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request.transitionEvents.eventBusName == "arn:aws:events:eu-west-1:123456789012:event-bus/default" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.transitionEvents == { eventBusName = "arn:aws:events:eu-west-1:123456789012:event-bus/default", circuit = "orders", "episode.$" = "$$.Execution.Id", mapping = "0f6e1d2c-3b4a-4958-8a7b-6c5d4e3f2a1b", queue = "arn:aws:sqs:eu-west-1:123456789012:orders" } && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.transitionEvents.queue == "arn:aws:sqs:eu-west-1:123456789012:orders"
+    error_message = "the probe function gets the bus, to announce the probe's own transitions, the open, the hold and the re-open"
   }
   assert {
     condition = alltrue([

@@ -26,6 +26,7 @@ from claim import (
     control_mode,
     judge_lease,
     run_claim,
+    with_started,
 )
 from commands import ClaimError, control_record
 from hypothesis import HealthCheck, given, settings
@@ -509,3 +510,29 @@ def test_a_successor_takes_the_lease_from_its_predecessor_and_keeps_its_phase(dd
     put_lease(ddb, holder=PREFIX + "hold", phase="held", since=NOW)
     assert not successor.pass_from(OTHER)
     assert lease(ddb)["holder"] == PREFIX + "hold"
+
+
+def test_the_watch_marks_its_own_lease_only(ddb: Any):
+    put_lease(ddb, holder=ME, phase="closing", since=NOW)
+    mine = Lease(ddb, TABLE, "orders", ME, NOW)
+    assert mine.mark_watching("2026-12-04T10:01:00.000Z")
+    assert lease(ddb) == {
+        "holder": ME,
+        "phase": "watch",
+        "since": NOW,
+        "closedAt": "2026-12-04T10:01:00.000Z",
+    }
+    # an alarm execution newer than the close took the episode over: the watch is superseded
+    put_lease(ddb, holder=OTHER, phase="open", since=NOW)
+    assert not mine.mark_watching("2026-12-04T10:02:00.000Z")
+    assert lease(ddb) == {"holder": OTHER, "phase": "open", "since": NOW}
+
+
+def test_the_claim_records_when_and_which_execution_started():
+    started = {"execution": ME, "at": STARTED_AT, "name": "me"}
+    assert with_started({"time": "t"}, started) == {"time": "t", "started": started}
+    # an execution of an older definition recorded it itself: kept
+    older = {"started": {"execution": OTHER, "at": NOW, "name": "other"}}
+    assert with_started(older, started) == older
+    with pytest.raises(LoopStateError, match="started must name the execution"):
+        with_started({}, {"execution": ME})

@@ -31,6 +31,7 @@ from opening import (
 )
 from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
 from step import CheckError, MetricRef
+from transitions import TaskEvents
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
@@ -423,3 +424,78 @@ def test_a_refused_open_metric_does_not_stop_the_open():
     )
     assert new["step"]["next"] == SAVE_AND_OPEN and len(refused.puts) == 1
     assert new["observabilityError"]["Error"] == "Throttling"
+
+
+class RecordingEvents:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries.extend(Entries)
+        return {"FailedEntryCount": 0}
+
+
+@pytest.mark.parametrize(
+    ("mapping_state", "command", "expected"),
+    [
+        ("Enabled", None, ("CLOSED", "OPEN", "alarm", 0)),
+        ("Disabled", None, ("CLOSED", "OPEN", "alarm", 0)),
+        ("Enabled", "hold", ("OPEN", "HELD", "hold", None)),
+        ("Disabled", "hold", ("OPEN", "HELD", "hold", None)),
+        ("Enabled", "close", None),
+    ],
+)
+def test_the_open_announces_the_transition_it_decides(mapping_state, command, expected):
+    calls = Scripted(
+        get_event_source_mapping=a_mapping(mapping_state),
+        get_queue_attributes={"Attributes": ATTRIBUTES},
+    )
+    events = RecordingEvents()
+    extra = (
+        {"command": command, "reason": "deploy", "requestedBy": "ops"}
+        | {"previousLease": lease(ME, "open")}
+        if command
+        else {}
+    )
+    new = run_open_read(
+        a_state(**extra),
+        CONFIG,
+        episode=EPISODE,
+        lambda_client=calls,
+        sqs=calls,
+        ssm=calls,
+        now=NOW,
+        events=events,
+        transitions=TaskEvents("arn:bus", "orders", ME, "uuid-1", QUEUE_ARN),
+    )
+    if expected is None:
+        assert events.entries == []
+        return
+    [entry] = events.entries
+    detail = json.loads(entry["Detail"])
+    assert (detail["from"], detail["to"], detail["reason"], detail["attempt"]) == expected
+    assert detail["note"] == ("by ops: deploy" if command else new["tracking"]["openReason"])
+    assert entry["Source"] == "sqs-circuit-breaker" and entry["EventBusName"] == "arn:bus"
+    assert "eventError" not in new
+
+
+def test_a_refused_open_event_is_recorded_and_the_open_goes_on():
+    class Refusing:
+        def put_events(self, Entries):
+            raise client_error("AccessDeniedException", "PutEvents")
+
+    calls = Scripted(
+        get_event_source_mapping=a_mapping(), get_queue_attributes={"Attributes": ATTRIBUTES}
+    )
+    new = run_open_read(
+        a_state(),
+        CONFIG,
+        episode=EPISODE,
+        lambda_client=calls,
+        sqs=calls,
+        ssm=calls,
+        now=NOW,
+        events=Refusing(),
+        transitions=TaskEvents("arn:bus", "orders", ME, "uuid-1", QUEUE_ARN),
+    )
+    assert new["step"]["next"] == SAVE_AND_OPEN and new["eventError"]["Error"] == "PutEvents"

@@ -8,6 +8,7 @@ looks whatever the alarm says; a deleted alarm ends it; the input state is never
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig, LoopStateError
 from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
 from step import CheckError, LookConfig, MetricRef, run_look
+from transitions import TaskEvents
 from watch import (
     CLOSED,
     REARM,
@@ -28,6 +30,8 @@ from watch import (
     alarm_view,
     rearmed,
     reopened,
+    start_watch,
+    watch_starts,
 )
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
@@ -43,10 +47,12 @@ EPISODE = EpisodeConfig(
 
 
 def a_state(**watch: Any) -> dict[str, Any]:
+    closed_at = CLOSED_AT.isoformat().replace("+00:00", "Z")
     return {
         "started": {"execution": ME},
+        "closed": {"at": closed_at},
         "watch": {
-            "closedAt": CLOSED_AT.isoformat().replace("+00:00", "Z"),
+            "closedAt": closed_at,
             "polls": 0,
             "rearmed": False,
             "sawOk": False,
@@ -184,7 +190,6 @@ def test_a_superseded_or_handed_over_look_reads_no_alarm():
         **a_state(),
         "original": {"state": "Enabled"},
         "closeReason": {"reason": "healthy", "from": "HALF-OPEN", "note": ""},
-        "closed": {"at": CLOSED_AT.isoformat()},
     }
     new, made = look(watching, history=20_000)
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
@@ -248,7 +253,8 @@ def test_the_look_that_reopens_starts_the_episode_again():
         ]
     }
     new, made = look(a_state(), describe_alarms=late)
-    assert made == ["get_execution_history", "get_item", "describe_alarms"]
+    # the lease leaves the watch phase before the re-open (the open's conditional write)
+    assert made == ["get_execution_history", "get_item", "describe_alarms", "update_item"]
     assert new["step"]["next"] == REOPEN and new["episode"]["attempt"] == 0
     assert new["tracking"]["reopens"] == 1 and new["episode"]["nextWaitSeconds"] == 45
     # with its metric (the definition's stateMetric): CircuitState 1 as the circuit opens again
@@ -300,3 +306,127 @@ def test_a_look_that_does_not_reopen_publishes_no_state():
         metric=MetricRef("SqsCircuitBreaker", "orders"),
     )
     assert new["step"]["next"] != REOPEN and cloudwatch.states() == []
+
+
+# ---- the first look after a close starts the watch ---------------------------------------------
+def just_closed(**extra: Any) -> dict[str, Any]:
+    """The state as the close leaves it: $.closed of this close, a watch of an earlier one."""
+    state = a_state(closedAt="2026-12-03T10:00:00Z", polls=4, sawOk=True, rearmed=True)
+    return {**state, **extra}
+
+
+def test_the_first_look_after_a_close_starts_the_watch_and_says_so_in_the_lease():
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]}, get_item={"Item": {"holder": {"S": ME}}}
+    )
+    new = run_look(just_closed(), LOOK, episode=EPISODE, sfn=calls, dynamodb=calls, cloudwatch={})
+    assert new["step"]["next"] == WAIT
+    assert new["watch"] == {
+        "rearmed": False,
+        "sawOk": False,
+        "polls": 0,
+        "closedAt": just_closed()["closed"]["at"],
+        "nextWaitSeconds": 60,  # the alarm still judges the data from before the close
+    }
+    # the history measured, the lease read and marked; the alarm not looked at yet
+    assert calls.made == ["get_execution_history", "get_item", "update_item"]
+    assert watch_starts(just_closed()) and not watch_starts(new)
+
+
+def test_a_watch_whose_lease_was_taken_ends_superseded_and_a_failed_mark_goes_on():
+    taken = client_error("ConditionalCheckFailedException", "UpdateItem")
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        get_item={"Item": {"holder": {"S": ME}}},
+        update_item=taken,
+    )
+    new = run_look(just_closed(), LOOK, episode=EPISODE, sfn=calls, dynamodb=calls, cloudwatch={})
+    assert new["step"]["next"] == SUPERSEDED and new["outcome"] == "superseded"
+    throttled = client_error("ProvisionedThroughputExceededException", "UpdateItem")
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        get_item={"Item": {"holder": {"S": ME}}},
+        update_item=throttled,
+    )
+    new = run_look(just_closed(), LOOK, episode=EPISODE, sfn=calls, dynamodb=calls, cloudwatch={})
+    assert new["step"]["next"] == WAIT and new["watch"]["polls"] == 0
+    assert "ProvisionedThroughputExceeded" in new["leaseError"]["Cause"]
+
+
+@given(reopens=st.integers(0, 5))
+def test_every_close_starts_a_watch_of_its_own(reopens):
+    # the state after a re-open and another close keeps the earlier watch until the first look
+    state = just_closed()
+    for index in range(reopens):
+        started = start_watch(state, CONFIG)
+        assert started["watch"]["closedAt"] == state["closed"]["at"] and not watch_starts(started)
+        state = {**started, "closed": {"at": f"2026-12-03T13:0{index}:00Z"}}
+        assert watch_starts(state)
+    with pytest.raises(LoopStateError, match=r"\$\.closed\.at"):
+        start_watch({**state, "closed": {}}, CONFIG)
+
+
+class RecordingEvents:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries.extend(Entries)
+        return {"FailedEntryCount": 0}
+
+
+TASK_EVENTS = TaskEvents("arn:bus", "orders", ME, "uuid-1", "arn:aws:sqs:us-east-1:1:orders")
+LATE = {
+    "MetricAlarms": [
+        {"StateValue": "ALARM", "StateTransitionedTimestamp": CLOSED_AT + timedelta(minutes=1)}
+    ]
+}
+
+
+def test_a_reopen_takes_the_lease_back_from_the_watch_then_says_so():
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        get_item={"Item": {"holder": {"S": ME}}},
+        describe_alarms=LATE,
+    )
+    events = RecordingEvents()
+    new = run_look(
+        a_state(),
+        LOOK,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=calls,
+        events_client=events,
+        transitions=TASK_EVENTS,
+    )
+    assert new["step"]["next"] == REOPEN and "eventError" not in new
+    [entry] = events.entries
+    detail = json.loads(entry["Detail"])
+    assert (detail["from"], detail["to"], detail["reason"]) == ("CLOSED", "OPEN", "alarm")
+    assert detail["note"] == REOPEN_REASON and detail["attempt"] == 0
+    assert detail["episode"] == ME and detail["queue"] == "arn:aws:sqs:us-east-1:1:orders"
+
+
+def test_a_reopen_whose_lease_was_taken_ends_superseded_and_says_nothing():
+    # an alarm execution newer than the close took the episode over: it opens, not this one
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        get_item={"Item": {"holder": {"S": ME}}},
+        describe_alarms=LATE,
+        update_item=client_error("ConditionalCheckFailedException", "UpdateItem"),
+    )
+    events, cloudwatch = RecordingEvents(), RecordingCloudWatch(describe_alarms=LATE)
+    new = run_look(
+        a_state(),
+        LOOK,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=cloudwatch,
+        metric=MetricRef("SqsCircuitBreaker", "orders"),
+        events_client=events,
+        transitions=TASK_EVENTS,
+    )
+    assert new["step"]["next"] == SUPERSEDED and new["outcome"] == "superseded"
+    assert events.entries == [] and cloudwatch.puts == []
