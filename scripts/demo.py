@@ -135,13 +135,15 @@ def play(c: Circuit, messages: int, view: CliView) -> dict:
             ("OpenHalfway", "circuit HALF-OPEN: mapping re-enabled with MaximumConcurrency 2"),
             ("CloseCircuit", "circuit CLOSED: mapping restored"),
             ("WatchAfterClose", "watching the alarm until the failures have left its window"),
-            ("ClaimEpisodeFromWatch", "the function fails again: circuit RE-OPENED"),
         ):
             if state in states and state not in seen:
                 seen.add(state)
                 show.event(text)
                 if state == "DisableMapping":
                     opened_at = time.monotonic() - show.started
+        if states.count("DisableMapping") > 1 and "reopened" not in seen:
+            seen.add("reopened")  # the watch's look re-opened the circuit: disabled again
+            show.event("the function fails again: circuit RE-OPENED")
         for i, outcome in enumerate(outcomes):
             if f"probe{i}" not in seen:
                 seen.add(f"probe{i}")

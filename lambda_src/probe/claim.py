@@ -40,7 +40,7 @@ from commands import command_claim
 from common import aws
 from common.aws import AWS_ERRORS, error_code, error_message
 from common.log import get_logger
-from lease import Lease
+from lease import Lease, now_text
 from loop import LoopStateError
 from step import CHECK_CONFIG, CheckError, _config_fields, _state
 
@@ -292,7 +292,7 @@ def with_started(state: Mapping[str, Any], started: Any) -> dict[str, Any]:
 
 def claim_handler(event: Mapping[str, Any]) -> dict[str, Any]:
     config = ClaimConfig.parse(event.get("claim"))
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = now_text()
     new = run_claim(
         with_started(_state(event), event.get("started")),
         config,

@@ -54,14 +54,20 @@ class ClaimError(RuntimeError):
     retries as a read), so only the task's last-resort retries run before ClaimFailed."""
 
 
+def put_record(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
+    """Write a record (compact JSON) to an SSM String parameter: the control marker, the settings
+    recorded at the open."""
+    ssm.put_parameter(
+        Name=name,
+        Value=json.dumps(record, separators=(",", ":")),
+        Type="String",
+        Overwrite=True,
+    )
+
+
 def write_control(ssm: Any, name: str, record: Mapping[str, Any]) -> None:
     try:
-        ssm.put_parameter(
-            Name=name,
-            Value=json.dumps(record, separators=(",", ":")),
-            Type="String",
-            Overwrite=True,
-        )
+        put_record(ssm, name, record)
     except AWS_ERRORS as exc:
         if error_code(exc) in ("ValidationException", "ParameterPatternMismatchException"):
             # the marker does not fit (a raw StartExecution with a long reason)

@@ -6,6 +6,7 @@ A call that fails for another reason than its condition raises CheckError (the t
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,12 @@ from common.aws import AWS_ERRORS, error_code, error_message
 from loop import CheckError
 
 NONE = "-"  # the replaced lease had no such attribute (DynamoDB's if_not_exists default)
+
+
+def now_text() -> str:
+    """Now, as Step Functions writes $$.State.EnteredTime (the lease's `since`, a record's `at`):
+    2026-12-03T17:34:46.597Z."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def replaced_lease(attributes: Mapping[str, Any] | None) -> dict[str, Any]:

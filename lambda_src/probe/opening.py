@@ -31,9 +31,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from commands import put_record
 from common import aws
 from common.aws import AWS_ERRORS, error_code, error_message
 from common.log import get_logger
+from lease import now_text
 from loop import EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
 from step import CHECK_CONFIG, CheckError, MetricRef, _state
 from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_transition
@@ -328,12 +330,7 @@ def record_settings(ssm: Any, name: str, record: Mapping[str, Any]) -> dict[str,
     force close or the next episode can restore them even if this execution ends early. Best
     effort: the open goes on without the record, and this says why it is missing."""
     try:
-        ssm.put_parameter(
-            Name=name,
-            Value=json.dumps(record, separators=(",", ":")),
-            Type="String",
-            Overwrite=True,
-        )
+        put_record(ssm, name, record)
     except AWS_ERRORS as exc:
         log.warning("settings not recorded: the open goes on", error=error_message(exc))
         return {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}
@@ -399,7 +396,7 @@ def run_open_read(
 
 def open_handler(event: Mapping[str, Any]) -> dict[str, Any]:
     config = OpenConfig.parse(event.get("open"))
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = now_text()
     return run_open_read(
         _state(event),
         config,

@@ -13,7 +13,6 @@ the decisions are loop.py's, the AWS calls and their failure modes are here.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import time
 import uuid
@@ -25,7 +24,7 @@ from botocore.config import Config
 from common import aws
 from common.aws import AWS_ERRORS, error_code, error_message
 from common.log import get_logger
-from lease import Lease
+from lease import Lease, now_text
 from loop import (
     HAND_OVER,
     PROBE,
@@ -267,7 +266,7 @@ def continue_from_predecessor(
         return state, None
     if not isinstance(predecessor, str) or not predecessor:
         raise LoopStateError(f"$.continuedFrom must name the predecessor, got {predecessor!r}")
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = now_text()
     lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
     new = {k: v for k, v in state.items() if k != "continuedFrom"}
     new["claim"] = {"outcome": "claimed", "how": "from the predecessor", "holder": predecessor}
@@ -443,7 +442,7 @@ def _reopening(
     """A re-open leaves the watch phase of the lease first (of this execution and an alarm
     execution taking the episode over after the close, exactly one opens: the lease taken
     meanwhile, superseded), then says so: CircuitState 1, the transition event."""
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = now_text()
     lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
     if not lease.take("holder = :self"):
         return next_state(new, SUPERSEDED, outcome="superseded")
@@ -472,7 +471,7 @@ def _started_watch(
     when the circuit is closed), then the first wait. The lease taken meanwhile: superseded; a
     failed write does not stop the watch (`$.leaseError`: an alarm execution then waits for this
     watch's next look before it takes the episode over)."""
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = now_text()
     lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
     state["history"] = {"events": events}
     try:

@@ -11,6 +11,7 @@ module's own alarm (AWS/Lambda, 60 s periods) is proven in test_harness_alarms.p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -851,6 +852,39 @@ def test_a_timed_hold_closes_by_itself(closed: Circuit):
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="the held backlog processed")
     assert_nothing_lost(c, sent)
     assert c.cli_status()["hold"] is None
+
+
+def test_a_timed_holds_end_leaves_a_later_command_alone(closed: Circuit):
+    """A later command took the circuit over during a timed hold: at the hold's end, the close it
+    starts takes the lease from the hold alone, so it changes nothing, and the later hold stays."""
+    c = closed
+    done = c.cli("open", c.name, "--hold", "--for", "40s", "--reason", "e2e timed hold")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (timed,) = [e for e in c.executions("RUNNING") if e["name"].startswith("hold-")]
+    done = c.cli("close", c.name, "--reason", "closed early")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = c.cli("open", c.name, "--hold", "--reason", "e2e later hold")
+    assert done.returncode == 0, done.stdout + done.stderr
+    later = c.control()
+    assert later["reason"] == "e2e later hold" and "until" not in later, later
+
+    # the timed hold's close is named after the hold (a retried start is idempotent)
+    name = "close-" + hashlib.sha1(timed["executionArn"].encode()).hexdigest()
+    assert c.wait_finished(timed["executionArn"], timeout=120)["status"] == "SUCCEEDED"
+    assert c.outcome(timed["executionArn"]) == "hold_ended"
+    (close,) = wait_until(
+        lambda: [e for e in c.executions() if e["name"].lower() == name],
+        timeout=60,
+        what="the timed hold's close",
+    )
+    assert c.wait_finished(close["executionArn"], timeout=60)["status"] == "SUCCEEDED"
+    assert c.outcome(close["executionArn"]) == "superseded"
+    assert c.mapping() == "Disabled" and c.control() == later
+    assert c.lease()["holder"] == later["execution"]
+
+    done = c.cli("close", c.name, "--reason", "e2e done")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert c.mapping() == "Enabled"
 
 
 def test_redrive_gives_the_casualties_back_and_waits_for_a_closed_circuit(closed: Circuit):

@@ -110,3 +110,14 @@ class RecordingCloudWatch(Scripted):
             for d in put["MetricData"]
             if d["MetricName"] == "CircuitState"
         ]
+
+
+class RecordingEvents:
+    """An EventBridge client that records the entries put (EventBridge takes them all)."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries.extend(Entries)
+        return {"FailedEntryCount": 0}

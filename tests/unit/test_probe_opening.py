@@ -29,7 +29,7 @@ from opening import (
     command_from,
     run_open_read,
 )
-from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
+from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
 from step import CheckError, MetricRef
 from transitions import TaskEvents
 
@@ -354,6 +354,27 @@ def test_a_close_command_closes_for_the_operators_reason():
         assert "closeReason" not in other
 
 
+METRIC = MetricRef("SqsCircuitBreaker", "orders")
+EVENTS = TaskEvents("arn:bus", "orders", ME, "uuid-1", QUEUE_ARN)
+
+
+def open_with(state: dict, mapping: dict, **outputs: Any) -> dict:
+    """The open's read of `mapping`, with the given metric and event clients."""
+    calls = Scripted(
+        get_event_source_mapping=mapping, get_queue_attributes={"Attributes": ATTRIBUTES}
+    )
+    return run_open_read(
+        state,
+        CONFIG,
+        episode=EPISODE,
+        lambda_client=calls,
+        sqs=calls,
+        ssm=calls,
+        now=NOW,
+        **outputs,
+    )
+
+
 @pytest.mark.parametrize(
     ("mapping_state", "command", "publishes"),
     [
@@ -365,74 +386,27 @@ def test_a_close_command_closes_for_the_operators_reason():
     ],
 )
 def test_the_open_says_circuit_state_1_as_it_opens_or_holds(mapping_state, command, publishes):
-    calls = Scripted(
-        get_event_source_mapping=a_mapping(mapping_state),
-        get_queue_attributes={"Attributes": ATTRIBUTES},
-    )
     cloudwatch = RecordingCloudWatch()
     state = a_state(**({"command": command} if command else {}))
-    new = run_open_read(
-        state,
-        CONFIG,
-        episode=EPISODE,
-        lambda_client=calls,
-        sqs=calls,
-        ssm=calls,
-        now=NOW,
-        cloudwatch=cloudwatch,
-        metric=MetricRef("SqsCircuitBreaker", "orders"),
-    )
+    new = open_with(state, a_mapping(mapping_state), cloudwatch=cloudwatch, metric=METRIC)
     assert cloudwatch.states() == ([1] if publishes else [])
     if publishes:
         assert cloudwatch.puts[0]["Namespace"] == "SqsCircuitBreaker"
         assert cloudwatch.puts[0]["MetricData"][0]["Dimensions"] == [
             {"Name": "Circuit", "Value": "orders"}
         ]
-    # an inconsistent mapping opens nothing, and says nothing
-    calls = Scripted(get_event_source_mapping=a_mapping(FunctionArn="other"))
-    quiet = RecordingCloudWatch()
-    run_open_read(
-        state,
-        CONFIG,
-        episode=EPISODE,
-        lambda_client=calls,
-        sqs=calls,
-        ssm=calls,
-        now=NOW,
-        cloudwatch=quiet,
-        metric=MetricRef("SqsCircuitBreaker", "orders"),
-    )
-    assert quiet.puts == []
     assert new["step"]["next"] in ("save_and_open", "open", "save_and_hold", "hold", "close")
+    # an inconsistent mapping opens nothing, and says nothing
+    quiet = RecordingCloudWatch()
+    open_with(state, a_mapping(FunctionArn="other"), cloudwatch=quiet, metric=METRIC)
+    assert quiet.puts == []
 
 
 def test_a_refused_open_metric_does_not_stop_the_open():
-    calls = Scripted(
-        get_event_source_mapping=a_mapping(), get_queue_attributes={"Attributes": ATTRIBUTES}
-    )
     refused = RecordingCloudWatch(client_error("Throttling", "PutMetricData"))
-    new = run_open_read(
-        a_state(),
-        CONFIG,
-        episode=EPISODE,
-        lambda_client=calls,
-        sqs=calls,
-        ssm=calls,
-        now=NOW,
-        cloudwatch=refused,
-        metric=MetricRef("SqsCircuitBreaker", "orders"),
-    )
+    new = open_with(a_state(), a_mapping(), cloudwatch=refused, metric=METRIC)
     assert new["step"]["next"] == SAVE_AND_OPEN and len(refused.puts) == 1
     assert new["observabilityError"]["Error"] == "Throttling"
-
-
-class RecordingEvents:
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.entries.extend(Entries)
-        return {"FailedEntryCount": 0}
 
 
 @pytest.mark.parametrize(
@@ -446,10 +420,6 @@ class RecordingEvents:
     ],
 )
 def test_the_open_announces_the_transition_it_decides(mapping_state, command, expected):
-    calls = Scripted(
-        get_event_source_mapping=a_mapping(mapping_state),
-        get_queue_attributes={"Attributes": ATTRIBUTES},
-    )
     events = RecordingEvents()
     extra = (
         {"command": command, "reason": "deploy", "requestedBy": "ops"}
@@ -457,17 +427,7 @@ def test_the_open_announces_the_transition_it_decides(mapping_state, command, ex
         if command
         else {}
     )
-    new = run_open_read(
-        a_state(**extra),
-        CONFIG,
-        episode=EPISODE,
-        lambda_client=calls,
-        sqs=calls,
-        ssm=calls,
-        now=NOW,
-        events=events,
-        transitions=TaskEvents("arn:bus", "orders", ME, "uuid-1", QUEUE_ARN),
-    )
+    new = open_with(a_state(**extra), a_mapping(mapping_state), events=events, transitions=EVENTS)
     if expected is None:
         assert events.entries == []
         return
@@ -484,18 +444,5 @@ def test_a_refused_open_event_is_recorded_and_the_open_goes_on():
         def put_events(self, Entries):
             raise client_error("AccessDeniedException", "PutEvents")
 
-    calls = Scripted(
-        get_event_source_mapping=a_mapping(), get_queue_attributes={"Attributes": ATTRIBUTES}
-    )
-    new = run_open_read(
-        a_state(),
-        CONFIG,
-        episode=EPISODE,
-        lambda_client=calls,
-        sqs=calls,
-        ssm=calls,
-        now=NOW,
-        events=Refusing(),
-        transitions=TaskEvents("arn:bus", "orders", ME, "uuid-1", QUEUE_ARN),
-    )
+    new = open_with(a_state(), a_mapping(), events=Refusing(), transitions=EVENTS)
     assert new["step"]["next"] == SAVE_AND_OPEN and new["eventError"]["Error"] == "PutEvents"

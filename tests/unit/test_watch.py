@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig, LoopStateError
-from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
+from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
 from step import CheckError, LookConfig, MetricRef, run_look
 from transitions import TaskEvents
 from watch import (
@@ -173,6 +173,27 @@ def look(state: dict, history: int = 100, holder: str = ME, **answers: Any):
     ), calls.made
 
 
+def look_with(state: dict, alarms: Any, *, cloudwatch: Any = None, **outputs: Any) -> dict:
+    """One look at `alarms` by this execution's lease, with the given outputs (the metric, the
+    transition events; `update_item`: the lease write's answer)."""
+    update = {"update_item": outputs.pop("update_item")} if "update_item" in outputs else {}
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        get_item={"Item": {"holder": {"S": ME}}},
+        describe_alarms=alarms,
+        **update,
+    )
+    return run_look(
+        state,
+        LOOK,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=cloudwatch if cloudwatch is not None else calls,
+        **outputs,
+    )
+
+
 STALE = {"MetricAlarms": [{"StateValue": "ALARM", "StateUpdatedTimestamp": CLOSED_AT}]}
 
 
@@ -258,53 +279,18 @@ def test_the_look_that_reopens_starts_the_episode_again():
     assert new["step"]["next"] == REOPEN and new["episode"]["attempt"] == 0
     assert new["tracking"]["reopens"] == 1 and new["episode"]["nextWaitSeconds"] == 45
     # with its metric (the definition's stateMetric): CircuitState 1 as the circuit opens again
-    calls = Scripted(
-        get_execution_history={"events": [{"id": 100}]},
-        get_item={"Item": {"holder": {"S": ME}}},
-        describe_alarms=late,
-    )
     cloudwatch = RecordingCloudWatch(describe_alarms=late)
-    metric = MetricRef("SqsCircuitBreaker", "orders")
-    new = run_look(
-        a_state(),
-        LOOK,
-        episode=EPISODE,
-        sfn=calls,
-        dynamodb=calls,
-        cloudwatch=cloudwatch,
-        metric=metric,
-    )
+    new = look_with(a_state(), late, cloudwatch=cloudwatch, metric=METRIC)
     assert new["step"]["next"] == REOPEN and cloudwatch.states() == [1]
     refused = RecordingCloudWatch(client_error("Throttling", "PutMetricData"), describe_alarms=late)
-    new = run_look(
-        a_state(),
-        LOOK,
-        episode=EPISODE,
-        sfn=calls,
-        dynamodb=calls,
-        cloudwatch=refused,
-        metric=metric,
-    )
+    new = look_with(a_state(), late, cloudwatch=refused, metric=METRIC)
     assert new["step"]["next"] == REOPEN  # best effort: the re-open goes on
     assert new["observabilityError"]["Error"] == "Throttling"
 
 
 def test_a_look_that_does_not_reopen_publishes_no_state():
     cloudwatch = RecordingCloudWatch(describe_alarms=STALE)
-    calls = Scripted(
-        get_execution_history={"events": [{"id": 100}]},
-        get_item={"Item": {"holder": {"S": ME}}},
-        describe_alarms=STALE,
-    )
-    new = run_look(
-        a_state(),
-        LOOK,
-        episode=EPISODE,
-        sfn=calls,
-        dynamodb=calls,
-        cloudwatch=cloudwatch,
-        metric=MetricRef("SqsCircuitBreaker", "orders"),
-    )
+    new = look_with(a_state(), STALE, cloudwatch=cloudwatch, metric=METRIC)
     assert new["step"]["next"] != REOPEN and cloudwatch.states() == []
 
 
@@ -366,15 +352,7 @@ def test_every_close_starts_a_watch_of_its_own(reopens):
         start_watch({**state, "closed": {}}, CONFIG)
 
 
-class RecordingEvents:
-    def __init__(self) -> None:
-        self.entries: list[dict[str, Any]] = []
-
-    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        self.entries.extend(Entries)
-        return {"FailedEntryCount": 0}
-
-
+METRIC = MetricRef("SqsCircuitBreaker", "orders")
 TASK_EVENTS = TaskEvents("arn:bus", "orders", ME, "uuid-1", "arn:aws:sqs:us-east-1:1:orders")
 LATE = {
     "MetricAlarms": [
@@ -384,22 +362,8 @@ LATE = {
 
 
 def test_a_reopen_takes_the_lease_back_from_the_watch_then_says_so():
-    calls = Scripted(
-        get_execution_history={"events": [{"id": 100}]},
-        get_item={"Item": {"holder": {"S": ME}}},
-        describe_alarms=LATE,
-    )
     events = RecordingEvents()
-    new = run_look(
-        a_state(),
-        LOOK,
-        episode=EPISODE,
-        sfn=calls,
-        dynamodb=calls,
-        cloudwatch=calls,
-        events_client=events,
-        transitions=TASK_EVENTS,
-    )
+    new = look_with(a_state(), LATE, events_client=events, transitions=TASK_EVENTS)
     assert new["step"]["next"] == REOPEN and "eventError" not in new
     [entry] = events.entries
     detail = json.loads(entry["Detail"])
@@ -410,23 +374,15 @@ def test_a_reopen_takes_the_lease_back_from_the_watch_then_says_so():
 
 def test_a_reopen_whose_lease_was_taken_ends_superseded_and_says_nothing():
     # an alarm execution newer than the close took the episode over: it opens, not this one
-    calls = Scripted(
-        get_execution_history={"events": [{"id": 100}]},
-        get_item={"Item": {"holder": {"S": ME}}},
-        describe_alarms=LATE,
-        update_item=client_error("ConditionalCheckFailedException", "UpdateItem"),
-    )
     events, cloudwatch = RecordingEvents(), RecordingCloudWatch(describe_alarms=LATE)
-    new = run_look(
+    new = look_with(
         a_state(),
-        LOOK,
-        episode=EPISODE,
-        sfn=calls,
-        dynamodb=calls,
+        LATE,
         cloudwatch=cloudwatch,
-        metric=MetricRef("SqsCircuitBreaker", "orders"),
+        metric=METRIC,
         events_client=events,
         transitions=TASK_EVENTS,
+        update_item=client_error("ConditionalCheckFailedException", "UpdateItem"),
     )
     assert new["step"]["next"] == SUPERSEDED and new["outcome"] == "superseded"
     assert events.entries == [] and cloudwatch.puts == []
