@@ -41,7 +41,10 @@ locals {
   statements = concat(
     [
       {
-        # Single flight: the episode lease (lease.tf), read and changed with conditional writes.
+        # The episode lease (lease.tf): the recovery's gates and the release (conditional
+        # writes). GetItem: only for timed holds that started before the close took the lease
+        # from the hold itself (their definition reads the lease at the hold's end): remove in
+        # the release after next.
         sid        = "EpisodeLease"
         actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
         resources  = [local.lease_table_arn]
