@@ -280,12 +280,13 @@ def catalogue_problems(rendered: dict[str, str]) -> list[str]:
 
 
 def transition_problems(rendered: dict[str, str]) -> list[str]:
-    """With transition events, AnnounceClosed reads $.closeReason.from: every state that writes a
-    close reason must name the state it closes from (a missing path fails the execution)."""
+    """With transition events, the close's event (LookAtAlarm's first look) names the state it
+    closed from, $.closeReason.from: every state that writes a close reason must name it."""
     problems = []
     for name, text in sorted(rendered.items()):
         states = json.loads(text)["States"]
-        if "AnnounceClosed" not in states:
+        look = states.get("LookAtAlarm", {}).get("Parameters", {}).get("Payload", {})
+        if "transitionEvents" not in look:
             continue
         for state_name, state in sorted(states.items()):
             if state.get("ResultPath") != "$.closeReason":
@@ -294,7 +295,7 @@ def transition_problems(rendered: dict[str, str]) -> list[str]:
             if not ({"from", "from.$"} & set(written)):
                 problems.append(
                     f"{name}: {state_name} writes $.closeReason without `from`"
-                    " (AnnounceClosed reads $.closeReason.from)"
+                    " (the close's event names the state it closed from)"
                 )
     return problems
 

@@ -88,8 +88,8 @@ def state_events(state: dict[str, Any]) -> int:
 
 def _check_threshold(state: dict[str, Any]) -> int | None:
     """The loops' Lambda tasks that measure the history themselves and hand over past
-    handoverEvents (the probe loop's check, the watch's look: lambda_src/probe/step.py), else
-    None."""
+    handoverEvents (the probe loop's check, the watch's look: lambda_src/probe/step.py and
+    look.py), else None."""
     payload = (state.get("Parameters") or {}).get("Payload")
     for key in ("check", "watch"):
         task = payload.get(key) if isinstance(payload, dict) else None

@@ -42,3 +42,9 @@ def error_message(exc: BaseException) -> str:
         err = exc.response.get("Error", {})
         return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".strip()
     return f"{type(exc).__name__}: {exc}"
+
+
+def error_record(exc: BaseException) -> dict[str, str]:
+    """The error as a state records a best-effort call's failure ({"Error", "Cause"}, the shape of
+    a Catch's error output)."""
+    return {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}

@@ -43,70 +43,56 @@ class Lease:
         self.dynamodb, self.table, self.circuit = dynamodb, table, circuit
         self.execution, self.now = execution, now
 
-    def take(self, condition: str, values: dict[str, Any] | None = None) -> bool:
-        """SET holder = this execution, phase open, since now, if `condition` holds."""
+    def _update(
+        self, expression: str, condition: str, values: dict[str, Any], **extra: Any
+    ) -> dict[str, Any] | None:
+        """One conditional UpdateItem of the lease (`:self` given, and `:now` where the expression
+        uses it: DynamoDB refuses an unused value): its answer, or None when the condition failed.
+        Any other failure raises CheckError (the task is retried)."""
+        now = {":now": {"S": self.now}} if ":now" in expression else {}
         try:
-            self.dynamodb.update_item(
+            return self.dynamodb.update_item(
                 TableName=self.table,
                 Key={"circuit": {"S": self.circuit}},
-                UpdateExpression="SET holder = :self, phase = :open, since = :now REMOVE closedAt",
+                UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeValues={
                     ":self": {"S": self.execution},
-                    ":open": {"S": "open"},
-                    ":now": {"S": self.now},
-                    **(values or {}),
+                    **now,
+                    **values,
                 },
+                **extra,
             )
-            return True
         except AWS_ERRORS as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                return None
             raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+
+    def take(self, condition: str, values: dict[str, Any] | None = None) -> bool:
+        """SET holder = this execution, phase open, since now, if `condition` holds."""
+        expression = "SET holder = :self, phase = :open, since = :now REMOVE closedAt"
+        return (
+            self._update(expression, condition, {":open": {"S": "open"}, **(values or {})})
+            is not None
+        )
 
     def pass_from(self, predecessor: str) -> bool:
         """A successor takes the lease from its predecessor (its phase and close time stay):
         True when it is this execution's now (a retried write that had succeeded too), False
         when someone else took it meanwhile (an operator command, or a takeover)."""
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"circuit": {"S": self.circuit}},
-                UpdateExpression="SET holder = :self, since = :now",
-                ConditionExpression="holder = :predecessor",
-                ExpressionAttributeValues={
-                    ":self": {"S": self.execution},
-                    ":predecessor": {"S": predecessor},
-                    ":now": {"S": self.now},
-                },
-            )
+        values = {":predecessor": {"S": predecessor}}
+        expression = "SET holder = :self, since = :now"
+        if self._update(expression, "holder = :predecessor", values) is not None:
             return True
-        except AWS_ERRORS as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
         return _holder(self.read()) == self.execution
 
     def mark_watching(self, closed_at: str) -> bool:
         """The lease says that this execution only watches now, and since when the circuit is
         closed (an alarm execution whose ALARM event is newer takes the episode over at once):
         False when it no longer names this execution."""
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"circuit": {"S": self.circuit}},
-                UpdateExpression="SET phase = :watch, closedAt = :closedAt",
-                ConditionExpression="holder = :self",
-                ExpressionAttributeValues={
-                    ":self": {"S": self.execution},
-                    ":watch": {"S": "watch"},
-                    ":closedAt": {"S": closed_at},
-                },
-            )
-            return True
-        except AWS_ERRORS as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
+        values = {":watch": {"S": "watch"}, ":closedAt": {"S": closed_at}}
+        expression = "SET phase = :watch, closedAt = :closedAt"
+        return self._update(expression, "holder = :self", values) is not None
 
     def read(self) -> Mapping[str, Any] | None:
         try:
@@ -130,30 +116,17 @@ class Lease:
         values = {}
         if from_holder is not None:
             condition, values = "holder = :from", {":from": {"S": from_holder}}
-        try:
-            answer = self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"circuit": {"S": self.circuit}},
-                UpdateExpression=(
-                    "SET holder = :self, phase = :phase, since = :now,"
-                    " replacedHolder = if_not_exists(holder, :none),"
-                    " replacedPhase = if_not_exists(phase, :none) REMOVE closedAt"
-                ),
-                ConditionExpression=condition,
-                ExpressionAttributeValues={
-                    ":self": {"S": self.execution},
-                    ":phase": {"S": phase},
-                    ":now": {"S": self.now},
-                    ":none": {"S": NONE},
-                    **values,
-                },
-                ReturnValues="ALL_OLD",
-            )
+        answer = self._update(
+            "SET holder = :self, phase = :phase, since = :now,"
+            " replacedHolder = if_not_exists(holder, :none),"
+            " replacedPhase = if_not_exists(phase, :none) REMOVE closedAt",
+            condition,
+            {":phase": {"S": phase}, ":none": {"S": NONE}, **values},
+            ReturnValues="ALL_OLD",
+        )
+        if answer is not None:
             old = answer.get("Attributes") or {}
             return {"Attributes": {k: old[k] for k in ("holder", "phase") if k in old}}
-        except AWS_ERRORS as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise CheckError(f"UpdateItem of the lease failed: {error_message(exc)}") from exc
         item = self.read()
         if from_holder is not None and _holder(item) != self.execution:
             return None  # neither the hold's nor ours (a retry): a later command owns it

@@ -33,10 +33,10 @@ from typing import Any
 
 from commands import put_record
 from common import aws
-from common.aws import AWS_ERRORS, error_code, error_message
+from common.aws import AWS_ERRORS, error_message, error_record
 from common.log import get_logger
 from lease import now_text
-from loop import EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
+from loop import FORCED, EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
 from step import CHECK_CONFIG, CheckError, MetricRef, _state
 from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_transition
 
@@ -49,7 +49,6 @@ SAVE_AND_HOLD = "save_and_hold"
 OPEN = "open"
 HOLD = "hold"
 CLOSE = "close"
-FORCED = "forced"  # a close command's close reason
 OPEN_STEPS = (INCONSISTENT, SAVE_AND_OPEN, SAVE_AND_HOLD, OPEN, HOLD, CLOSE)
 OPENING_STEPS = (SAVE_AND_OPEN, SAVE_AND_HOLD, OPEN, HOLD)  # the circuit opens or is held
 
@@ -220,13 +219,16 @@ def command_from(previous_lease: Any) -> str:
     return "OPEN" if phase in OPEN_PHASES else "CLOSED"
 
 
+def operator_note(state: Mapping[str, Any]) -> str:
+    """Who gave the command, and why (a transition event's note)."""
+    return f"by {state.get('requestedBy')}: {state.get('reason')}"
+
+
 def forced_close_reason(state: Mapping[str, Any], command_from_state: str) -> dict[str, str]:
     """A close command's close reason: the operator's reason is part of it (the notification,
-    the transition event, the history)."""
-    return {
-        **close_reason(FORCED, command_from_state),
-        "note": f" by {state.get('requestedBy')}: {state.get('reason')}",
-    }
+    the transition event, the history; led by a space: the CLOSED notification reads
+    "reason: forced by ...")."""
+    return {**close_reason(FORCED, command_from_state), "note": f" {operator_note(state)}"}
 
 
 def after_open_read(
@@ -301,7 +303,7 @@ def announce_opening(new: dict[str, Any], events: Any, transitions: TaskEvents) 
             "from_state": str(new.get("commandFrom", "CLOSED")),
             "to_state": "HELD",
             "reason": "hold",
-            "note": f"by {new.get('requestedBy')}: {new.get('reason')}",
+            "note": operator_note(new),
             "attempt": None,
         }
     if not announce_transition(events, transitions, **transition):
@@ -322,7 +324,7 @@ def read_saved(ssm: Any, name: str) -> tuple[Mapping[str, Any] | None, dict[str,
         return parse_saved(ssm.get_parameter(Name=name)["Parameter"]["Value"]), None
     except (*AWS_ERRORS, KeyError, TypeError, ValueError) as exc:
         log.warning("recorded settings unreadable: the mapping's own", error=error_message(exc))
-        return None, {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}
+        return None, error_record(exc)
 
 
 def record_settings(ssm: Any, name: str, record: Mapping[str, Any]) -> dict[str, str] | None:
@@ -333,7 +335,7 @@ def record_settings(ssm: Any, name: str, record: Mapping[str, Any]) -> dict[str,
         put_record(ssm, name, record)
     except AWS_ERRORS as exc:
         log.warning("settings not recorded: the open goes on", error=error_message(exc))
-        return {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}
+        return error_record(exc)
     return None
 
 

@@ -23,6 +23,7 @@ from common import aws
 from common.log import get_logger
 from esm_event import esm_record, synthetic_record
 from invoke import invoke_client, invoke_function, invoke_read_timeout
+from look import look_handler
 from messages import (
     SQS_MAX_VISIBILITY_S,
     QueueCounts,
@@ -43,7 +44,7 @@ from messages import (
 )
 from opening import open_handler
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
-from step import check_handler, look_handler, probe_step
+from step import check_handler, probe_step
 from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
 from verify import verify_handler
 
@@ -242,9 +243,9 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """The state machine's ClaimEpisode task (claim.py), its ReadMappingAndQueue task
-    (opening.py), its VerifyAfterCommand task (verify.py), its CheckBeforeProbe, Probe and
-    LookAtAlarm tasks (step.py), or one probe on its own (the probe's input alone: the contract
-    in lambda_src/README.md)."""
+    (opening.py), its VerifyAfterCommand task (verify.py), its CheckBeforeProbe and Probe tasks
+    (step.py), its LookAtAlarm task (look.py), or one probe on its own (the probe's input alone:
+    the contract in lambda_src/README.md)."""
     if isinstance(event, Mapping) and "claim" in event:
         return claim_handler(event)
     if isinstance(event, Mapping) and "verify" in event:

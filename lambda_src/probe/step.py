@@ -1,11 +1,11 @@
-"""The loops' tasks (the probe loop's two, the watch's one), each one invocation of this function.
+"""The probe loop's two tasks, each one invocation of this function (the watch's look: look.py).
 
 - Check (after the probe loop's wait): the execution's history size, the lease (is this execution
   still the episode's?), the mapping (re-enabled by someone else?), the open-circuit heartbeat.
 - Probe: the half-open test (probe.run), then the decision on its verdict (loop.after_probe);
   before a recovery, the lease again (a command given during the probe supersedes it).
-- Look (after the watch's wait, once closed): the history size, the lease, the alarm (watch.py
-  decides: re-open, look again, re-arm, or closed for good).
+
+What both loops share is here too: the history size, the lease, a successor's claim.
 
 Each takes the state machine's whole state and return it changed (the task's ResultPath is "$"):
 the decisions are loop.py's, the AWS calls and their failure modes are here.
@@ -18,11 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.config import Config
 from common import aws
-from common.aws import AWS_ERRORS, error_code, error_message
+from common.aws import AWS_ERRORS, error_message, error_record
 from common.log import get_logger
 from lease import Lease, now_text
 from loop import (
@@ -32,7 +32,6 @@ from loop import (
     SUPERSEDED,
     UNREADABLE,
     CheckError,
-    EpisodeConfig,
     LoopConfig,
     LoopStateError,
     after_check,
@@ -43,19 +42,6 @@ from loop import (
     next_state,
     ownership,
     with_hand_over,
-)
-from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_transition
-from watch import (
-    REARM,
-    REOPEN,
-    AlarmView,
-    WatchConfig,
-    after_look,
-    alarm_view,
-    rearmed,
-    reopened,
-    start_watch,
-    watch_starts,
 )
 
 log = get_logger("sqs-circuit-breaker.probe")
@@ -87,6 +73,24 @@ def _config_fields(
     return fields
 
 
+class LeaseAt(Protocol):
+    """Where the episode's lease is."""
+
+    @property
+    def lease_table(self) -> str: ...
+    @property
+    def circuit(self) -> str: ...
+
+
+class LoopTask(LeaseAt, Protocol):
+    """A loop's task (the check, the look): this execution, and when it hands over."""
+
+    @property
+    def execution(self) -> str: ...
+    @property
+    def handover_events(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     execution: str
@@ -111,33 +115,6 @@ class CheckConfig:
             circuit=f["circuit"],
             mapping_uuid=f["mappingUuid"],
             metric_namespace=f["metricNamespace"],
-        )
-
-
-@dataclass(frozen=True)
-class LookConfig:
-    execution: str
-    handover_events: int
-    lease_table: str
-    circuit: str
-    alarm_name: str
-    watch: WatchConfig
-
-    @classmethod
-    def parse(cls, value: Any) -> LookConfig:
-        f = _config_fields(
-            value,
-            "watch",
-            ("execution", "leaseTable", "circuit", "alarmName"),
-            ("handoverEvents", "polls", "pollSeconds", "rearmWaitSeconds"),
-        )
-        return cls(
-            execution=f["execution"],
-            handover_events=f["handoverEvents"],
-            lease_table=f["leaseTable"],
-            circuit=f["circuit"],
-            alarm_name=f["alarmName"],
-            watch=WatchConfig(f["polls"], f["pollSeconds"], f["rearmWaitSeconds"]),
         )
 
 
@@ -204,7 +181,7 @@ def history_size(sfn: Any, execution: str) -> int:
         ) from exc
 
 
-def read_lease(dynamodb: Any, config: CheckConfig | LookConfig | LeaseRef) -> Any:
+def read_lease(dynamodb: Any, config: LeaseAt) -> Any:
     """The lease item as GetItem returns it (UNREADABLE when the read fails)."""
     try:
         return dynamodb.get_item(
@@ -240,7 +217,7 @@ def publish_circuit_metrics(
         )
     except AWS_ERRORS as exc:
         log.warning("metric not published", metrics=list(metrics), error=error_message(exc))
-        return {"Error": error_code(exc) or type(exc).__name__, "Cause": error_message(exc)}
+        return error_record(exc)
     return None
 
 
@@ -255,20 +232,28 @@ def publish_heartbeat(cloudwatch: Any, config: CheckConfig, open_seconds: int) -
 
 
 def continue_from_predecessor(
-    state: Mapping[str, Any], config: CheckConfig | LookConfig, dynamodb: Any
+    state: Mapping[str, Any], config: LoopTask, dynamodb: Any
 ) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
-    """A successor's first task (after a hand-over: `$.continuedFrom`, the predecessor) takes the
-    lease from its predecessor before anything else: single flight treats it as the same episode.
-    The state without `$.continuedFrom` (and `$.claim` says how), or the state ended superseded
-    when someone else took the lease meanwhile (nothing is touched)."""
-    predecessor = state.get("continuedFrom")
-    if predecessor is None:
+    """A successor's first task (after a hand-over: `$.continuation`, which names the
+    predecessor) takes the lease from its predecessor before anything else: single flight treats
+    it as the same episode. The state without `$.continuation`, with this execution's `started`
+    and `singleFlight` (`$.claim` says how), or the state ended superseded when someone else took
+    the lease meanwhile (nothing is touched)."""
+    continuation = state.get("continuation")
+    if continuation is None:
         return state, None
+    predecessor = continuation.get("predecessor") if isinstance(continuation, Mapping) else None
     if not isinstance(predecessor, str) or not predecessor:
-        raise LoopStateError(f"$.continuedFrom must name the predecessor, got {predecessor!r}")
+        raise LoopStateError(
+            f"$.continuation.predecessor must name the predecessor, got {continuation!r}"
+        )
     now = now_text()
     lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
-    new = {k: v for k, v in state.items() if k != "continuedFrom"}
+    new = {k: v for k, v in state.items() if k != "continuation"}
+    started = state.get("started") if isinstance(state.get("started"), Mapping) else {}
+    name = started.get("name") or config.execution.rsplit(":", 1)[-1]
+    new["started"] = {"execution": config.execution, "name": name, "at": now}
+    new["singleFlight"] = {"self": config.execution}
     new["claim"] = {"outcome": "claimed", "how": "from the predecessor", "holder": predecessor}
     if lease.pass_from(predecessor):
         return new, None
@@ -276,11 +261,17 @@ def continue_from_predecessor(
     return new, next_state(new, SUPERSEDED, outcome="superseded")
 
 
-def _owner(
-    state: Mapping[str, Any], config: CheckConfig | LookConfig, sfn: Any, dynamodb: Any
+def loop_owner(
+    state: Mapping[str, Any],
+    config: LoopTask,
+    sfn: Any,
+    dynamodb: Any,
+    *,
+    lease_known: bool = False,
 ) -> tuple[int, Any, dict[str, Any] | None]:
-    """The history size, the lease (read only when not handing over), and the step that ends the
-    loop when this execution must hand over or no longer owns the episode (else None).
+    """The history size, the lease (read only when not handing over, and not `lease_known`: a
+    conditional write of this task has just said whose it is), and the step that ends the loop
+    when this execution must hand over or no longer owns the episode (else None).
 
     An unreadable size fails the task, and the failure path re-enables the mapping: only the
     episode's holder may take it, so the lease is read first, and a superseded execution ends as
@@ -299,7 +290,7 @@ def _owner(
         return 0, UNREADABLE, ended
     lease = (
         UNREADABLE
-        if needs_hand_over(events, config.handover_events)
+        if lease_known or needs_hand_over(events, config.handover_events)
         else read_lease(dynamodb, config)
     )
     owned = ownership(
@@ -308,7 +299,7 @@ def _owner(
     return events, lease, owned
 
 
-def _handing_over(owned: dict[str, Any], phase: str) -> dict[str, Any]:
+def handing_over(owned: dict[str, Any], phase: str) -> dict[str, Any]:
     """A loop that ends: a hand-over also names its successor and writes its input."""
     if owned["step"]["next"] != HAND_OVER:
         return owned
@@ -326,12 +317,13 @@ def run_check(
 ) -> dict[str, Any]:
     """Read only what the next decision needs, in order: history, lease, mapping (a successor
     first takes the lease from its predecessor)."""
+    continued = "continuation" in state
     state, ended = continue_from_predecessor(state, config, dynamodb)
     if ended is not None:
         return ended
-    events, lease, owned = _owner(state, config, sfn, dynamodb)
+    events, lease, owned = loop_owner(state, config, sfn, dynamodb, lease_known=continued)
     if owned is not None:
-        return _handing_over(owned, "probe")
+        return handing_over(owned, "probe")
     current = mapping_state(lambda_client, config.mapping_uuid)
     new = after_check(
         state,
@@ -350,153 +342,6 @@ def run_check(
         leaseRead=lease is not UNREADABLE,
     )
     return new
-
-
-def describe_alarm(cloudwatch: Any, name: str) -> AlarmView | None:
-    try:
-        response = cloudwatch.describe_alarms(
-            AlarmNames=[name], AlarmTypes=["CompositeAlarm", "MetricAlarm"]
-        )
-    except AWS_ERRORS as exc:
-        raise CheckError(f"DescribeAlarms {name} failed: {error_message(exc)}") from exc
-    return alarm_view(response)
-
-
-def rearm_alarm(cloudwatch: Any, config: LookConfig) -> None:
-    """Back to OK, now that the alarm's window holds only data from after the close."""
-    try:
-        cloudwatch.set_alarm_state(
-            AlarmName=config.alarm_name,
-            StateValue="OK",
-            StateReason=(
-                f"Circuit breaker {config.circuit} closed the circuit; the data from before the"
-                " close has left the evaluation window: alarm re-armed."
-            ),
-        )
-    except AWS_ERRORS as exc:
-        raise CheckError(f"SetAlarmState {config.alarm_name} failed: {error_message(exc)}") from exc
-
-
-def run_look(
-    state: Mapping[str, Any],
-    config: LookConfig,
-    *,
-    episode: EpisodeConfig,
-    sfn: Any,
-    dynamodb: Any,
-    cloudwatch: Any,
-    metric: MetricRef | None = None,
-    events_client: Any = None,
-    transitions: TaskEvents | None = None,
-) -> dict[str, Any]:
-    """One look of the watch: history, lease, the alarm; re-arm it when the watch says so, or
-    start the episode again when it re-opens (a successor first takes the lease from its
-    predecessor)."""
-    state, ended = continue_from_predecessor(state, config, dynamodb)
-    if ended is not None:
-        return ended
-    starting = watch_starts(state)
-    if starting:
-        state = start_watch(state, config.watch)
-    events, _, owned = _owner(state, config, sfn, dynamodb)
-    if owned is not None:
-        return _handing_over(owned, "watch")
-    if starting:
-        return _started_watch(state, config, dynamodb, events)
-    alarm = describe_alarm(cloudwatch, config.alarm_name)
-    new = after_look(state, alarm, config.watch)
-    if new["step"]["next"] == REARM:
-        rearm_alarm(cloudwatch, config)
-        new = rearmed(new, config.watch)
-    elif new["step"]["next"] == REOPEN:
-        new = _reopening(
-            reopened(new, episode),
-            config,
-            dynamodb=dynamodb,
-            cloudwatch=cloudwatch,
-            metric=metric,
-            events_client=events_client,
-            transitions=transitions,
-        )
-    new["history"] = {"events": events}
-    log.info(
-        "look finished",
-        next=new["step"]["next"],
-        historyEvents=events,
-        alarm=alarm.as_dict() if alarm else None,
-        watch=new.get("watch"),
-    )
-    return new
-
-
-def _reopening(
-    new: dict[str, Any],
-    config: LookConfig,
-    *,
-    dynamodb: Any,
-    cloudwatch: Any,
-    metric: MetricRef | None,
-    events_client: Any,
-    transitions: TaskEvents | None,
-) -> dict[str, Any]:
-    """A re-open leaves the watch phase of the lease first (of this execution and an alarm
-    execution taking the episode over after the close, exactly one opens: the lease taken
-    meanwhile, superseded), then says so: CircuitState 1, the transition event."""
-    now = now_text()
-    lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
-    if not lease.take("holder = :self"):
-        return next_state(new, SUPERSEDED, outcome="superseded")
-    if metric is not None:  # the circuit opens again: CircuitState 1 from now on
-        error = metric.publish_state(cloudwatch, 1)
-        if error is not None:
-            new["observabilityError"] = error
-    announced = announce_transition(
-        events_client,
-        transitions,
-        from_state="CLOSED",
-        to_state="OPEN",
-        reason="alarm",
-        note=str(new["tracking"]["openReason"]),
-        attempt=0,
-    )
-    if transitions is not None and not announced:
-        new["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
-    return new
-
-
-def _started_watch(
-    state: dict[str, Any], config: LookConfig, dynamodb: Any, events: int
-) -> dict[str, Any]:
-    """The first look after a close starts the watch: the lease's phase says watch (and since
-    when the circuit is closed), then the first wait. The lease taken meanwhile: superseded; a
-    failed write does not stop the watch (`$.leaseError`: an alarm execution then waits for this
-    watch's next look before it takes the episode over)."""
-    now = now_text()
-    lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
-    state["history"] = {"events": events}
-    try:
-        if not lease.mark_watching(state["watch"]["closedAt"]):
-            return next_state(state, SUPERSEDED, outcome="superseded")
-    except CheckError as exc:
-        log.warning("the lease does not say watch", error=str(exc))
-        state["leaseError"] = {"Error": "CheckError", "Cause": str(exc)}
-    log.info("watch started", closedAt=state["watch"]["closedAt"], historyEvents=events)
-    return state
-
-
-def look_handler(event: Mapping[str, Any]) -> dict[str, Any]:
-    config = LookConfig.parse(event.get("watch"))
-    return run_look(
-        _state(event),
-        config,
-        episode=EpisodeConfig.parse(event.get("episode")),
-        sfn=aws.client("stepfunctions", None, CHECK_CONFIG),
-        dynamodb=aws.client("dynamodb", None, CHECK_CONFIG),
-        cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
-        metric=MetricRef.parse(event.get("stateMetric"), "stateMetric"),
-        events_client=aws.client("events", None, PUT_EVENTS_CONFIG),
-        transitions=TaskEvents.parse(event.get("transitionEvents")),
-    )
 
 
 def check_handler(event: Mapping[str, Any]) -> dict[str, Any]:

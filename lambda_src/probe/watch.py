@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loop import (
+    FORCED,
     WAIT,
     EpisodeConfig,
     LoopStateError,
@@ -33,10 +34,15 @@ from loop import (
 )
 
 REOPEN = "reopen"
+SETTLE = "settle"  # a close command's close: settle, verify the mapping, then watch
 REOPEN_REASON = "re-opened: the alarm breaches on data from after the close"
 REARM = "rearm"
 CLOSED = "closed"
 ALARM = "ALARM"
+# The closes after which the episode owns the alarm's window: it watches until the data from
+# before the close has left it. After a give-up close the function may still fail: the alarm is
+# left as it is (it returns to OK when the function recovers; the next wave opens again).
+WATCHED_REASONS = ("healthy", "empty", "reenabled_elsewhere")
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,25 @@ def watch_starts(state: Mapping[str, Any]) -> bool:
     closed = state_part(state, "closed")
     watch = state.get("watch")
     return not isinstance(watch, Mapping) or watch.get("closedAt") != closed.get("at")
+
+
+def close_told(state: Mapping[str, Any]) -> bool:
+    """The first look after this close has said so (CircuitState 0, the CLOSED event)."""
+    return state_part(state, "closed").get("told") is True
+
+
+def after_close(state: Mapping[str, Any]) -> str | None:
+    """Where the first look after a close goes: None, start the watch (a healthy, empty or
+    overridden close); SETTLE, a close command's close is verified first (then watched); CLOSED,
+    a give-up close (max_attempts, retention) ends the episode."""
+    reason = state_part(state, "closeReason").get("reason")
+    if not isinstance(reason, str) or not reason:
+        raise LoopStateError(
+            f"$.closeReason.reason must say why the circuit closed, got {reason!r}"
+        )
+    if reason in WATCHED_REASONS:
+        return None
+    return SETTLE if reason == FORCED else CLOSED
 
 
 def start_watch(state: Mapping[str, Any], config: WatchConfig) -> dict[str, Any]:

@@ -185,7 +185,9 @@ locals {
       subject = "CLOSED"
       text    = "Circuit ${var.circuit_name} is CLOSED (reason: {}{}): event source mapping ${var.mapping_uuid} was re-enabled with its previous settings. After a healthy, empty, overridden or forced close the execution watches the alarm for ${var.watch_seconds} s and re-opens the circuit if the function fails again. Execution: {}"
       args    = ["$.closeReason.reason", "$.closeReason.note", "$.singleFlight.self"]
-      next    = "ShouldWatchAfterClose"
+      # The first look after the close says it too (CircuitState 0, the CLOSED event), then
+      # watches, ends, or verifies a close command's close (lambda_src/probe/look.py).
+      next = "LookAtAlarm"
     }
     NotifyFailure = {
       state   = "CLOSING"
@@ -235,12 +237,12 @@ locals {
   # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl).
   # The probe function announces the transitions its tasks decide, with the same schema
   # (lambda_src/probe/transitions.py): OPEN -> HALF-OPEN and back around every probe, the open
-  # and the hold (ReadMappingAndQueue), the re-open (LookAtAlarm). A value that
+  # and the hold (ReadMappingAndQueue), the close and the re-open (LookAtAlarm). A value that
   # starts with "$" is a path of the state's input, anything else a literal. Every path must exist
-  # on every way into the state (a missing one fails the execution): `make asl`
-  # (scripts/check_asl.py, transition_problems) checks that every close reason written in the
-  # definition names the state it closes from; the probe loop's close reasons (healthy, empty,
-  # reenabled_elsewhere) are lambda_src/probe/loop.py's, checked by tests/unit/test_probe_loop.py.
+  # on every way into the state (a missing one fails the execution). The close's event names the
+  # state it closed from: `make asl` (scripts/check_asl.py, transition_problems) checks that every
+  # close reason written in the definition has `from`; the probe function's close reasons are
+  # lambda_src/probe/loop.py's, checked by tests/unit/test_probe_loop.py.
   announcements = !local.events_enabled ? {} : merge(
     {
       AnnounceGaveUp = {
@@ -250,10 +252,6 @@ locals {
       AnnounceRetentionGiveUp = {
         phase   = "OPEN", from = "OPEN", to = "GAVE UP", reason = "retention", note = "close"
         attempt = "$.episode.attempt", next = local.notifications.NotifyRetentionGiveUp.next
-      }
-      AnnounceClosed = {
-        phase = "CLOSED", from = "$.closeReason.from", to = "CLOSED", reason = "$.closeReason.reason"
-        note  = "$.closeReason.note", attempt = "null", next = local.notifications.NotifyClosed.next
       }
       AnnounceClosedAfterFailure = {
         phase   = "CLOSED", from = "OPEN", to = "CLOSED", reason = "error", note = "States.JsonToString($.error)"
@@ -275,7 +273,7 @@ locals {
   )
   # A notification followed by its announcement, whether the notification was published or not:
   # only a give-up that stays open goes elsewhere when nobody could be told (it closes instead,
-  # and AnnounceClosed says so).
+  # and the close's event says so).
   announced = { for name, a in local.announcements : replace(name, "Announce", "Notify") => name }
   notifications_wired = {
     for name, n in local.notifications : name => merge(n, contains(keys(local.announced), name) ? {

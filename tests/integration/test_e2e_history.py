@@ -114,8 +114,8 @@ def continues(c: Circuit, successor: str, predecessor: str) -> None:
     described = c.sfn.describe_execution(executionArn=successor)
     assert described["status"] == "RUNNING", described
     inherited = json.loads(described["input"])
-    assert inherited["continuation"]["predecessor"] == predecessor
-    assert inherited["continuation"]["phase"] == "probe"
+    assert inherited["continuation"] == {"phase": "probe", "predecessor": predecessor}
+    assert inherited["singleFlight"]["self"] == successor  # the failure path names it
     assert c.mapping() == "Disabled"
     # its first check took the lease from the predecessor (single flight: the same episode);
     # the successor may itself have handed over since
@@ -152,8 +152,9 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
         for e in second_events
         if "stateEnteredEventDetails" in e
     ]
-    assert states[:3] == ["RouteCommand", "CheckContinuation", "RestoreProbePhase"]
-    assert states[3] == "CheckBeforeProbe"  # its task takes the lease from the predecessor
+    # the input is the episode's state: no state rebuilds it; the check's task takes the lease
+    # from the predecessor first
+    assert states[:3] == ["RouteCommand", "CheckContinuation", "CheckBeforeProbe"]
     assert "DisableMapping" not in states and "NotifyOpened" not in states
     third = chain(c, first)[2]
     continues(c, third, second)

@@ -323,29 +323,27 @@ run "close_path_watches_the_alarm_window" {
   command = apply
 
   assert {
-    condition = [for n in ["CloseCircuit", "PublishClosedMetric", "NotifyClosed"] : jsondecode(output.state_machine_definition).States[n].Next] == [
-      "PublishClosedMetric", "NotifyClosed", "ShouldWatchAfterClose",
-    ]
-    error_message = "close path: CloseCircuit, PublishClosedMetric, NotifyClosed, then the watch"
+    condition     = [for n in ["CloseCircuit", "NotifyClosed"] : jsondecode(output.state_machine_definition).States[n].Next] == ["NotifyClosed", "LookAtAlarm"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.tellsClose == true
+    error_message = "close path: CloseCircuit, NotifyClosed, then the first look (CircuitState 0, the CLOSED event: lambda_src/probe/look.py)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyClosed.Catch[0].Next == "ShouldWatchAfterClose" && jsondecode(output.state_machine_definition).States.PublishClosedMetric.Catch[0].Next == "NotifyClosed"
-    error_message = "a failed notification or metric still leads to the watch"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyClosed.Catch[0].Next == "LookAtAlarm" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.stateMetric.namespace == "SqsCircuitBreaker"
+    error_message = "a failed notification still leads to the first look, which publishes the closed state"
   }
   assert {
-    condition     = [for c in jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[0].Or : c.StringEquals] == ["healthy", "empty", "reenabled_elsewhere"] && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Default == "ReleaseLease"
-    error_message = "healthy, empty and overridden closes are watched; give-up closes leave the alarm as it is"
+    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : [c.StringEquals, c.Next] if can(c.StringEquals)]) == jsonencode([["wait", "WatchAfterClose"], ["reopen", "DisableMapping"], ["closed", "ReleaseLease"], ["settle", "SettleAfterCommand"], ["hand_over", "StartSuccessor"], ["superseded", "Superseded"]])
+    error_message = "the look's decisions (watch.after_close: a healthy, empty or overridden close is watched, a close command's close verified first, a give-up close ends)"
   }
   assert {
     # defaults: 60 s period, 2 evaluation periods -> (2 + 1) x 60 + 60 = 240 s, polled every 60 s
-    condition     = one([for c in jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices : c.Next if can(c.Or)]) == "LookAtAlarm" && jsondecode(output.state_machine_definition).States.WatchAfterClose.SecondsPath == "$.watch.nextWaitSeconds" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.pollSeconds == 60 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.polls == 4 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.rearmWaitSeconds == 75
+    condition     = jsondecode(output.state_machine_definition).States.WatchAfterClose.SecondsPath == "$.watch.nextWaitSeconds" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.pollSeconds == 60 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.polls == 4 && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.rearmWaitSeconds == 75
     error_message = "the watch covers the alarm's window, one evaluation and Lambda's metric delay"
   }
   assert {
     # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
     # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
     # routes on it.
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "DisableMapping", "ReleaseLease", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "DisableMapping", "ReleaseLease", "SettleAfterCommand", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
   }
   assert {
@@ -823,12 +821,12 @@ run "history_quota_hand_over" {
   assert {
     # The loops' tasks write the successor's input (lambda_src/probe/loop.py: with_hand_over,
     # unit-tested); the successor checks every part of it before it claims the lease.
-    condition     = jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters["Input.$"] == "States.JsonToString($.handover.input)" && !can(jsondecode(output.state_machine_definition).States.PrepareProbeHandOver) && length([for c in jsondecode(output.state_machine_definition).States.CheckContinuation.Choices : c if c.Next == "RestoreProbePhase" && contains([for v in c.And : v.Variable], "$.continuation.guard.projectedSeconds")]) == 1
-    error_message = "the continuation carries the episode's state"
+    condition     = jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters["Input.$"] == "States.JsonToString($.handover.input)" && !can(jsondecode(output.state_machine_definition).States.PrepareProbeHandOver) && length([for c in jsondecode(output.state_machine_definition).States.CheckContinuation.Choices : c if c.Next == "CheckBeforeProbe" && contains([for v in c.And : v.Variable], "$.guard.projectedSeconds") && contains([for v in c.And : v.Variable], "$.singleFlight.self")]) == 1
+    error_message = "the successor's input is the episode's state (the failure path's paths checked)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsondecode(output.state_machine_definition).States.RestoreProbePhase.Next == "CheckBeforeProbe" && jsondecode(output.state_machine_definition).States.RestoreWatchPhase.Next == "LookAtAlarm" && jsondecode(output.state_machine_definition).States.RestoreProbePhase.Parameters["continuedFrom.$"] == "$.continuation.predecessor" && jsondecode(output.state_machine_definition).States.RestoreWatchPhase.Parameters["original.$"] == "$.continuation.original"
-    error_message = "a successor validates its input and restores its state (the failure path's settings), then resumes at the check or the look, whose task claims the lease from its predecessor first (lambda_src/probe/step.py)"
+    condition     = jsondecode(output.state_machine_definition).States.RouteCommand.Choices[0].Next == "CheckContinuation" && jsondecode(output.state_machine_definition).States.CheckContinuation.Default == "InvalidContinuation" && jsonencode([for c in jsondecode(output.state_machine_definition).States.CheckContinuation.Choices : c.Next]) == jsonencode(["CheckBeforeProbe", "LookAtAlarm"]) && !can(jsondecode(output.state_machine_definition).States.RestoreProbePhase) && !can(jsondecode(output.state_machine_definition).States.RestoreWatchPhase)
+    error_message = "a successor validates its input (the failure path's settings), then resumes at the check or the look, whose task claims the lease from its predecessor first (lambda_src/probe/step.py)"
   }
   assert {
     condition     = anytrue([for st in output.iam_policy_statements.state_machine : contains(st.actions, "states:StartExecution") && st.resources == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker"]])
@@ -846,10 +844,10 @@ run "transition_events_on_the_default_bus" {
 
   assert {
     condition = toset([for k, s in jsondecode(output.state_machine_definition).States : k if startswith(k, "Announce")]) == toset([
-      "AnnounceGaveUp", "AnnounceRetentionGiveUp", "AnnounceClosed",
+      "AnnounceGaveUp", "AnnounceRetentionGiveUp",
       "AnnounceClosedAfterFailure", "AnnounceManualActionRequired", "AnnounceRamp",
     ])
-    error_message = "one Announce state per transition the state machine makes (the ramp's too); the open, the hold and the re-open are announced by the tasks that decide them"
+    error_message = "one Announce state per transition the state machine makes (the ramp's too); the open, the hold, the close and the re-open are announced by the tasks that decide them"
   }
   assert {
     condition = alltrue([

@@ -20,8 +20,8 @@ run "control_parameters_and_commands" {
     error_message = "the control marker and the settings record live under /sqs-circuit-breaker/<name>"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).StartAt == "RouteCommand" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.started == { "execution.$" = "$$.Execution.Id", "at.$" = "$$.Execution.StartTime", "name.$" = "$$.Execution.Name" } && jsondecode(output.state_machine_definition).States.RestoreProbePhase.Parameters.started["execution.$"] == "$$.Execution.Id"
-    error_message = "every execution records its start (the claim, or a successor's restore), after the commands are routed"
+    condition     = jsondecode(output.state_machine_definition).StartAt == "RouteCommand" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.started == { "execution.$" = "$$.Execution.Id", "at.$" = "$$.Execution.StartTime", "name.$" = "$$.Execution.Name" }
+    error_message = "every execution records its start (the claim; a successor's first task, lambda_src/probe/step.py), after the commands are routed"
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
@@ -51,7 +51,7 @@ run "control_parameters_and_commands" {
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].StringEquals == "forced" && jsondecode(output.state_machine_definition).States.ShouldWatchAfterClose.Choices[1].Next == "SettleAfterCommand" && [for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next] == ["InvalidProbeResult", "IsHoldTimed", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "LookAtAlarm"] && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
+    condition     = contains([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if lookup(c, "StringEquals", "") == "settle"], "SettleAfterCommand") && [for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next] == ["InvalidProbeResult", "IsHoldTimed", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "LookAtAlarm"] && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
     error_message = "a force close re-checks the mapping, then watches the alarm like any close (no flap)"
   }
   assert {

@@ -63,7 +63,9 @@ def test_a_close_reason_without_its_from_state_is_a_problem_only_with_transition
             merged.update(state)
         return {"x-this.asl.json": json.dumps({"States": merged})}
 
-    announce = {"AnnounceClosed": {"Type": "Task"}}
+    announce = {
+        "LookAtAlarm": {"Type": "Task", "Parameters": {"Payload": {"transitionEvents": {}}}}
+    }
     named = {
         "MarkHealthy": {
             "Result": {"reason": "healthy", "from": "HALF-OPEN"},
@@ -81,7 +83,7 @@ def test_a_close_reason_without_its_from_state_is_a_problem_only_with_transition
     assert check_asl.transition_problems(rendered(named, unnamed)) == []
     assert check_asl.transition_problems(rendered(announce, named, unnamed)) == [
         "x-this.asl.json: MarkEmpty writes $.closeReason without `from`"
-        " (AnnounceClosed reads $.closeReason.from)"
+        " (the close's event names the state it closed from)"
     ]
 
 

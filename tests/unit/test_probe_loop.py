@@ -360,7 +360,11 @@ def successor_check(update: Any, item: Any) -> tuple[dict, list[str]]:
         get_item=item,
         get_event_source_mapping={"State": "Disabled"},
     )
-    state = {**a_state(), "continuedFrom": OTHER}
+    state = {
+        **a_state(),
+        "continuation": {"phase": "probe", "predecessor": OTHER},
+        "started": {"execution": ME, "name": "continued-1"},
+    }
     new = run_check(state, CHECK, sfn=calls, dynamodb=calls, lambda_client=calls, cloudwatch=calls)
     return new, calls.made
 
@@ -368,8 +372,11 @@ def successor_check(update: Any, item: Any) -> tuple[dict, list[str]]:
 def test_a_successors_first_check_takes_the_lease_from_its_predecessor_first():
     new, made = successor_check({}, lease(ME))
     assert made[:2] == ["update_item", "get_execution_history"]
-    assert new["step"]["next"] == PROBE and "continuedFrom" not in new
+    assert new["step"]["next"] == PROBE and "continuation" not in new
     assert new["claim"] == {"outcome": "claimed", "how": "from the predecessor", "holder": OTHER}
+    # this execution's own, as its task's context says (the predecessor's guess confirmed)
+    assert new["singleFlight"] == {"self": ME}
+    assert (new["started"]["execution"], new["started"]["name"]) == (ME, "continued-1")
     # a retried task whose first write had succeeded finds the lease its own: it goes on
     taken = client_error("ConditionalCheckFailedException", "UpdateItem")
     new, made = successor_check(taken, lease(ME))
@@ -394,17 +401,19 @@ def test_the_check_of_a_superseded_episode_reads_no_mapping():
 def test_past_the_threshold_the_check_hands_over_without_further_calls():
     new, made = check(history={"events": [{"id": HANDOVER}]})
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
-    # the successor's name and input: the probe phase's continuation, this execution its
-    # predecessor (CheckContinuation validates it, the successor's first check claims from it)
-    assert new["handover"]["name"].startswith("continued-") and len(new["handover"]["name"]) <= 80
+    # the successor's name and input: the probe phase's state as the successor's first check
+    # needs it, this execution its predecessor (CheckContinuation validates it, the successor's
+    # first check claims from it), the successor's ARN for the failure path
+    name = new["handover"]["name"]
+    assert name.startswith("continued-") and len(name) <= 80
+    successor = ME.rsplit(":", 1)[0] + ":" + name
     state = a_state()
     assert new["handover"]["input"] == {
-        "continuation": {
-            "phase": "probe",
-            "predecessor": ME,
-            **{k: state[k] for k in ("original", "queue", "schedule", "episode", "guard")},
-            "tracking": new["tracking"],
-        }
+        "continuation": {"phase": "probe", "predecessor": ME},
+        "started": {"execution": successor, "name": name},
+        "singleFlight": {"self": successor},
+        **{k: state[k] for k in ("original", "queue", "schedule", "episode", "guard")},
+        "tracking": new["tracking"],
     }
     again, _ = check(history={"events": [{"id": HANDOVER}]})
     assert again["handover"]["name"] != new["handover"]["name"]  # one successor per hand-over
@@ -417,6 +426,8 @@ def test_a_hand_over_without_the_episode_fails_the_task_rather_than_the_successo
         with_hand_over(state, "probe", "continued-x")
     with pytest.raises(LoopStateError, match="phase must be probe or watch"):
         with_hand_over(a_state(), "open", "continued-x")
+    with pytest.raises(LoopStateError, match="must be an execution's ARN"):
+        with_hand_over({**a_state(), "started": {"execution": "me"}}, "probe", "continued-x")
 
 
 def test_an_unreadable_history_fails_the_task_rather_than_hand_over_again_and_again():

@@ -1,4 +1,4 @@
-"""The watch after a close (lambda_src/probe/watch.py) and its task (step.run_look).
+"""The watch after a close (lambda_src/probe/watch.py) and its task (look.run_look).
 
 Properties (hypothesis): a composite alarm is never re-armed; an alarm in ALARM after an OK seen
 since the close, or after the re-arm, always re-opens; the watch ends after a bounded number of
@@ -8,6 +8,7 @@ looks whatever the alarm says; a deleted alarm ends it; the input state is never
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,17 +16,20 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from look import LookConfig, run_look
 from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig, LoopStateError
 from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
-from step import CheckError, LookConfig, MetricRef, run_look
+from step import CheckError, MetricRef
 from transitions import TaskEvents
 from watch import (
     CLOSED,
     REARM,
     REOPEN,
     REOPEN_REASON,
+    SETTLE,
     AlarmView,
     WatchConfig,
+    after_close,
     after_look,
     alarm_view,
     rearmed,
@@ -214,10 +218,10 @@ def test_a_superseded_or_handed_over_look_reads_no_alarm():
     }
     new, made = look(watching, history=20_000)
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
-    continuation = new["handover"]["input"]["continuation"]
-    assert (continuation["phase"], continuation["predecessor"]) == ("watch", ME)
+    successor = new["handover"]["input"]
+    assert successor["continuation"] == {"phase": "watch", "predecessor": ME}
     for part in ("original", "queue", "tracking", "watch", "closeReason", "closed"):
-        assert continuation[part] == watching[part], part
+        assert successor[part] == watching[part], part
     del watching["closed"]
     with pytest.raises(LoopStateError, match=r"\$\.closed is missing"):
         look(watching, history=20_000)  # a watch that cannot say when it closed
@@ -314,8 +318,9 @@ def test_the_first_look_after_a_close_starts_the_watch_and_says_so_in_the_lease(
         "closedAt": just_closed()["closed"]["at"],
         "nextWaitSeconds": 60,  # the alarm still judges the data from before the close
     }
-    # the history measured, the lease read and marked; the alarm not looked at yet
-    assert calls.made == ["get_execution_history", "get_item", "update_item"]
+    # the history measured, the lease marked (its condition says whose it is: no read); the
+    # alarm not looked at yet
+    assert calls.made == ["get_execution_history", "update_item"]
     assert watch_starts(just_closed()) and not watch_starts(new)
 
 
@@ -386,3 +391,203 @@ def test_a_reopen_whose_lease_was_taken_ends_superseded_and_says_nothing():
     )
     assert new["step"]["next"] == SUPERSEDED and new["outcome"] == "superseded"
     assert events.entries == [] and cloudwatch.puts == []
+
+
+# ---- the first look after a close says so -------------------------------------------------------
+TELLING = dataclasses.replace(LOOK, tells_close=True)
+WATCHED = ("healthy", "empty", "reenabled_elsewhere")
+
+
+def closed_by(reason: str, **extra: Any) -> dict[str, Any]:
+    """The state as the close leaves it, with its close reason (from: the state it left)."""
+    origin = {"forced": "HELD", "max_attempts": "GAVE UP", "retention": "GAVE UP"}
+    note = " by ops: done" if reason == "forced" else ""
+    reason_part = {"reason": reason, "from": origin.get(reason, "HALF-OPEN"), "note": note}
+    return just_closed(closeReason=reason_part, **extra)
+
+
+def first_look(state: dict[str, Any], **clients: Any) -> tuple[dict[str, Any], Any, Any, Any]:
+    """The first look after a close, telling it: (the new state, the calls, the metrics, the
+    events)."""
+    calls = clients.pop("calls", None) or Scripted(
+        get_execution_history={"events": [{"id": 100}]}, get_item={"Item": {"holder": {"S": ME}}}
+    )
+    cloudwatch = clients.pop("cloudwatch", None) or RecordingCloudWatch()
+    events = RecordingEvents()
+    new = run_look(
+        state,
+        TELLING,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=cloudwatch,
+        metric=METRIC,
+        events_client=events,
+        transitions=TASK_EVENTS,
+    )
+    return new, calls, cloudwatch, events
+
+
+@given(reason=st.sampled_from((*WATCHED, "forced", "max_attempts", "retention", "later_reason")))
+def test_after_close_watches_only_a_healthy_empty_or_overridden_close(reason):
+    route = after_close(closed_by(reason))
+    expected = None if reason in WATCHED else SETTLE if reason == "forced" else CLOSED
+    assert route == expected
+    for broken in ({}, {"reason": ""}, {"reason": 3}):
+        with pytest.raises(LoopStateError, match=r"\$\.closeReason\.reason"):
+            after_close({**closed_by(reason), "closeReason": broken})
+
+
+@pytest.mark.parametrize("reason", WATCHED)
+def test_the_first_look_after_a_watched_close_says_so_then_starts_the_watch(reason):
+    new, calls, cloudwatch, events = first_look(closed_by(reason))
+    assert new["step"]["next"] == WAIT and new["watch"]["polls"] == 0
+    assert calls.made == ["get_execution_history", "update_item"]
+    assert cloudwatch.states() == [0]
+    [put] = cloudwatch.puts
+    assert {d["MetricName"]: d["Value"] for d in put["MetricData"]} == {
+        "CircuitState": 0,
+        "OpenSeconds": 0,
+    }
+    [entry] = events.entries
+    detail = json.loads(entry["Detail"])
+    assert (detail["from"], detail["to"], detail["reason"]) == ("HALF-OPEN", "CLOSED", reason)
+    assert detail["attempt"] is None and detail["note"] == ""
+    assert new["closed"] == {**closed_by(reason)["closed"], "told": True}
+    assert "observabilityError" not in new and "eventError" not in new
+    # the next look (after the wait) looks at the alarm and says nothing more
+    quiet = {"MetricAlarms": [{"StateValue": "OK", "StateUpdatedTimestamp": CLOSED_AT}]}
+    later, _, cloudwatch, events = first_look(
+        new, cloudwatch=RecordingCloudWatch(describe_alarms=quiet)
+    )
+    assert later["step"]["next"] == WAIT and later["watch"]["polls"] == 1
+    assert cloudwatch.puts == [] and events.entries == []
+
+
+@pytest.mark.parametrize(
+    ("reason", "route"), [("max_attempts", CLOSED), ("retention", CLOSED), ("forced", SETTLE)]
+)
+def test_the_first_look_after_another_close_says_so_and_reads_nothing(reason, route):
+    new, calls, cloudwatch, events = first_look(closed_by(reason))
+    assert new["step"]["next"] == route and calls.made == []
+    assert cloudwatch.states() == [0]
+    detail = json.loads(events.entries[0]["Detail"])
+    assert (detail["from"], detail["to"], detail["reason"]) == (
+        closed_by(reason)["closeReason"]["from"],
+        "CLOSED",
+        reason,
+    )
+    assert detail["note"] == closed_by(reason)["closeReason"]["note"]
+    assert new["watch"] == closed_by(reason)["watch"]  # no watch started
+    if route == SETTLE:  # verified, then watched: the look after the settle does not say it again
+        again, calls, cloudwatch, events = first_look(new)
+        assert again["step"]["next"] == WAIT and again["watch"]["polls"] == 0
+        assert calls.made == ["get_execution_history", "update_item"]
+        assert cloudwatch.puts == [] and events.entries == []
+
+
+def test_a_first_look_that_cannot_read_says_nothing_so_that_its_retry_says_it_once():
+    unreadable = client_error("ThrottlingException", "GetExecutionHistory")
+    calls = Scripted(get_execution_history=unreadable, get_item={"Item": {"holder": {"S": ME}}})
+    cloudwatch, events = RecordingCloudWatch(), RecordingEvents()
+    with pytest.raises(CheckError):
+        run_look(
+            closed_by("healthy"),
+            TELLING,
+            episode=EPISODE,
+            sfn=calls,
+            dynamodb=calls,
+            cloudwatch=cloudwatch,
+            metric=METRIC,
+            events_client=events,
+            transitions=TASK_EVENTS,
+        )
+    assert cloudwatch.puts == [] and events.entries == []
+
+
+def test_a_first_look_that_hands_over_or_is_superseded_has_said_so():
+    watching = {**closed_by("healthy"), "original": {"state": "Enabled"}}
+    calls = Scripted(get_execution_history={"events": [{"id": 20_000}]})
+    new, _, cloudwatch, events = first_look(watching, calls=calls)
+    assert new["step"]["next"] == HAND_OVER and cloudwatch.states() == [0]
+    assert len(events.entries) == 1
+    # the successor continues the same close: told, its watch started
+    successor = new["handover"]["input"]
+    assert successor["closed"]["told"] is True and not watch_starts(successor)
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]},
+        update_item=client_error("ConditionalCheckFailedException", "UpdateItem"),
+    )
+    new, _, cloudwatch, events = first_look(closed_by("empty"), calls=calls)
+    assert new["step"]["next"] == SUPERSEDED and new["closed"]["told"] is True
+    assert cloudwatch.states() == [0] and len(events.entries) == 1
+
+
+def test_telling_the_close_is_best_effort():
+    refused = client_error("Throttling", "PutMetricData")
+    new, _, _, _ = first_look(closed_by("healthy"), cloudwatch=RecordingCloudWatch(refused))
+    assert new["step"]["next"] == WAIT and new["observabilityError"]["Error"] == "Throttling"
+    assert new["closed"]["told"] is True
+
+
+def test_an_older_definition_tells_the_close_itself():
+    # without tellsClose (a definition older than this code) the look says nothing
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 100}]}, get_item={"Item": {"holder": {"S": ME}}}
+    )
+    cloudwatch, events = RecordingCloudWatch(), RecordingEvents()
+    new = run_look(
+        closed_by("healthy"),
+        LOOK,
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=cloudwatch,
+        metric=METRIC,
+        events_client=events,
+        transitions=TASK_EVENTS,
+    )
+    assert new["step"]["next"] == WAIT and cloudwatch.puts == [] and events.entries == []
+    assert "told" not in new["closed"]
+
+
+def test_a_successors_first_look_takes_the_lease_from_its_predecessor_then_looks():
+    # the predecessor handed over during the watch: the successor's input is its state
+    predecessor = {**closed_by("healthy"), "original": {"state": "Enabled"}}
+    started = start_watch(predecessor, CONFIG)
+    handed = run_look(
+        {**started, "closed": {**started["closed"], "told": True}},
+        TELLING,
+        episode=EPISODE,
+        sfn=Scripted(get_execution_history={"events": [{"id": 20_000}]}),
+        dynamodb=Scripted(),
+        cloudwatch=RecordingCloudWatch(),
+    )
+    assert handed["step"]["next"] == HAND_OVER
+    successor_arn = ME.rsplit(":", 1)[0] + ":" + handed["handover"]["name"]
+    state = handed["handover"]["input"]
+    assert state["singleFlight"] == {"self": successor_arn}
+    calls = Scripted(
+        get_execution_history={"events": [{"id": 5}]},
+        get_item={"Item": {"holder": {"S": successor_arn}}},
+    )
+    cloudwatch = RecordingCloudWatch(
+        describe_alarms={"MetricAlarms": [{"StateValue": "OK", "StateUpdatedTimestamp": CLOSED_AT}]}
+    )
+    events = RecordingEvents()
+    new = run_look(
+        state,
+        dataclasses.replace(TELLING, execution=successor_arn),
+        episode=EPISODE,
+        sfn=calls,
+        dynamodb=calls,
+        cloudwatch=cloudwatch,
+        metric=METRIC,
+        events_client=events,
+        transitions=TASK_EVENTS,
+    )
+    # the lease passed from the predecessor first, then a look like any other: no second close
+    assert calls.made == ["update_item", "get_execution_history"]
+    assert new["claim"]["holder"] == ME and "continuation" not in new
+    assert new["step"]["next"] == WAIT and new["watch"]["polls"] == 1
+    assert cloudwatch.puts == [] and events.entries == []
