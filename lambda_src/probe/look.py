@@ -31,7 +31,7 @@ from step import (
     loop_owner,
     publish_circuit_metrics,
 )
-from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_transition
+from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_give_ups, announce_transition
 from watch import (
     REARM,
     REOPEN,
@@ -204,6 +204,10 @@ def _reopening(
     )
     if transitions is not None and not announced:
         new["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
+    # a re-opened episode whose first wait could already outlive the backlog gives up at once
+    missed = announce_give_ups(events_client, transitions, new, "")
+    if missed is not None:
+        new["eventError"] = missed
     return new
 
 

@@ -152,13 +152,29 @@ def projected_seconds(episode: Mapping[str, Any], budget_s: int) -> int:
     )
 
 
-def first_guard(config: EpisodeConfig, episode: Mapping[str, Any]) -> dict[str, Any]:
-    """The guard before an episode's first wait ({"guard": ...}; {} without a probe budget):
-    RetentionGuard compares it with the queue's budget, so that an episode whose first wait
-    could already outlive the backlog closes at once."""
+def guarded(queue: Mapping[str, Any], projected: int) -> dict[str, Any]:
+    """The retention guard of the next wait, as RetentionGuard routes on it: `exceeded` when the
+    projection passes the queue's budget (its retention less the margin), and then the close
+    reason of the give-up it leads to."""
+    budget = queue.get("budgetSeconds") if isinstance(queue, Mapping) else None
+    if isinstance(budget, bool) or not isinstance(budget, int | float):
+        raise LoopStateError(f"$.queue.budgetSeconds must be a number, got {budget!r}")
+    # (negative when the retention is shorter than its margin: every wait exceeds it)
+    exceeded = projected > budget
+    parts: dict[str, Any] = {"guard": {"projectedSeconds": projected, "exceeded": exceeded}}
+    if exceeded:
+        parts["closeReason"] = close_reason(RETENTION, GAVE_UP)
+    return parts
+
+
+def first_guard(
+    config: EpisodeConfig, episode: Mapping[str, Any], queue: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The guard before an episode's first wait ({"guard": ...}; {} without a probe budget), so
+    that an episode whose first wait could already outlive the backlog gives up at once."""
     if config.probe_budget_seconds is None:
         return {}
-    return {"guard": {"projectedSeconds": projected_seconds(episode, config.probe_budget_seconds)}}
+    return guarded(queue, projected_seconds(episode, config.probe_budget_seconds))
 
 
 def whole_number(obj: Any, key: str, where: str) -> int:
@@ -198,6 +214,8 @@ def next_state(state: Mapping[str, Any], next_step: str, **parts: Any) -> dict[s
 # The state a give-up closes from (docs/events.md).
 GAVE_UP = "GAVE UP"
 FORCED = "forced"  # a close command's close reason
+RETENTION = "retention"  # a give-up before the backlog could outlive the queue's retention
+MAX_ATTEMPTS = "max_attempts"
 
 
 def close_reason(reason: str, from_state: str) -> dict[str, str]:
@@ -378,14 +396,14 @@ def next_wait(
     return base + min(spread, max(0, rand(0, spread)))
 
 
-def retention_guard(
-    state: Mapping[str, Any], episode: Mapping[str, Any], budget_s: int
-) -> tuple[int, bool]:
-    """(projected seconds, within budget): the time spent so far + the next wait + one probe must
-    stay within the queue's retention less its margin, or the backlog could expire."""
-    projected = projected_seconds(episode, budget_s)
-    budget = whole_number(state_part(state, "queue"), "budgetSeconds", "$.queue")
-    return projected, projected <= budget
+def _next_guard(
+    state: Mapping[str, Any], episode: Mapping[str, Any], config: LoopConfig
+) -> dict[str, Any]:
+    """The retention guard of the next wait: the time spent so far + the next wait + one probe
+    must stay within the queue's retention less its margin, or the backlog could expire."""
+    return guarded(
+        state_part(state, "queue"), projected_seconds(episode, config.probe_budget_seconds)
+    )
 
 
 def after_probe(
@@ -426,24 +444,16 @@ def after_probe(
     if not staying_open:
         if attempt >= whole_number(episode, "maxAttempts", "$.episode"):
             # NotifyGaveUp, once; stay_open then keeps probing at this interval (stayingOpen:
-            # the limit is not judged again), through RetentionGuard with this guard first.
+            # the limit is not judged again), through RetentionGuard with this guard first
+            # (exceeded: it gives up on the retention at once).
             if config.give_up_action == "stay_open":
                 episode["stayingOpen"] = True
-            projected, _ = retention_guard(state, episode, config.probe_budget_seconds)
-            return decided(
-                GIVE_UP_ATTEMPTS,
-                episode=episode,
-                guard={"projectedSeconds": projected},
-                closeReason=close_reason("max_attempts", GAVE_UP),
-            )
+            guard = _next_guard(state, episode, config)
+            if config.give_up_action != "stay_open" or not guard["guard"]["exceeded"]:
+                guard["closeReason"] = close_reason(MAX_ATTEMPTS, GAVE_UP)
+            return decided(GIVE_UP_ATTEMPTS, episode=episode, **guard)
         episode["scheduleIndex"] = attempt
-    projected, within = retention_guard(state, episode, config.probe_budget_seconds)
-    guard = {"projectedSeconds": projected}
-    if not within:
-        return decided(
-            GIVE_UP_RETENTION,
-            episode=episode,
-            guard=guard,
-            closeReason=close_reason("retention", GAVE_UP),
-        )
-    return decided(WAIT, episode=episode, guard=guard)
+    guard = _next_guard(state, episode, config)
+    if guard["guard"]["exceeded"]:
+        return decided(GIVE_UP_RETENTION, episode=episode, **guard)
+    return decided(WAIT, episode=episode, **guard)

@@ -38,7 +38,7 @@ from common.log import get_logger
 from lease import now_text
 from loop import FORCED, EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
 from step import CHECK_CONFIG, CheckError, MetricRef, _state
-from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_transition
+from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_give_ups, announce_transition
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -272,7 +272,7 @@ def after_open_read(
     if step in (SAVE_AND_OPEN, OPEN):
         new["schedule"] = copy.deepcopy(episode.schedule)
         new["episode"] = new_episode(episode, new["queue"]["visibilityTimeoutSeconds"])
-        new.update(first_guard(episode, new["episode"]))
+        new.update(first_guard(episode, new["episode"], new["queue"]))
     if step == CLOSE:
         new["closeReason"] = forced_close_reason(state, command_from(state.get("previousLease")))
     if step in (SAVE_AND_OPEN, SAVE_AND_HOLD):
@@ -308,6 +308,10 @@ def announce_opening(new: dict[str, Any], events: Any, transitions: TaskEvents) 
         }
     if not announce_transition(events, transitions, **transition):
         new["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
+    # an episode whose first wait could already outlive the backlog gives up at once
+    missed = announce_give_ups(events, transitions, new, "")
+    if missed is not None:
+        new["eventError"] = missed
 
 
 def parse_saved(value: str) -> Mapping[str, Any]:

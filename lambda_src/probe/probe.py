@@ -257,7 +257,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if isinstance(event, Mapping) and "watch" in event:
         return look_handler(event)
     if isinstance(event, Mapping) and "loop" in event:
-        return probe_step(event, lambda request: probe_once(request, context))
+        return probe_step(
+            event,
+            lambda request: probe_once(request, context),
+            remaining_ms=getattr(context, "get_remaining_time_in_millis", None),
+        )
     return probe_once(event, context)
 
 

@@ -26,6 +26,8 @@ from common.aws import AWS_ERRORS, error_message, error_record
 from common.log import get_logger
 from lease import Lease, now_text
 from loop import (
+    GIVE_UP_ATTEMPTS,
+    GIVE_UP_RETENTION,
     HAND_OVER,
     PROBE,
     RECOVER,
@@ -42,6 +44,13 @@ from loop import (
     next_state,
     ownership,
     with_hand_over,
+)
+from transitions import (
+    EVENT_BUDGET_S,
+    PUT_EVENTS_CONFIG,
+    TaskEvents,
+    TransitionConfigError,
+    announce_give_ups,
 )
 
 log = get_logger("sqs-circuit-breaker.probe")
@@ -370,6 +379,51 @@ def probe_request(state: Mapping[str, Any], request: Any) -> dict[str, Any]:
     return new
 
 
+# A give-up's event is put only while the invocation has the event's budget and a second left
+# (a Lambda timeout would fail the task, and its retry would probe again).
+EVENT_TIME_LEFT_MS = int((EVENT_BUDGET_S + 1) * 1000)
+
+
+def _events_client() -> Any:
+    return aws.client("events", None, PUT_EVENTS_CONFIG)
+
+
+def task_events(request: Any) -> TaskEvents | None:
+    """Where the Probe task announces its give-ups: the probe's transitionEvents, with its
+    queue (none without a bus)."""
+    if not isinstance(request, Mapping) or request.get("transitionEvents") is None:
+        return None
+    events = request["transitionEvents"]
+    if not isinstance(events, Mapping):
+        raise LoopStateError("request.transitionEvents must be an object")
+    return TaskEvents.parse({**events, "queue": request.get("queueArn")})
+
+
+def _announce_give_up(
+    event: Mapping[str, Any],
+    new: Mapping[str, Any],
+    config: LoopConfig,
+    events_client: Any,
+    remaining_ms: Callable[[], int] | None,
+) -> dict[str, str] | None:
+    """The give-up the probe step decided, announced (with a bus). Never raises: the probe has
+    run, and a failed task would be retried, probing again."""
+    try:
+        target = task_events(event.get("request"))
+    except (TransitionConfigError, LoopStateError) as exc:
+        log.warning("give-up not announced: transitionEvents is malformed", error=str(exc))
+        return {"Error": "TransitionConfigError", "Cause": str(exc)}
+    if target is None:
+        return None
+    return announce_give_ups(
+        events_client if events_client is not None else _events_client(),
+        target,
+        new,
+        config.give_up_action,
+        time_left=lambda: remaining_ms is None or remaining_ms() > EVENT_TIME_LEFT_MS,
+    )
+
+
 def probe_step(
     event: Mapping[str, Any],
     probe: Callable[[dict[str, Any]], dict[str, Any]],
@@ -378,10 +432,13 @@ def probe_step(
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     dynamodb: Any = None,
     cloudwatch: Any = None,
+    events_client: Any = None,
+    remaining_ms: Callable[[], int] | None = None,
 ) -> dict[str, Any]:
     """Probe once and decide; before a recovery, read the lease (still this execution's?), then
-    (with a rejitter or a ramp) publish CircuitState 0.5: recovering. A check that did not lead
-    to a probe passes through untouched."""
+    (with a rejitter or a ramp) publish CircuitState 0.5: recovering; a give-up is announced
+    (with a bus, while the function's time allows). A check that did not lead to a probe passes
+    through untouched."""
     state = _state(event)
     step = state.get("step")
     if not isinstance(step, Mapping) or step.get("next") != PROBE:
@@ -392,6 +449,10 @@ def probe_step(
     ready = before_probe(state, now_ms())
     result = probe(probe_request(ready, event.get("request")))
     new = after_probe(ready, result, config, rand, now_ms())
+    if new["step"]["next"] in (GIVE_UP_ATTEMPTS, GIVE_UP_RETENTION):
+        missed = _announce_give_up(event, new, config, events_client, remaining_ms)
+        if missed is not None:
+            new["eventError"] = missed
     if new["step"]["next"] == RECOVER:
         client = dynamodb if dynamodb is not None else aws.client("dynamodb", None, CHECK_CONFIG)
         new = before_recovery(new, read_lease(client, lease))

@@ -1,11 +1,12 @@
 """Transition events (the module's transition_event_bus).
 
 The probe announces the two transitions it causes: OPEN -> HALF-OPEN when it starts, and
-HALF-OPEN -> OPEN after an unhealthy probe. The tasks that decide an open announce it as they
+HALF-OPEN -> OPEN after an unhealthy probe. The tasks that decide a transition announce it as they
 decide (`announce_transition`): ReadMappingAndQueue CLOSED -> OPEN and -> HELD, LookAtAlarm the
-re-open. The state machine announces every other transition, with the same schema
-(modules/state-machine/events.asl.json.tftpl; docs/events.md). Best effort, as there: a failed
-put is logged and never changes a task's outcome.
+close and the re-open, the Probe task and the tasks that start an episode its give-ups
+(`give_up_transitions`). The state machine announces every other transition, with the same
+schema (modules/state-machine/events.asl.json.tftpl; docs/events.md). Best effort, as there: a
+failed put is logged and never changes a task's outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from common.aws import error_message
 from common.log import get_logger
+from loop import GAVE_UP, GIVE_UP_ATTEMPTS, GIVE_UP_RETENTION, MAX_ATTEMPTS, RETENTION
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -281,3 +283,53 @@ def around_probe(
     if result.get("outcome") == "unhealthy":
         put("HALF-OPEN", "OPEN", "probe_unhealthy", str(result.get("reason", "")))
     return result
+
+
+def give_up_transitions(state: Mapping[str, Any], give_up_action: str) -> list[dict[str, str]]:
+    """The OPEN -> GAVE UP transitions a task's decision makes, in order: on the attempts (note:
+    the give_up_action), then on the retention (note: close) when the guard of the next wait is
+    exceeded: a give-up on the retention itself, a stay_open give-up that cannot keep probing,
+    or an episode (started or re-opened) whose first wait could already outlive the backlog."""
+    step = state.get("step")
+    decided = step.get("next") if isinstance(step, Mapping) else None
+    guard = state.get("guard")
+    exceeded = isinstance(guard, Mapping) and guard.get("exceeded") is True
+    gave_up = []
+    if decided == GIVE_UP_ATTEMPTS:
+        gave_up.append({"reason": MAX_ATTEMPTS, "note": give_up_action})
+        exceeded = exceeded and give_up_action == "stay_open"
+    if exceeded or decided == GIVE_UP_RETENTION:
+        gave_up.append({"reason": RETENTION, "note": "close"})
+    return gave_up
+
+
+def announce_give_ups(
+    events: Any,
+    config: TaskEvents | None,
+    state: Mapping[str, Any],
+    give_up_action: str,
+    *,
+    time_left: Callable[[], bool] = lambda: True,
+) -> dict[str, str] | None:
+    """Announce the give-ups of a task's decision (none without a config), each while
+    `time_left()` (a probe's time must not run out on a best-effort event: its retry would probe
+    again). None, or the error the state records ($.eventError) when one was not published."""
+    if config is None:
+        return None
+    episode = state.get("episode")
+    attempt = episode.get("attempt") if isinstance(episode, Mapping) else None
+    missed = []
+    for gave_up in give_up_transitions(state, give_up_action):
+        if not time_left() or not announce_transition(
+            events,
+            config,
+            from_state="OPEN",
+            to_state=GAVE_UP,
+            reason=gave_up["reason"],
+            note=gave_up["note"],
+            attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
+        ):
+            missed.append(gave_up["reason"])
+    if not missed:
+        return None
+    return {"Error": "PutEvents", "Cause": f"not published ({', '.join(missed)}): see the log"}

@@ -191,7 +191,7 @@ def reopened(state: Mapping[str, Any], config: EpisodeConfig) -> dict[str, Any]:
     return next_state(
         state,
         REOPEN,
-        **first_guard(config, episode),
+        **first_guard(config, episode, state_part(state, "queue")),
         tracking={
             "loops": whole_number(tracking, "loops", "$.tracking"),
             "reopens": whole_number(tracking, "reopens", "$.tracking") + 1,

@@ -237,7 +237,9 @@ locals {
   # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl).
   # The probe function announces the transitions its tasks decide, with the same schema
   # (lambda_src/probe/transitions.py): OPEN -> HALF-OPEN and back around every probe, the open
-  # and the hold (ReadMappingAndQueue), the close and the re-open (LookAtAlarm). A value that
+  # and the hold (ReadMappingAndQueue), the close and the re-open (LookAtAlarm), the give-ups
+  # (the Probe task, or the task that started an episode whose first wait exceeds the retention
+  # guard), each before the notification that follows. A value that
   # starts with "$" is a path of the state's input, anything else a literal. Every path must exist
   # on every way into the state (a missing one fails the execution). The close's event names the
   # state it closed from: `make asl` (scripts/check_asl.py, transition_problems) checks that every
@@ -245,14 +247,6 @@ locals {
   # lambda_src/probe/loop.py's, checked by tests/unit/test_probe_loop.py.
   announcements = !local.events_enabled ? {} : merge(
     {
-      AnnounceGaveUp = {
-        phase   = "OPEN", from = "OPEN", to = "GAVE UP", reason = "max_attempts", note = var.give_up_action
-        attempt = "$.episode.attempt", next = local.notifications.NotifyGaveUp.next
-      }
-      AnnounceRetentionGiveUp = {
-        phase   = "OPEN", from = "OPEN", to = "GAVE UP", reason = "retention", note = "close"
-        attempt = "$.episode.attempt", next = local.notifications.NotifyRetentionGiveUp.next
-      }
       AnnounceClosedAfterFailure = {
         phase   = "CLOSED", from = "OPEN", to = "CLOSED", reason = "error", note = "States.JsonToString($.error)"
         attempt = "null", next = local.notifications.NotifyClosedAfterFailure.next

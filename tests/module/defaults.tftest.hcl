@@ -29,7 +29,7 @@ run "core_states" {
       "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
       "ReadMappingAndQueue", "AfterReadMapping", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ReleaseLease", "NotifyOpened",
       "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
-      "GiveUpRetention", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "NotifyClosed", "Closed",
+      "NotifyRetentionGiveUp", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "NotifyClosed", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])
     error_message = "a core state is missing"

@@ -9,6 +9,7 @@ capped and within the schedule before and after jitter, and the input state is n
 from __future__ import annotations
 
 import copy
+import json
 import math
 from typing import Any
 
@@ -35,8 +36,9 @@ from loop import (
     next_wait,
     with_hand_over,
 )
-from sqscb_fakes import RecordingCloudWatch, Scripted, client_error
+from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
 from step import CheckConfig, CheckError, probe_request, probe_step, run_check
+from transitions import give_up_transitions
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:other"
@@ -206,7 +208,15 @@ def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_bud
     if new["step"]["next"] == WAIT:
         assert "closeReason" not in new
     else:  # never a healthy close: a give-up's reason, from GAVE UP
-        reason = "max_attempts" if new["step"]["next"] == GIVE_UP_ATTEMPTS else "retention"
+        # (a stay_open give-up whose next wait could outlive the backlog: RetentionGuard gives
+        # up on the retention at once, and closes for it)
+        exceeded = new["guard"]["exceeded"]
+        on_attempts = new["step"]["next"] == GIVE_UP_ATTEMPTS
+        reason = (
+            "max_attempts"
+            if on_attempts and not (exceeded and config == STAY_OPEN)
+            else "retention"
+        )
         assert new["closeReason"] == {"reason": reason, "from": "GAVE UP", "note": ""}
     episode = new["episode"]
     assert episode["attempt"] == before["episode"]["attempt"] + 1
@@ -217,6 +227,8 @@ def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_bud
     # every way back to a wait carries the guard of that wait: the loop's own, and a give-up's
     # (stay_open: RetentionGuard judges it before the next wait)
     assert new["guard"]["projectedSeconds"] == ends
+    # RetentionGuard routes on `exceeded` alone: the projection past the budget
+    assert new["guard"]["exceeded"] is (ends > before["queue"]["budgetSeconds"])
     if new["step"]["next"] == WAIT:
         assert ends <= before["queue"]["budgetSeconds"]
     if new["step"]["next"] == GIVE_UP_ATTEMPTS:
@@ -538,7 +550,9 @@ def test_the_handler_routes_the_check_the_look_the_probe_step_and_a_plain_probe(
     seen: list[str] = []
     monkeypatch.setattr(probe_module, "check_handler", lambda event: seen.append("check") or {})
     monkeypatch.setattr(probe_module, "look_handler", lambda event: seen.append("look") or {})
-    monkeypatch.setattr(probe_module, "probe_step", lambda event, probe: seen.append("step") or {})
+    monkeypatch.setattr(
+        probe_module, "probe_step", lambda event, probe, **_: seen.append("step") or {}
+    )
     monkeypatch.setattr(
         probe_module, "probe_once", lambda event, context: seen.append("probe") or {}
     )
@@ -620,3 +634,81 @@ def test_a_refused_half_open_metric_does_not_stop_the_recovery():
             {**event, "recoveryMetric": {"circuit": "orders"}},
             lambda request: {"outcome": "healthy"},
         )
+
+
+# ---- the task that decides a give-up announces it ----------------------------------------------
+@pytest.mark.parametrize(
+    ("next_step", "action", "exceeded", "expected"),
+    [
+        (GIVE_UP_ATTEMPTS, "close", False, [("max_attempts", "close")]),
+        (GIVE_UP_ATTEMPTS, "close", True, [("max_attempts", "close")]),  # closes: no next wait
+        (GIVE_UP_ATTEMPTS, "stay_open", False, [("max_attempts", "stay_open")]),
+        (
+            GIVE_UP_ATTEMPTS,
+            "stay_open",
+            True,
+            [("max_attempts", "stay_open"), ("retention", "close")],
+        ),
+        (GIVE_UP_RETENTION, "close", True, [("retention", "close")]),
+        ("save_and_open", "", True, [("retention", "close")]),  # an episode's first wait
+        ("reopen", "", False, []),
+        (WAIT, "stay_open", False, []),
+    ],
+)
+def test_give_up_transitions_follow_the_decision(next_step, action, exceeded, expected):
+    state = {"step": {"next": next_step}, "guard": {"projectedSeconds": 9, "exceeded": exceeded}}
+    found = give_up_transitions(state, action)
+    assert [(t["reason"], t["note"]) for t in found] == expected
+
+
+REQUEST = {
+    "queueArn": "arn:aws:sqs:us-east-1:123456789012:orders",
+    "transitionEvents": {"eventBusName": "arn:bus", "circuit": "orders", "episode": ME,
+                         "mapping": "uuid-1"},
+}  # fmt: skip
+
+
+def test_the_probe_step_announces_the_give_up_it_decides():
+    events = RecordingEvents()
+    event = {"state": a_state(attempt=9, scheduleIndex=9), "loop": LOOP, "lease": LEASE,
+             "request": REQUEST}  # fmt: skip
+    new = probe_step(event, lambda request: unhealthy(), events_client=events)
+    assert new["step"]["next"] == GIVE_UP_ATTEMPTS and "eventError" not in new
+    [detail] = [json.loads(e["Detail"]) for e in events.entries]
+    assert (detail["from"], detail["to"], detail["reason"]) == ("OPEN", "GAVE UP", "max_attempts")
+    assert detail["note"] == "close" and detail["attempt"] == 10
+    assert detail["queue"] == REQUEST["queueArn"] and detail["episode"] == ME
+    # an unhealthy probe that waits again announces nothing more (the probe's own events aside)
+    events = RecordingEvents()
+    probe_step({**event, "state": a_state()}, lambda request: unhealthy(), events_client=events)
+    assert events.entries == []
+
+
+def test_a_give_up_event_never_takes_the_probes_last_seconds():
+    events = RecordingEvents()
+    event = {"state": a_state(attempt=9, scheduleIndex=9), "loop": LOOP, "lease": LEASE,
+             "request": REQUEST}  # fmt: skip
+    new = probe_step(
+        event, lambda request: unhealthy(), events_client=events, remaining_ms=lambda: 2_999
+    )
+    # the decision stands; the event is skipped and the state says so
+    assert new["step"]["next"] == GIVE_UP_ATTEMPTS and events.entries == []
+    assert new["eventError"]["Cause"].startswith("not published (max_attempts)")
+    new = probe_step(
+        event, lambda request: unhealthy(), events_client=events, remaining_ms=lambda: 3_001
+    )
+    assert "eventError" not in new and len(events.entries) == 1
+    # without a bus, nothing to announce
+    plain = {**event, "request": {"queueArn": REQUEST["queueArn"]}}
+    assert "eventError" not in probe_step(plain, lambda request: unhealthy())
+
+
+def test_a_malformed_bus_never_fails_a_probe_that_ran():
+    # the probe ran and its verdict stands: a retried task would probe again
+    bad = {**REQUEST, "transitionEvents": {"circuit": "orders"}}
+    event = {"state": a_state(attempt=9, scheduleIndex=9), "loop": LOOP, "lease": LEASE,
+             "request": bad}  # fmt: skip
+    new = probe_step(event, lambda request: unhealthy(), events_client=RecordingEvents())
+    assert new["step"]["next"] == GIVE_UP_ATTEMPTS
+    assert new["eventError"]["Error"] == "TransitionConfigError"
+    assert "eventBusName" in new["eventError"]["Cause"]

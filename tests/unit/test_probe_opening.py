@@ -115,7 +115,11 @@ def test_only_a_consistent_mapping_that_is_on_is_changed(mapping_state, command,
     if "episode" in new:
         assert new["episode"]["attempt"] == 0 and new["episode"]["nextWaitSeconds"] == 60
         # RetentionGuard's projection before the first wait: the wait and one probe's budget
-        assert new["guard"] == {"projectedSeconds": 60 + 120}
+        projected = 60 + 120
+        exceeded = projected > new["queue"]["budgetSeconds"]
+        assert new["guard"] == {"projectedSeconds": projected, "exceeded": exceeded}
+        # a first wait that could outlive the backlog gives up on the retention at once
+        assert (new.get("closeReason", {}).get("reason") == "retention") is exceeded
     else:
         assert "guard" not in new
     assert new["singleFlight"] == {"self": ME} and new["original"]["state"] == mapping_state
@@ -446,3 +450,35 @@ def test_a_refused_open_event_is_recorded_and_the_open_goes_on():
 
     new = open_with(a_state(), a_mapping(), events=Refusing(), transitions=EVENTS)
     assert new["step"]["next"] == SAVE_AND_OPEN and new["eventError"]["Error"] == "PutEvents"
+
+
+def test_an_open_whose_first_wait_could_outlive_the_backlog_gives_up_and_says_so():
+    # a queue that keeps messages for 1 h 2 min: less the 1 h margin, 120 s of budget, and the
+    # first wait (60 s, the visibility timeout) and one probe (120 s) do not fit
+    calls = Scripted(
+        get_event_source_mapping=a_mapping(),
+        get_queue_attributes={
+            "Attributes": {"MessageRetentionPeriod": "3720", "VisibilityTimeout": "60"}
+        },
+    )
+    events = RecordingEvents()
+    new = run_open_read(
+        a_state(),
+        CONFIG,
+        episode=EPISODE,
+        lambda_client=calls,
+        sqs=calls,
+        ssm=calls,
+        now=NOW,
+        events=events,
+        transitions=EVENTS,
+    )
+    assert new["step"]["next"] == SAVE_AND_OPEN  # it opens, then RetentionGuard gives up
+    assert new["guard"]["exceeded"] is True
+    assert new["closeReason"] == {"reason": "retention", "from": "GAVE UP", "note": ""}
+    details = [json.loads(e["Detail"]) for e in events.entries]
+    assert [(d["from"], d["to"], d["reason"], d["note"]) for d in details] == [
+        ("CLOSED", "OPEN", "alarm", new["tracking"]["openReason"]),
+        ("OPEN", "GAVE UP", "retention", "close"),
+    ]
+    assert details[1]["attempt"] == 0 and "eventError" not in new

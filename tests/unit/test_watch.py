@@ -261,7 +261,9 @@ def test_a_reopen_starts_a_fresh_episode_and_the_counters_go_on(visibility, reop
         "nextWaitSeconds": max(30, visibility),  # never before the failed batches are visible
     }
     # RetentionGuard judges the first wait of the new episode (and one probe's budget)
-    assert new["guard"] == {"projectedSeconds": max(30, visibility) + 120}
+    # (a_state's budget is 1 s: this episode gives up on the retention at once)
+    assert new["guard"] == {"projectedSeconds": max(30, visibility) + 120, "exceeded": True}
+    assert new["closeReason"] == {"reason": "retention", "from": "GAVE UP", "note": ""}
     assert new["tracking"] == {
         "loops": loops,
         "reopens": reopens + 1,
@@ -368,13 +370,24 @@ LATE = {
 
 def test_a_reopen_takes_the_lease_back_from_the_watch_then_says_so():
     events = RecordingEvents()
-    new = look_with(a_state(), LATE, events_client=events, transitions=TASK_EVENTS)
+    roomy = a_state()
+    roomy["queue"]["budgetSeconds"] = 342_000
+    new = look_with(roomy, LATE, events_client=events, transitions=TASK_EVENTS)
     assert new["step"]["next"] == REOPEN and "eventError" not in new
     [entry] = events.entries
     detail = json.loads(entry["Detail"])
     assert (detail["from"], detail["to"], detail["reason"]) == ("CLOSED", "OPEN", "alarm")
     assert detail["note"] == REOPEN_REASON and detail["attempt"] == 0
     assert detail["episode"] == ME and detail["queue"] == "arn:aws:sqs:us-east-1:1:orders"
+    # a re-open whose first wait could outlive the backlog gives up on the retention at once
+    events = RecordingEvents()
+    new = look_with(a_state(), LATE, events_client=events, transitions=TASK_EVENTS)
+    assert new["guard"]["exceeded"] is True
+    steps = [json.loads(e["Detail"]) for e in events.entries]
+    assert [(d["from"], d["to"], d["reason"], d["note"]) for d in steps] == [
+        ("CLOSED", "OPEN", "alarm", REOPEN_REASON),
+        ("OPEN", "GAVE UP", "retention", "close"),
+    ]
 
 
 def test_a_reopen_whose_lease_was_taken_ends_superseded_and_says_nothing():
