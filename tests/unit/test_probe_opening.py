@@ -362,10 +362,11 @@ METRIC = MetricRef("SqsCircuitBreaker", "orders")
 EVENTS = TaskEvents("arn:bus", "orders", ME, "uuid-1", QUEUE_ARN)
 
 
-def open_with(state: dict, mapping: dict, **outputs: Any) -> dict:
-    """The open's read of `mapping`, with the given metric and event clients."""
+def open_with(state: dict, mapping: dict, attributes: dict = ATTRIBUTES, **outputs: Any) -> dict:
+    """The open's read of `mapping` (and the queue's `attributes`), with the given metric and
+    event clients."""
     calls = Scripted(
-        get_event_source_mapping=mapping, get_queue_attributes={"Attributes": ATTRIBUTES}
+        get_event_source_mapping=mapping, get_queue_attributes={"Attributes": attributes}
     )
     return run_open_read(
         state,
@@ -455,24 +456,9 @@ def test_a_refused_open_event_is_recorded_and_the_open_goes_on():
 def test_an_open_whose_first_wait_could_outlive_the_backlog_gives_up_and_says_so():
     # a queue that keeps messages for 1 h 2 min: less the 1 h margin, 120 s of budget, and the
     # first wait (60 s, the visibility timeout) and one probe (120 s) do not fit
-    calls = Scripted(
-        get_event_source_mapping=a_mapping(),
-        get_queue_attributes={
-            "Attributes": {"MessageRetentionPeriod": "3720", "VisibilityTimeout": "60"}
-        },
-    )
     events = RecordingEvents()
-    new = run_open_read(
-        a_state(),
-        CONFIG,
-        episode=EPISODE,
-        lambda_client=calls,
-        sqs=calls,
-        ssm=calls,
-        now=NOW,
-        events=events,
-        transitions=EVENTS,
-    )
+    short = {"MessageRetentionPeriod": "3720", "VisibilityTimeout": "60"}
+    new = open_with(a_state(), a_mapping(), short, events=events, transitions=EVENTS)
     assert new["step"]["next"] == SAVE_AND_OPEN  # it opens, then RetentionGuard gives up
     assert new["guard"]["exceeded"] is True
     assert new["closeReason"] == {"reason": "retention", "from": "GAVE UP", "note": ""}

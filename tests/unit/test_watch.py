@@ -426,7 +426,7 @@ def first_look(state: dict[str, Any], **clients: Any) -> tuple[dict[str, Any], A
         get_execution_history={"events": [{"id": 100}]}, get_item={"Item": {"holder": {"S": ME}}}
     )
     cloudwatch = clients.pop("cloudwatch", None) or RecordingCloudWatch()
-    events = RecordingEvents()
+    events = clients.pop("events", None) or RecordingEvents()
     new = run_look(
         state,
         TELLING,
@@ -504,17 +504,7 @@ def test_a_first_look_that_cannot_read_says_nothing_so_that_its_retry_says_it_on
     calls = Scripted(get_execution_history=unreadable, get_item={"Item": {"holder": {"S": ME}}})
     cloudwatch, events = RecordingCloudWatch(), RecordingEvents()
     with pytest.raises(CheckError):
-        run_look(
-            closed_by("healthy"),
-            TELLING,
-            episode=EPISODE,
-            sfn=calls,
-            dynamodb=calls,
-            cloudwatch=cloudwatch,
-            metric=METRIC,
-            events_client=events,
-            transitions=TASK_EVENTS,
-        )
+        first_look(closed_by("healthy"), calls=calls, cloudwatch=cloudwatch, events=events)
     assert cloudwatch.puts == [] and events.entries == []
 
 
