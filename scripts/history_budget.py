@@ -22,7 +22,8 @@ retry taken:
   cut paths: a stretch ends
   at one, and a new stretch starts after it.
 - A loop that does not pass a measurement must be one the breaker bounds with a counter
-  (BOUNDED_LOOPS: the single-flight claim's re-checks of a running holder, bounded by the
+  (BOUNDED_LOOPS: a hold's disables of a mapping found enabled again; the single-flight claim's
+  re-checks of a running holder, bounded by the
   setting the claim task renders for the probe function): its states count that many times.
   Any other loop is an error (it could reach the quota).
 
@@ -52,6 +53,20 @@ BOUNDED_LOOPS: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
         # `rechecks` times; its lease attempts are inside the one invocation.
         frozenset({"ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck"}),
         ("ClaimEpisode:Parameters.Payload.claim.rechecks",),
+    ),
+    (
+        # A hold's mapping found enabled after the settle is disabled again at most
+        # `disableAgainLimit` times (lambda_src/probe/verify.py counts them), each followed by
+        # the settle and a look.
+        frozenset(
+            {
+                "SettleAfterCommand",
+                "VerifyAfterCommand",
+                "IsMappingAsCommanded",
+                "HoldDisableMappingAgain",
+            }
+        ),
+        ("VerifyAfterCommand:Parameters.Payload.verify.disableAgainLimit",),
     ),
 )
 

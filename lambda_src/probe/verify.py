@@ -6,8 +6,13 @@ control marker (a later command owns the circuit: this one does not look further
 mapping. The answer, in `$.step.next`:
 
 - `held`: a hold whose mapping is off, or that a later command superseded (the later one acts);
+- `held_until`: the same for a timed hold (`$.holdUntil`: it waits for its end, then starts the
+  close; a definition older than this code routes `held` on `$.holdUntil` itself);
 - `superseded`: a close that a later command superseded;
-- `disable_again`: a hold whose mapping was found on again;
+- `disable_again`: a hold whose mapping was found on again (disabled again, then looked at once
+  more after the settle; `$.disabledAgain` counts them);
+- `contested`: a hold whose mapping was found on after `disableAgainLimit` of those: someone
+  keeps re-enabling it, so the hold failed (`$.error` says so, and NotifyCommandFailed);
 - `enable_again`: a close whose mapping was found off again (re-enabled with the recorded
   settings);
 - `watch`: a close whose mapping is on: the watch, as after any close.
@@ -32,8 +37,10 @@ from step import CHECK_CONFIG, CheckError, _config_fields, _state
 log = get_logger("sqs-circuit-breaker.probe")
 
 HELD = "held"
+HELD_UNTIL = "held_until"
 SUPERSEDED = "superseded"
 DISABLE_AGAIN = "disable_again"
+CONTESTED = "contested"
 ENABLE_AGAIN = "enable_again"
 WATCH = "watch"
 
@@ -43,13 +50,28 @@ OFF_STATES = ("Disabled", "Disabling")
 
 @dataclass(frozen=True)
 class VerifyConfig:
+    """The VerifyAfterCommand state's `verify`. `disableAgainLimit`: how often a hold's mapping
+    found on is disabled again before the hold is contested; a definition that sets it routes a
+    timed hold (`held_until`) and a contested one itself (older ones route `held` on
+    $.holdUntil, and trusted a second disable: None)."""
+
     control_parameter: str
     mapping_uuid: str
+    disable_again_limit: int | None = None
 
     @classmethod
     def parse(cls, value: Any) -> VerifyConfig:
         f = _config_fields(value, "verify", ("controlParameter", "mappingUuid"), ())
-        return cls(control_parameter=f["controlParameter"], mapping_uuid=f["mappingUuid"])
+        limit = value.get("disableAgainLimit")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise LoopStateError(f"verify.disableAgainLimit must be a whole number, got {limit!r}")
+        return cls(
+            control_parameter=f["controlParameter"],
+            mapping_uuid=f["mappingUuid"],
+            disable_again_limit=limit,
+        )
 
 
 def marker_execution(value: str | None) -> str | None:
@@ -66,11 +88,28 @@ def superseded_step(command: str, marker_names: str | None, execution: str) -> s
     return HELD if command == "hold" else SUPERSEDED
 
 
-def mapping_step(command: str, mapping_state: str) -> str:
-    """Is the mapping as the command left it?"""
+def mapping_step(command: str, mapping_state: str, *, may_disable_again: bool = True) -> str:
+    """Is the mapping as the command left it? (A hold's mapping found on when it may not be
+    disabled again: contested.)"""
+    if command == "hold" and mapping_state in ON_STATES:
+        return DISABLE_AGAIN if may_disable_again else CONTESTED
     if command == "hold":
-        return DISABLE_AGAIN if mapping_state in ON_STATES else HELD
+        return HELD
     return ENABLE_AGAIN if mapping_state in OFF_STATES else WATCH
+
+
+def disabled_again(state: Mapping[str, Any]) -> int:
+    """How often this hold's mapping was disabled again so far ($.disabledAgain)."""
+    count = state.get("disabledAgain", 0)
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
+
+
+def hold_step(step: str, state: Mapping[str, Any], config: VerifyConfig) -> str:
+    """`held` as the definition routes it: `held_until` for a timed hold (a definition without
+    the limit routes $.holdUntil itself)."""
+    if config.disable_again_limit is not None and step == HELD and state.get("holdUntil"):
+        return HELD_UNTIL
+    return step
 
 
 def run_verify(
@@ -92,8 +131,20 @@ def run_verify(
             raise CheckError(
                 f"GetEventSourceMapping {config.mapping_uuid} failed: {error_message(exc)}"
             ) from exc
+        limit = config.disable_again_limit
+        again = disabled_again(state)
         new["current"] = {"state": current}
-        step = mapping_step(command, current)
+        step = mapping_step(command, current, may_disable_again=limit is None or again < limit)
+        if step == DISABLE_AGAIN and limit is not None:
+            new["disabledAgain"] = again + 1
+        if step == CONTESTED:
+            new["error"] = {
+                "Error": "CircuitBreaker.HoldContested",
+                "Cause": f"event source mapping {config.mapping_uuid} was found {current} after"
+                f" the hold disabled it again {again} time(s): something keeps re-enabling it (a"
+                " deployment, a person, another tool)",
+            }
+    step = hold_step(step, state, config)
     new["step"] = {"next": step}
     log.info("command verified", command=command, next=step, current=new.get("current"))
     return new

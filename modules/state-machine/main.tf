@@ -35,6 +35,10 @@ locals {
   # After a hold or a force close the command looks at the mapping again after this long (a
   # superseded execution may still be inside the one API call it started before the marker changed).
   command_settle_seconds = 10
+  # A hold whose mapping is found enabled after the settle disables it again this many times at
+  # most (each followed by the settle and a look); found enabled after that, the hold is
+  # contested: something keeps re-enabling it, and the command fails, notified.
+  hold_disable_again_limit = 1
 
   # Exponential backoff without multiplication in ASL: the schedule is computed here.
   #   waits[i]      = min(cap, initial * rate^i), whole seconds, i = 0 .. max_attempts-1
@@ -385,6 +389,7 @@ locals {
     control_parameter_name        = local.control_parameter_name
     settings_parameter_name       = local.settings_parameter_name
     command_settle_seconds        = local.command_settle_seconds
+    hold_disable_again_limit      = local.hold_disable_again_limit
   }
 }
 

@@ -43,7 +43,7 @@ run "control_parameters_and_commands" {
     # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
     # The marker and the lease are the claim's (lambda_src/probe/commands.py: command_claim, tested
     # against DynamoDB's conditions); a claim that fails is a failed command, notified.
-    condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && jsondecode(output.state_machine_definition).States.IsHoldTimed.Default == "Held" && lookup(jsondecode(output.state_machine_definition).States.Held, "End", false)
+    condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && one([for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next if try(c.StringEquals, "") == "held"]) == "Held" && lookup(jsondecode(output.state_machine_definition).States.Held, "End", false)
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
@@ -51,12 +51,12 @@ run "control_parameters_and_commands" {
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {
-    condition     = contains([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if lookup(c, "StringEquals", "") == "settle"], "SettleAfterCommand") && [for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next] == ["InvalidProbeResult", "IsHoldTimed", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "LookAtAlarm"] && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
+    condition     = contains([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if lookup(c, "StringEquals", "") == "settle"], "SettleAfterCommand") && jsonencode([for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next]) == jsonencode(["InvalidProbeResult", "Held", "WaitForHoldEnd", "NotifyCommandFailed", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
     error_message = "a force close re-checks the mapping, then watches the alarm like any close (no flap)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" && jsondecode(output.state_machine_definition).States.SettleAfterCommand.Next == "VerifyAfterCommand" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Catch[0].Next == "VerifyAfterCommandFailed" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Next == "IsMappingAsCommanded" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.Next == "IsHoldTimed" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.ResultPath == "$.current" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Choices[0].Next == "NotifyCommandFailed"
-    error_message = "a hold re-checks that the mapping stayed disabled, unless a later command owns the circuit"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" && jsondecode(output.state_machine_definition).States.SettleAfterCommand.Next == "VerifyAfterCommand" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Catch[0].Next == "VerifyAfterCommandFailed" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Next == "IsMappingAsCommanded" && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.Next == "SettleAfterCommand" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Parameters.Payload.verify.disableAgainLimit == 1 && jsondecode(output.state_machine_definition).States.HoldDisableMappingAgain.ResultPath == "$.current" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Choices[0].Next == "NotifyCommandFailed"
+    error_message = "a hold re-checks that the mapping stayed disabled, unless a later command owns the circuit; a mapping found enabled is disabled again and looked at once more (then the hold is contested)"
   }
   assert {
     # The check publishes CircuitState 1 and OpenSeconds in this namespace; the probe's role may.
@@ -69,7 +69,7 @@ run "timed_hold_ends_with_a_close_command" {
   command = apply
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.IsHoldTimed.Choices[0].Next == "WaitForHoldEnd" && jsondecode(output.state_machine_definition).States.WaitForHoldEnd.TimestampPath == "$.holdUntil"
+    condition     = one([for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next if try(c.StringEquals, "") == "held_until"]) == "WaitForHoldEnd" && jsondecode(output.state_machine_definition).States.WaitForHoldEnd.TimestampPath == "$.holdUntil"
     error_message = "a timed hold records its end in the control marker and waits for it inside its own execution"
   }
   assert {

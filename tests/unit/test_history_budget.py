@@ -109,6 +109,32 @@ def test_the_claim_loop_counts_as_often_as_its_rechecks(budget):
         budget.check(definition)
 
 
+def test_a_holds_second_look_counts_as_often_as_its_disable_again_limit(budget):
+    verify = task("IsMappingAsCommanded")
+    verify["Parameters"] = {"Payload": {"verify": {"disableAgainLimit": 2}}}
+    definition = {
+        "StartAt": "SettleAfterCommand",
+        "States": {
+            "SettleAfterCommand": {"Type": "Wait", "Seconds": 1, "Next": "VerifyAfterCommand"},
+            "VerifyAfterCommand": verify,
+            "IsMappingAsCommanded": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.a", "IsPresent": True, "Next": "HoldDisableMappingAgain"}
+                ],
+                "Default": "Done",
+            },
+            "HoldDisableMappingAgain": task("SettleAfterCommand"),
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    stretch = budget.check(definition)
+    assert stretch.events == (2 + 5 + 2 + 5) * (1 + 2) + 3
+    del verify["Parameters"]
+    with pytest.raises(budget.BudgetError, match=r"verify\.disableAgainLimit"):
+        budget.check(definition)
+
+
 def test_a_stretch_twice_over_the_headroom_is_refused(budget):
     # One loop adds 5 + 2 + (2 + 3 * 401) + 2 + 5 events: twice that passes 25,000 - 22,600.
     definition = loop_definition(threshold=22600, loop_retry=[{"MaxAttempts": 400}])

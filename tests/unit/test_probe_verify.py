@@ -106,3 +106,59 @@ def test_a_command_never_ends_with_the_mapping_against_it(command, owner, mappin
         assert step == (DISABLE_AGAIN if mapping in ("Enabled", "Enabling") else HELD)
     else:
         assert step == (ENABLE_AGAIN if mapping in ("Disabled", "Disabling") else WATCH)
+
+
+ROUTING = VerifyConfig.parse(
+    {"controlParameter": "/cb/orders/control", "mappingUuid": "uuid-1", "disableAgainLimit": 1}
+)
+
+
+def verify_hold(mapping: str, owner: str = ME, **state: Any) -> dict[str, Any]:
+    calls = Scripted(
+        get_parameter={"Parameter": {"Value": marker(owner)}},
+        get_event_source_mapping={"State": mapping},
+    )
+    hold = {"command": "hold", "started": {"execution": ME}, "step": {"next": "hold"}, **state}
+    return run_verify(hold, ROUTING, ssm=calls, lambda_client=calls)
+
+
+@given(
+    mapping=st.sampled_from(STATES),
+    owner=st.sampled_from([ME, LATER]),
+    timed=st.booleans(),
+    again=st.booleans(),
+)
+def test_a_hold_is_routed_by_its_end_and_never_held_with_its_mapping_on(
+    mapping, owner, timed, again
+):
+    extra: dict[str, Any] = {"holdUntil": "2026-12-05T10:00:00Z"} if timed else {}
+    if again:  # the look before decided disable_again (HoldDisableMappingAgain answered)
+        extra.update(current={"state": "Disabling"}, disabledAgain=1)
+    new = verify_hold(mapping, owner, **extra)
+    step = new["step"]["next"]
+    on = mapping in ("Enabled", "Enabling")
+    if owner == ME and on:
+        # disabled once more, then looked at again; on even then: the hold failed, and says why
+        assert step == ("contested" if again else DISABLE_AGAIN)
+        assert ("error" in new) is again
+        assert new.get("disabledAgain") == 1  # counted: the loop is bounded
+        if again:
+            assert new["error"]["Error"] == "CircuitBreaker.HoldContested"
+            assert mapping in new["error"]["Cause"]
+    else:
+        # held (a later command owns the circuit, or the mapping is off): a timed hold waits
+        assert step == ("held_until" if timed else HELD) and "error" not in new
+
+
+def test_a_definition_that_does_not_route_holds_gets_held_as_before():
+    # an older definition: no limit (it trusted a second disable), and it routes holdUntil itself
+    timed = {"command": "hold", "started": {"execution": ME}, "holdUntil": "2026-12-05T10:00:00Z"}
+    for mapping, expected in (("Enabled", DISABLE_AGAIN), ("Disabled", HELD)):
+        calls = Scripted(
+            get_parameter={"Parameter": {"Value": marker(ME)}},
+            get_event_source_mapping={"State": mapping},
+        )
+        new = run_verify({**timed, "disabledAgain": 3}, CONFIG, ssm=calls, lambda_client=calls)
+        assert new["step"]["next"] == expected and new["disabledAgain"] == 3  # not counted
+    with pytest.raises(LoopStateError, match="disableAgainLimit must be a whole number"):
+        VerifyConfig.parse({"controlParameter": "p", "mappingUuid": "u", "disableAgainLimit": -1})
