@@ -10,6 +10,10 @@ The close a timed hold starts at its end (`$.ifHeldBy`, the hold's execution) cl
 that hold still owns the circuit: it takes the lease from the hold alone (one conditional write,
 so a command given meanwhile is never overridden), then writes the marker. When a later command
 owns the circuit, it changes nothing: the claim's outcome is `superseded`.
+
+The SSM records are written here too (`put_record`): the control marker, and the settings record
+the open writes before it disables a running mapping, which a hold, a force close or the next
+episode reads back (`record_settings`, `read_saved`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from common.aws import AWS_ERRORS, error_code, error_message
+from common.aws import AWS_ERRORS, error_code, error_message, error_record
+from common.log import get_logger
 from lease import Lease
 from loop import CheckError, LoopStateError
+
+log = get_logger("sqs-circuit-breaker.probe")
 
 # A command's marker mode and lease phase.
 COMMANDS = {"hold": ("hold", "held"), "close": ("auto", "command")}
@@ -109,3 +116,32 @@ def if_held_by(state: Mapping[str, Any]) -> str | None:
     if state.get("command") != "close" or not isinstance(held_by, str) or not held_by:
         raise LoopStateError(f"$.ifHeldBy must name a hold's execution, for a close: {held_by!r}")
     return held_by
+
+
+def parse_saved(value: str) -> Mapping[str, Any]:
+    saved = json.loads(value)
+    if not isinstance(saved, Mapping):
+        raise ValueError(f"the settings record is not an object: {value[:200]!r}")
+    return saved
+
+
+def read_saved(ssm: Any, name: str) -> tuple[Mapping[str, Any] | None, dict[str, str] | None]:
+    """The settings recorded at the last open, or why they could not be read (the open goes on
+    with the mapping's own settings, as with no record)."""
+    try:
+        return parse_saved(ssm.get_parameter(Name=name)["Parameter"]["Value"]), None
+    except (*AWS_ERRORS, KeyError, TypeError, ValueError) as exc:
+        log.warning("recorded settings unreadable: the mapping's own", error=error_message(exc))
+        return None, error_record(exc)
+
+
+def record_settings(ssm: Any, name: str, record: Mapping[str, Any]) -> dict[str, str] | None:
+    """Record the settings remembered at the open (the SSM parameter `name`), so that a hold, a
+    force close or the next episode can restore them even if this execution ends early. Best
+    effort: the open goes on without the record, and this says why it is missing."""
+    try:
+        put_record(ssm, name, record)
+    except AWS_ERRORS as exc:
+        log.warning("settings not recorded: the open goes on", error=error_message(exc))
+        return error_record(exc)
+    return None

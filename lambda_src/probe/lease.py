@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from common.aws import AWS_ERRORS, error_code, error_message
 from loop import CheckError
@@ -34,6 +34,24 @@ def replaced_lease(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     if all(isinstance(v, Mapping) for v in recorded.values()):
         return {"Attributes": {k: v for k, v in recorded.items() if v.get("S") != NONE}}
     return {"Attributes": dict(attributes)}
+
+
+class LeaseAt(Protocol):
+    """Where the episode's lease is."""
+
+    @property
+    def lease_table(self) -> str: ...
+    @property
+    def circuit(self) -> str: ...
+
+
+class LoopTask(LeaseAt, Protocol):
+    """A loop's task (the check, the look): this execution, and when it hands over."""
+
+    @property
+    def execution(self) -> str: ...
+    @property
+    def handover_events(self) -> int: ...
 
 
 class Lease:

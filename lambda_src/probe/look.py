@@ -19,6 +19,7 @@ from typing import Any
 from common import aws
 from common.aws import AWS_ERRORS, error_message
 from common.log import get_logger
+from handover import continue_from_predecessor
 from lease import Lease, now_text
 from loop import SUPERSEDED, CheckError, EpisodeConfig, next_state, state_part
 from step import (
@@ -26,7 +27,6 @@ from step import (
     MetricRef,
     _config_fields,
     _state,
-    continue_from_predecessor,
     handing_over,
     loop_owner,
     publish_circuit_metrics,

@@ -260,49 +260,6 @@ def ownership(
     return superseded(state, lease, **history)
 
 
-# What a successor needs to go on, per phase (CheckContinuation validates it).
-CONTINUATION_PARTS = {
-    "probe": ("original", "queue", "schedule", "episode", "guard", "tracking"),
-    "watch": ("original", "queue", "tracking", "watch", "closeReason", "closed"),
-}
-
-
-def successor_execution(execution: str, name: str) -> str:
-    """The ARN a successor named `name` gets: this execution's, with its name replaced
-    (arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>)."""
-    head, sep, _ = execution.rpartition(":")
-    if not sep or ":execution:" not in head:
-        raise LoopStateError(f"$.started.execution must be an execution's ARN, got {execution!r}")
-    return f"{head}:{name}"
-
-
-def with_hand_over(state: Mapping[str, Any], phase: str, name: str) -> dict[str, Any]:
-    """A hand-over's state with `$.handover`: the successor's name (fixed before the call, so a
-    retried StartExecution is idempotent) and its input. The input is the successor's state as
-    its first task needs it, so that no state of the definition has to rebuild it: this phase's
-    parts (probe: before the control check; watch: before the next look), the successor's own
-    `started` and `singleFlight` (its ARN follows from its name; its first task confirms them)
-    for the failure path, and `$.continuation`, the phase and this execution as the predecessor
-    the successor claims the lease from."""
-    parts = CONTINUATION_PARTS.get(phase)
-    if parts is None:
-        raise LoopStateError(f"a hand-over's phase must be probe or watch, got {phase!r}")
-    predecessor = str(state_part(state, "started").get("execution", ""))
-    successor = successor_execution(predecessor, name)
-    continued: dict[str, Any] = {
-        "continuation": {"phase": phase, "predecessor": predecessor},
-        "started": {"execution": successor, "name": name},
-        "singleFlight": {"self": successor},
-    }
-    for part in parts:
-        if part not in state:
-            raise LoopStateError(f"$.{part} is missing from the state machine's state")
-        continued[part] = copy.deepcopy(state[part])
-    new = dict(state)
-    new["handover"] = {"name": name, "input": continued}
-    return new
-
-
 def before_recovery(state: Mapping[str, Any], lease: Any) -> dict[str, Any]:
     """A healthy or empty probe leads to the recovery, which changes the mapping, only while the
     lease still names this execution: a hold or close command given during the probe superseded

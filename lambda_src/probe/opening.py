@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from commands import put_record
+from commands import read_saved, record_settings
 from common import aws
-from common.aws import AWS_ERRORS, error_message, error_record
+from common.aws import AWS_ERRORS, error_message
 from common.log import get_logger
 from lease import now_text
 from loop import FORCED, EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
@@ -312,35 +311,6 @@ def announce_opening(new: dict[str, Any], events: Any, transitions: TaskEvents) 
     missed = announce_give_ups(events, transitions, new, "")
     if missed is not None:
         new["eventError"] = missed
-
-
-def parse_saved(value: str) -> Mapping[str, Any]:
-    saved = json.loads(value)
-    if not isinstance(saved, Mapping):
-        raise ValueError(f"the settings record is not an object: {value[:200]!r}")
-    return saved
-
-
-def read_saved(ssm: Any, name: str) -> tuple[Mapping[str, Any] | None, dict[str, str] | None]:
-    """The settings recorded at the last open, or why they could not be read (the open goes on
-    with the mapping's own settings, as with no record)."""
-    try:
-        return parse_saved(ssm.get_parameter(Name=name)["Parameter"]["Value"]), None
-    except (*AWS_ERRORS, KeyError, TypeError, ValueError) as exc:
-        log.warning("recorded settings unreadable: the mapping's own", error=error_message(exc))
-        return None, error_record(exc)
-
-
-def record_settings(ssm: Any, name: str, record: Mapping[str, Any]) -> dict[str, str] | None:
-    """Record the settings remembered at the open (the SSM parameter `name`), so that a hold, a
-    force close or the next episode can restore them even if this execution ends early. Best
-    effort: the open goes on without the record, and this says why it is missing."""
-    try:
-        put_record(ssm, name, record)
-    except AWS_ERRORS as exc:
-        log.warning("settings not recorded: the open goes on", error=error_message(exc))
-        return error_record(exc)
-    return None
 
 
 def run_open_read(

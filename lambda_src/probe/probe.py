@@ -44,7 +44,8 @@ from messages import (
 )
 from opening import open_handler
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
-from step import check_handler, probe_step
+from probe_task import probe_step
+from step import check_handler
 from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
 from verify import verify_handler
 
@@ -243,9 +244,9 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """The state machine's ClaimEpisode task (claim.py), its ReadMappingAndQueue task
-    (opening.py), its VerifyAfterCommand task (verify.py), its CheckBeforeProbe and Probe tasks
-    (step.py), its LookAtAlarm task (look.py), or one probe on its own (the probe's input alone:
-    the contract in lambda_src/README.md)."""
+    (opening.py), its VerifyAfterCommand task (verify.py), its CheckBeforeProbe task (step.py),
+    its Probe task (probe_task.py), its LookAtAlarm task (look.py), or one probe on its own (the
+    probe's input alone: the contract in lambda_src/README.md)."""
     if isinstance(event, Mapping) and "claim" in event:
         return claim_handler(event)
     if isinstance(event, Mapping) and "verify" in event:

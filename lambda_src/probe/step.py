@@ -1,11 +1,11 @@
-"""The probe loop's two tasks, each one invocation of this function (the watch's look: look.py).
+"""The probe loop's check, one invocation of this function (the Probe task: probe_task.py; the
+watch's look: look.py).
 
 - Check (after the probe loop's wait): the execution's history size, the lease (is this execution
   still the episode's?), the mapping (re-enabled by someone else?), the open-circuit heartbeat.
-- Probe: the half-open test (probe.run), then the decision on its verdict (loop.after_probe);
-  before a recovery, the lease again (a command given during the probe supersedes it).
 
-What both loops share is here too: the history size, the lease, a successor's claim.
+What the loops' tasks share is here too: the task configs' fields, the history size, the lease, a
+successor's claim from its predecessor, the circuit's metrics.
 
 Each takes the state machine's whole state and return it changed (the task's ResultPath is "$"):
 the decisions are loop.py's, the AWS calls and their failure modes are here.
@@ -13,44 +13,26 @@ the decisions are loop.py's, the AWS calls and their failure modes are here.
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.config import Config
 from common import aws
 from common.aws import AWS_ERRORS, error_message, error_record
 from common.log import get_logger
-from lease import Lease, now_text
+from handover import continue_from_predecessor, with_hand_over
+from lease import LeaseAt, LoopTask
 from loop import (
-    GIVE_UP_ATTEMPTS,
-    GIVE_UP_RETENTION,
     HAND_OVER,
     PROBE,
-    RECOVER,
-    SUPERSEDED,
     UNREADABLE,
     CheckError,
-    LoopConfig,
     LoopStateError,
     after_check,
-    after_probe,
-    before_probe,
-    before_recovery,
     needs_hand_over,
-    next_state,
     ownership,
-    with_hand_over,
-)
-from transitions import (
-    EVENT_BUDGET_S,
-    PUT_EVENTS_CONFIG,
-    TaskEvents,
-    TransitionConfigError,
-    announce_give_ups,
 )
 
 log = get_logger("sqs-circuit-breaker.probe")
@@ -82,24 +64,6 @@ def _config_fields(
     return fields
 
 
-class LeaseAt(Protocol):
-    """Where the episode's lease is."""
-
-    @property
-    def lease_table(self) -> str: ...
-    @property
-    def circuit(self) -> str: ...
-
-
-class LoopTask(LeaseAt, Protocol):
-    """A loop's task (the check, the look): this execution, and when it hands over."""
-
-    @property
-    def execution(self) -> str: ...
-    @property
-    def handover_events(self) -> int: ...
-
-
 @dataclass(frozen=True)
 class CheckConfig:
     execution: str
@@ -125,19 +89,6 @@ class CheckConfig:
             mapping_uuid=f["mappingUuid"],
             metric_namespace=f["metricNamespace"],
         )
-
-
-@dataclass(frozen=True)
-class LeaseRef:
-    """Where the episode's lease is (the Probe task's `lease`)."""
-
-    lease_table: str
-    circuit: str
-
-    @classmethod
-    def parse(cls, value: Any) -> LeaseRef:
-        f = _config_fields(value, "lease", ("leaseTable", "circuit"), ())
-        return cls(lease_table=f["leaseTable"], circuit=f["circuit"])
 
 
 @dataclass(frozen=True)
@@ -240,36 +191,6 @@ def publish_heartbeat(cloudwatch: Any, config: CheckConfig, open_seconds: int) -
     )
 
 
-def continue_from_predecessor(
-    state: Mapping[str, Any], config: LoopTask, dynamodb: Any
-) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
-    """A successor's first task (after a hand-over: `$.continuation`, which names the
-    predecessor) takes the lease from its predecessor before anything else: single flight treats
-    it as the same episode. The state without `$.continuation`, with this execution's `started`
-    and `singleFlight` (`$.claim` says how), or the state ended superseded when someone else took
-    the lease meanwhile (nothing is touched)."""
-    continuation = state.get("continuation")
-    if continuation is None:
-        return state, None
-    predecessor = continuation.get("predecessor") if isinstance(continuation, Mapping) else None
-    if not isinstance(predecessor, str) or not predecessor:
-        raise LoopStateError(
-            f"$.continuation.predecessor must name the predecessor, got {continuation!r}"
-        )
-    now = now_text()
-    lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now)
-    new = {k: v for k, v in state.items() if k != "continuation"}
-    started = state.get("started") if isinstance(state.get("started"), Mapping) else {}
-    name = started.get("name") or config.execution.rsplit(":", 1)[-1]
-    new["started"] = {"execution": config.execution, "name": name, "at": now}
-    new["singleFlight"] = {"self": config.execution}
-    new["claim"] = {"outcome": "claimed", "how": "from the predecessor", "holder": predecessor}
-    if lease.pass_from(predecessor):
-        return new, None
-    new["claim"] = {"outcome": "superseded", "how": "taken from the predecessor meanwhile"}
-    return new, next_state(new, SUPERSEDED, outcome="superseded")
-
-
 def loop_owner(
     state: Mapping[str, Any],
     config: LoopTask,
@@ -363,111 +284,3 @@ def check_handler(event: Mapping[str, Any]) -> dict[str, Any]:
         lambda_client=aws.client("lambda", None, CHECK_CONFIG),
         cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
     )
-
-
-def probe_request(state: Mapping[str, Any], request: Any) -> dict[str, Any]:
-    """The probe's input: the rendered request, with what this attempt adds (the failure
-    visibility, and the attempt the transition events name)."""
-    if not isinstance(request, Mapping):
-        raise LoopStateError("request (the probe's input) must be an object")
-    episode = state["episode"]
-    new = dict(request)
-    new["failureVisibilityTimeout"] = episode["failureVisibilityTimeout"]
-    events = new.get("transitionEvents")
-    if isinstance(events, Mapping):
-        new["transitionEvents"] = {**events, "attempt": int(episode.get("attempt", 0)) + 1}
-    return new
-
-
-# A give-up's event is put only while the invocation has the event's budget and a second left
-# (a Lambda timeout would fail the task, and its retry would probe again).
-EVENT_TIME_LEFT_MS = int((EVENT_BUDGET_S + 1) * 1000)
-
-
-def _events_client() -> Any:
-    return aws.client("events", None, PUT_EVENTS_CONFIG)
-
-
-def task_events(request: Any) -> TaskEvents | None:
-    """Where the Probe task announces its give-ups: the probe's transitionEvents, with its
-    queue (none without a bus)."""
-    if not isinstance(request, Mapping) or request.get("transitionEvents") is None:
-        return None
-    events = request["transitionEvents"]
-    if not isinstance(events, Mapping):
-        raise LoopStateError("request.transitionEvents must be an object")
-    return TaskEvents.parse({**events, "queue": request.get("queueArn")})
-
-
-def _announce_give_up(
-    event: Mapping[str, Any],
-    new: Mapping[str, Any],
-    config: LoopConfig,
-    events_client: Any,
-    remaining_ms: Callable[[], int] | None,
-) -> dict[str, str] | None:
-    """The give-up the probe step decided, announced (with a bus). Never raises: the probe has
-    run, and a failed task would be retried, probing again."""
-    try:
-        target = task_events(event.get("request"))
-    except (TransitionConfigError, LoopStateError) as exc:
-        log.warning("give-up not announced: transitionEvents is malformed", error=str(exc))
-        return {"Error": "TransitionConfigError", "Cause": str(exc)}
-    if target is None:
-        return None
-    return announce_give_ups(
-        events_client if events_client is not None else _events_client(),
-        target,
-        new,
-        config.give_up_action,
-        time_left=lambda: remaining_ms is None or remaining_ms() > EVENT_TIME_LEFT_MS,
-    )
-
-
-def probe_step(
-    event: Mapping[str, Any],
-    probe: Callable[[dict[str, Any]], dict[str, Any]],
-    *,
-    rand: Callable[[int, int], int] = random.randint,
-    now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-    dynamodb: Any = None,
-    cloudwatch: Any = None,
-    events_client: Any = None,
-    remaining_ms: Callable[[], int] | None = None,
-) -> dict[str, Any]:
-    """Probe once and decide; before a recovery, read the lease (still this execution's?), then
-    (with a rejitter or a ramp) publish CircuitState 0.5: recovering; a give-up is announced
-    (with a bus, while the function's time allows). A check that did not lead to a probe passes
-    through untouched."""
-    state = _state(event)
-    step = state.get("step")
-    if not isinstance(step, Mapping) or step.get("next") != PROBE:
-        return state
-    config = LoopConfig.parse(event.get("loop"))
-    lease = LeaseRef.parse(event.get("lease"))
-    metric = MetricRef.parse(event.get("recoveryMetric"), "recoveryMetric")
-    ready = before_probe(state, now_ms())
-    result = probe(probe_request(ready, event.get("request")))
-    new = after_probe(ready, result, config, rand, now_ms())
-    if new["step"]["next"] in (GIVE_UP_ATTEMPTS, GIVE_UP_RETENTION):
-        missed = _announce_give_up(event, new, config, events_client, remaining_ms)
-        if missed is not None:
-            new["eventError"] = missed
-    if new["step"]["next"] == RECOVER:
-        client = dynamodb if dynamodb is not None else aws.client("dynamodb", None, CHECK_CONFIG)
-        new = before_recovery(new, read_lease(client, lease))
-    if new["step"]["next"] == RECOVER and metric is not None:
-        client = (
-            cloudwatch if cloudwatch is not None else aws.client("cloudwatch", None, CHECK_CONFIG)
-        )
-        error = metric.publish_state(client, 0.5)
-        if error is not None:
-            new["observabilityError"] = error
-    log.info(
-        "probe step finished",
-        outcome=result.get("outcome"),
-        next=new["step"]["next"],
-        attempt=new["episode"].get("attempt"),
-        nextWaitSeconds=new["episode"].get("nextWaitSeconds"),
-    )
-    return new

@@ -112,7 +112,7 @@ locals {
   ]
 
   # The loops' reads in the probe function (CheckBeforeProbe, LookAtAlarm): a read it could not make
-  # (lambda_src/probe/step.py: CheckError, after the SDK's own 3 attempts) is retried as often as an
+  # (lambda_src/probe/loop.py: CheckError, after the SDK's own 3 attempts) is retried as often as an
   # SDK task's throttling, so that a short outage of one API does not take the failure path (which
   # closes the circuit on a function that may still fail).
   retry_check = [

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import pytest
+from handover import with_hand_over
 from hypothesis import given
 from hypothesis import strategies as st
 from loop import (
@@ -34,10 +35,10 @@ from loop import (
     before_probe,
     before_recovery,
     next_wait,
-    with_hand_over,
 )
+from probe_task import probe_request, probe_step
 from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
-from step import CheckConfig, CheckError, probe_request, probe_step, run_check
+from step import CheckConfig, CheckError, run_check
 from transitions import give_up_transitions
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:orders-cb:me"
