@@ -429,7 +429,7 @@ def first_look(state: dict[str, Any], **clients: Any) -> tuple[dict[str, Any], A
     events = clients.pop("events", None) or RecordingEvents()
     new = run_look(
         state,
-        TELLING,
+        clients.pop("config", TELLING),
         episode=EPISODE,
         sfn=calls,
         dynamodb=calls,
@@ -535,21 +535,7 @@ def test_telling_the_close_is_best_effort():
 
 def test_an_older_definition_tells_the_close_itself():
     # without tellsClose (a definition older than this code) the look says nothing
-    calls = Scripted(
-        get_execution_history={"events": [{"id": 100}]}, get_item={"Item": {"holder": {"S": ME}}}
-    )
-    cloudwatch, events = RecordingCloudWatch(), RecordingEvents()
-    new = run_look(
-        closed_by("healthy"),
-        LOOK,
-        episode=EPISODE,
-        sfn=calls,
-        dynamodb=calls,
-        cloudwatch=cloudwatch,
-        metric=METRIC,
-        events_client=events,
-        transitions=TASK_EVENTS,
-    )
+    new, _, cloudwatch, events = first_look(closed_by("healthy"), config=LOOK)
     assert new["step"]["next"] == WAIT and cloudwatch.puts == [] and events.entries == []
     assert "told" not in new["closed"]
 
@@ -577,17 +563,11 @@ def test_a_successors_first_look_takes_the_lease_from_its_predecessor_then_looks
     cloudwatch = RecordingCloudWatch(
         describe_alarms={"MetricAlarms": [{"StateValue": "OK", "StateUpdatedTimestamp": CLOSED_AT}]}
     )
-    events = RecordingEvents()
-    new = run_look(
+    new, _, _, events = first_look(
         state,
-        dataclasses.replace(TELLING, execution=successor_arn),
-        episode=EPISODE,
-        sfn=calls,
-        dynamodb=calls,
+        calls=calls,
         cloudwatch=cloudwatch,
-        metric=METRIC,
-        events_client=events,
-        transitions=TASK_EVENTS,
+        config=dataclasses.replace(TELLING, execution=successor_arn),
     )
     # the lease passed from the predecessor first, then a look like any other: no second close
     assert calls.made == ["update_item", "get_execution_history"]
