@@ -266,7 +266,7 @@ module "probe" {
         conditions = []
       },
       {
-        # The loops' tasks (CheckBeforeProbe, LookAtAlarm: lambda_src/probe/step.py): the
+        # The loops' tasks (the check in Probe, LookAtAlarm: lambda_src/probe/step.py): the
         # execution's own history size (the history quota), the episode's lease (superseded?),
         # and the mapping's state before a probe (re-enabled by someone else?). Single flight
         # (ClaimEpisode, lambda_src/probe/claim.py): is the lease's holder still running?
@@ -276,9 +276,10 @@ module "probe" {
         conditions = []
       },
       {
-        # Read by the loops; taken by ClaimEpisode with conditional writes.
+        # Read by the loops; taken by ClaimEpisode with conditional writes; released by the look
+        # that ends the episode (a conditional delete).
         sid        = "EpisodeLease"
-        actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
         resources  = ["arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.names.lease_table}"]
         conditions = []
       },
@@ -320,7 +321,7 @@ module "probe" {
       },
     ],
     [{
-      # The open (ReadMappingAndQueue, lambda_src/probe/opening.py) records the mapping's
+      # The open (ClaimEpisode, lambda_src/probe/opening.py) records the mapping's
       # settings before it disables a running mapping, and (with a half-open ramp only) reads the
       # ones recorded at the last open when the mapping still runs with the ramp's concurrency.
       sid        = "RecordedSettings"

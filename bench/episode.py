@@ -273,19 +273,18 @@ def _executions_metrics(
         arn = execution["executionArn"]
         events = _history(c, arn)
         entered = [e for e in events if e["type"].endswith("StateEntered")]
-        states = [e["stateEnteredEventDetails"]["name"] for e in entered]
         described = c.sfn.describe_execution(executionArn=arn)
         ep.state_transitions += len(entered)
         ep.executions.append(
             {
                 "status": described["status"],
                 "cleanup": bool(execution.get("cleanup")),
-                "acting": "ReadMappingAndQueue" in states,
+                "acting": c.acted(arn, events),
                 "state_transitions": len(entered),
                 "started": described["startDate"].timestamp(),
             }
         )
-        if "ReadMappingAndQueue" in states:
+        if c.acted(arn, events):
             acting.append((arn, events))
     if not ep.breaker:
         if new:

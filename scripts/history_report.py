@@ -62,7 +62,7 @@ def markdown(results: dict) -> str:
         "| --- | --- |",
         f"| from the start to the first probe loop (single flight, open, notification) |"
         f" {results['before_first_loop']} |",
-        f"| one probe loop (`WaitBeforeProbe`, `CheckBeforeProbe`, `Probe`, `AfterProbe`) |"
+        f"| one probe loop (`WaitBeforeProbe`, `Probe`, `AfterProbe`) |"
         f" {median} (min {loop['min']}, max {loop['max']}) |",
         f"| one look of the watch after a close (`WatchAfterClose`, `LookAtAlarm`, `AfterLook`)"
         f" | {watch['min']}"

@@ -22,7 +22,7 @@ AUTO = {
 # The phases of the states these tests name, as the module's definition tags them (its Comments).
 PHASES = {
     "RouteCommand": "OPENING",
-    "ReadMappingAndQueue": "OPENING",
+    "ClaimEpisode": "OPENING",
     "DisableMapping": "OPENING",
     "SaveSettings": "OPENING",
     "RetentionGuard": "OPEN",

@@ -110,7 +110,7 @@ def test_notify_state_takes_the_previous_states_phase() -> None:
 
 
 def test_episode_with_missing_fields_shows_none() -> None:
-    events = [entered("ReadMappingAndQueue", NOW, {}, 3)]
+    events = [entered("ClaimEpisode", NOW, {}, 3)]
     view = episode_view(EXECUTION, events, NOW, PHASES)
     assert view["phase"] == OPENING
     for key in ("attempt", "maxAttempts", "lastProbe", "nextProbeAt", "retentionBudgetLeftSeconds"):

@@ -2,7 +2,7 @@
 
 It writes the control marker (the mode, who asked and why, when, which execution; a timed hold's
 end), then takes the lease whatever holds it: every running execution is superseded and ends at
-its next control check. It records the lease it replaced (`$.previousLease`: ReadMappingAndQueue
+its next control check. It records the lease it replaced (`$.previousLease`: the open's read
 says which state the command takes the circuit from). A hold keeps the lease (phase held), a
 close's phase is `command`.
 

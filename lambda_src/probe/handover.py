@@ -17,7 +17,9 @@ from typing import Any
 from lease import Lease, LoopTask, now_text
 from loop import SUPERSEDED, LoopStateError, next_state, state_part
 
-# What a successor needs to go on, per phase (CheckContinuation validates it).
+HANDED_OVER = "handed_over"  # the predecessor's outcome
+
+# What a successor needs to go on, per phase (RouteCommand validates it).
 CONTINUATION_PARTS = {
     "probe": ("original", "queue", "schedule", "episode", "guard", "tracking"),
     "watch": ("original", "queue", "tracking", "watch", "closeReason", "closed"),
@@ -57,6 +59,7 @@ def with_hand_over(state: Mapping[str, Any], phase: str, name: str) -> dict[str,
         continued[part] = copy.deepcopy(state[part])
     new = dict(state)
     new["handover"] = {"name": name, "input": continued}
+    new["outcome"] = HANDED_OVER
     return new
 
 

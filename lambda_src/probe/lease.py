@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from common.aws import AWS_ERRORS, error_code, error_message
+from common.aws import AWS_ERRORS, error_code, error_message, error_record
 from loop import CheckError
 
 NONE = "-"  # the replaced lease had no such attribute (DynamoDB's if_not_exists default)
@@ -111,6 +111,23 @@ class Lease:
         values = {":watch": {"S": "watch"}, ":closedAt": {"S": closed_at}}
         expression = "SET phase = :watch, closedAt = :closedAt"
         return self._update(expression, "holder = :self", values) is not None
+
+    def release(self) -> dict[str, str] | None:
+        """The episode is over: remove the lease if it is still this execution's (the next ALARM
+        starts a new episode at once). Best effort, never raises: a lease left behind names an
+        ended execution, which the next claim takes over. The error a state records, if any."""
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table,
+                Key={"circuit": {"S": self.circuit}},
+                ConditionExpression="holder = :self",
+                ExpressionAttributeValues={":self": {"S": self.execution}},
+            )
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None  # no longer ours (a command, a takeover): nothing to release
+            return error_record(exc)
+        return None
 
     def read(self) -> Mapping[str, Any] | None:
         try:

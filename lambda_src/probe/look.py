@@ -1,10 +1,11 @@
 """The watch's one task (LookAtAlarm), one invocation of the probe function per look.
 
 After the wait, once closed: the history size, the lease, the alarm (watch.py decides: re-open,
-look again, re-arm, or closed for good). The first look after a close says so (CircuitState 0,
-the CLOSED event), then starts the watch, or ends the episode (a give-up close), or leaves a
-close command's close to be verified first. A look that re-opens takes the lease back from the
-watch phase, then says so (CircuitState 1, the CLOSED -> OPEN event).
+look again, re-arm, or closed for good). The first look after a close says so (CircuitState 0, the
+CLOSED event), then starts the watch, or ends the episode (a give-up close), or leaves a close
+command's close to be verified first. A look that ends the episode releases the lease. A look that
+re-opens takes the lease back from the watch phase, then says so (CircuitState 1, the CLOSED ->
+OPEN event).
 
 The state machine's whole state in, changed out (the task's ResultPath is "$"); the decisions
 are watch.py's, the AWS calls and their failure modes are here.
@@ -33,6 +34,7 @@ from step import (
 )
 from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_give_ups, announce_transition
 from watch import (
+    CLOSED,
     REARM,
     REOPEN,
     AlarmView,
@@ -131,10 +133,11 @@ def run_look(
     starting = watch_starts(state)
     telling = starting and config.tells_close and not close_told(state)
     if telling and (route := after_close(state)) is not None:
-        return {
+        told = {
             **next_state(state, route),
             **tell_close(state, cloudwatch, metric, events_client, transitions),
         }
+        return _released(told, config, dynamodb)
     if starting:
         state = start_watch(state, config.watch)
     # the first look's conditional write (mark_watching) says whose the lease is, as does a
@@ -162,6 +165,7 @@ def run_look(
             transitions=transitions,
         )
     new["history"] = {"events": events}
+    new = _released(new, config, dynamodb)
     log.info(
         "look finished",
         next=new["step"]["next"],
@@ -208,6 +212,19 @@ def _reopening(
     missed = announce_give_ups(events_client, transitions, new, "")
     if missed is not None:
         new["eventError"] = missed
+    return new
+
+
+def _released(new: dict[str, Any], config: LookConfig, dynamodb: Any) -> dict[str, Any]:
+    """A look that ends the episode (closed) releases the lease, as its last call (best effort:
+    `$.leaseError` says why one is left behind, for the next claim to take over)."""
+    if new["step"]["next"] != CLOSED:
+        return new
+    lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now_text())
+    error = lease.release()
+    if error is not None:
+        log.warning("lease not released: the next claim takes it over", error=error["Cause"])
+        new["leaseError"] = error
     return new
 
 

@@ -1,4 +1,5 @@
-"""The open's preparation (the ReadMappingAndQueue task), once the execution owns the episode.
+"""The open's preparation (the ClaimEpisode task, after the claim: claim.py), once the execution
+owns the episode.
 
 Before anything changes, the state machine needs to know what it will restore and how long it
 may keep the circuit open. This task reads the mapping (its state and settings), the settings
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from claim import CLAIMED, claim_handler
 from commands import read_saved, record_settings
 from common import aws
 from common.aws import AWS_ERRORS, error_message
@@ -64,7 +66,7 @@ INITIAL_TRACKING = {
 
 @dataclass(frozen=True)
 class OpenConfig:
-    """The open's settings, rendered by Terraform into the ReadMappingAndQueue task's payload."""
+    """The open's settings, rendered by Terraform into the ClaimEpisode task's payload."""
 
     mapping_uuid: str
     queue_url: str
@@ -371,18 +373,29 @@ def run_open_read(
 
 
 def open_handler(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ClaimEpisode task: the claim (claim.py), then, once this execution owns the episode,
+    the open read. Every config is parsed first (a malformed one changes nothing). Without
+    `claim`: a definition older than this code, which claims in a task of its own."""
     config = OpenConfig.parse(event.get("open"))
-    now = now_text()
+    episode = EpisodeConfig.parse(event.get("episode"))
+    metric = MetricRef.parse(event.get("stateMetric"), "stateMetric")
+    transitions = TaskEvents.parse(event.get("transitionEvents"))
+    if "claim" in event:
+        state = claim_handler(event)
+        if state["claim"].get("outcome") != CLAIMED:
+            return state
+    else:
+        state = _state(event)
     return run_open_read(
-        _state(event),
+        state,
         config,
-        episode=EpisodeConfig.parse(event.get("episode")),
+        episode=episode,
         lambda_client=aws.client("lambda", None, CHECK_CONFIG),
         sqs=aws.client("sqs", None, CHECK_CONFIG),
         ssm=aws.client("ssm", None, CHECK_CONFIG),
-        now=now,
+        now=now_text(),
         cloudwatch=aws.client("cloudwatch", None, CHECK_CONFIG),
-        metric=MetricRef.parse(event.get("stateMetric"), "stateMetric"),
+        metric=metric,
         events=aws.client("events", None, PUT_EVENTS_CONFIG),
-        transitions=TaskEvents.parse(event.get("transitionEvents")),
+        transitions=transitions,
     )

@@ -44,7 +44,7 @@ from messages import (
 )
 from opening import open_handler
 from probe_input import ProbeAwsError, ProbeConfigError, ProbeRequest, parse_event
-from probe_task import probe_step
+from probe_task import checked, probe_step
 from step import check_handler
 from transitions import EVENTS_RESERVE_S, PUT_EVENTS_CONFIG, around_probe
 from verify import verify_handler
@@ -243,26 +243,28 @@ def _lambda_region(function_name: str, default: str) -> str:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """The state machine's ClaimEpisode task (claim.py), its ReadMappingAndQueue task
-    (opening.py), its VerifyAfterCommand task (verify.py), its CheckBeforeProbe task (step.py),
-    its Probe task (probe_task.py), its LookAtAlarm task (look.py), or one probe on its own (the
-    probe's input alone: the contract in lambda_src/README.md)."""
+    """The state machine's ClaimEpisode task (claim.py, then opening.py), its VerifyAfterCommand
+    task (verify.py), its Probe task (the check: step.py, then the probe and the decision:
+    probe_task.py), its LookAtAlarm task (look.py), or one probe on its own (the probe's input
+    alone: the contract in lambda_src/README.md). A definition older than this code claims
+    (`claim` alone) and reads (`open` alone) in two tasks, and checks (`check` alone) in a task
+    before its Probe task (`loop` alone)."""
+    if isinstance(event, Mapping) and "open" in event:
+        return open_handler(event)
     if isinstance(event, Mapping) and "claim" in event:
         return claim_handler(event)
     if isinstance(event, Mapping) and "verify" in event:
         return verify_handler(event)
-    if isinstance(event, Mapping) and "open" in event:
-        return open_handler(event)
+    if isinstance(event, Mapping) and "loop" in event:
+        return probe_step(
+            checked(event),
+            lambda request: probe_once(request, context),
+            remaining_ms=getattr(context, "get_remaining_time_in_millis", None),
+        )
     if isinstance(event, Mapping) and "check" in event:
         return check_handler(event)
     if isinstance(event, Mapping) and "watch" in event:
         return look_handler(event)
-    if isinstance(event, Mapping) and "loop" in event:
-        return probe_step(
-            event,
-            lambda request: probe_once(request, context),
-            remaining_ms=getattr(context, "get_remaining_time_in_millis", None),
-        )
     return probe_once(event, context)
 
 

@@ -1,10 +1,16 @@
-"""The probe loop's second task (Probe), one invocation of this function: the half-open test
-(probe.run_probe), then the decision on its verdict (loop.after_probe). Before a recovery, the
-lease again (a command given during the probe supersedes it), then CircuitState 0.5 with a
-rejitter or a ramp; a give-up is announced (OPEN -> GAVE UP) while the invocation has time.
+"""The probe loop's task (Probe), one invocation of this function: the check (step.py: history,
+lease, mapping, heartbeat), then the half-open test (probe.run_probe) and the decision on its
+verdict (loop.after_probe). Before a recovery, the lease again (a command given during the probe
+supersedes it), then CircuitState 0.5 with a rejitter or a ramp; a give-up is announced
+(OPEN -> GAVE UP) while the invocation has time.
 
 The state machine's whole state in, changed out (the task's ResultPath is "$"); a check that
-did not lead to a probe passes through untouched.
+did not lead to a probe (hand over, superseded, close) is the task's answer.
+
+The check's reads take the probe's time: a few hundred milliseconds, seconds when an API is slow
+(CHECK_CONFIG bounds them). The probe waits for the protected function's answer only as long as
+the invocation has left (invoke.invoke_read_timeout): a function that answers later is unhealthy
+for this probe (probed again; never a close on a slow check).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from loop import (
     before_probe,
     before_recovery,
 )
-from step import CHECK_CONFIG, MetricRef, _config_fields, _state, read_lease
+from step import CHECK_CONFIG, MetricRef, _config_fields, _state, check_handler, read_lease
 from transitions import (
     EVENT_BUDGET_S,
     PUT_EVENTS_CONFIG,
@@ -51,6 +57,14 @@ class LeaseRef:
     def parse(cls, value: Any) -> LeaseRef:
         f = _config_fields(value, "lease", ("leaseTable", "circuit"), ())
         return cls(lease_table=f["leaseTable"], circuit=f["circuit"])
+
+
+def checked(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The Probe task's event with the check's answer as its state (`check`). Without it: a
+    definition older than this code, whose check is a task of its own (CheckBeforeProbe)."""
+    if "check" not in event:
+        return event
+    return {**event, "state": check_handler(event)}
 
 
 def probe_request(state: Mapping[str, Any], request: Any) -> dict[str, Any]:

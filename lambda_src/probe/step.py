@@ -1,5 +1,5 @@
-"""The probe loop's check, one invocation of this function (the Probe task: probe_task.py; the
-watch's look: look.py).
+"""The probe loop's check, the first part of its Probe task (the probe and the decision:
+probe_task.py; the watch's look: look.py).
 
 - Check (after the probe loop's wait): the execution's history size, the lease (is this execution
   still the episode's?), the mapping (re-enabled by someone else?), the open-circuit heartbeat.
@@ -37,8 +37,8 @@ from loop import (
 
 log = get_logger("sqs-circuit-breaker.probe")
 
-# The check's reads: a few seconds each at most (the function's time is the probe's; the check
-# runs in an invocation of its own). SDK retries cover throttling; the task's retries the rest.
+# The tasks' reads: a few seconds each at most (in the Probe task, the check's time is taken from
+# the probe's). SDK retries cover throttling; the task's retries the rest.
 CHECK_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )

@@ -2,7 +2,7 @@
 
 The probe announces the two transitions it causes: OPEN -> HALF-OPEN when it starts, and
 HALF-OPEN -> OPEN after an unhealthy probe. The tasks that decide a transition announce it as they
-decide (`announce_transition`): ReadMappingAndQueue CLOSED -> OPEN and -> HELD, LookAtAlarm the
+decide (`announce_transition`): ClaimEpisode CLOSED -> OPEN and -> HELD, LookAtAlarm the
 close and the re-open, the Probe task and the tasks that start an episode its give-ups
 (`give_up_transitions`). The state machine announces every other transition, with the same
 schema (modules/state-machine/events.asl.json.tftpl; docs/events.md). Best effort, as there: a

@@ -41,10 +41,11 @@ locals {
   statements = concat(
     [
       {
-        # The episode lease (lease.tf): the recovery's gates and the release (conditional
-        # writes). GetItem: only for timed holds that started before the close took the lease
-        # from the hold itself (their definition reads the lease at the hold's end): remove in
-        # the release after next.
+        # The episode lease (lease.tf): the recovery's gates (conditional writes). GetItem: only
+        # for timed holds that started before the close took the lease from the hold itself
+        # (their definition reads the lease at the hold's end); DeleteItem: only for executions
+        # that started before the look released the lease (their definition releases it in a
+        # state of its own). Remove both in the release after next.
         sid        = "EpisodeLease"
         actions    = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
         resources  = [local.lease_table_arn]
@@ -84,7 +85,7 @@ locals {
       },
       {
         # Only for executions that started before the probe function read the queue at the open
-        # (ReadMappingAndQueue; their definition reads it itself): remove in the release after next.
+        # (their definition reads it in a state of its own): remove in the release after next.
         sid        = "ReadQueueRetention"
         actions    = ["sqs:GetQueueAttributes"]
         resources  = [var.queue_arn]
@@ -92,8 +93,8 @@ locals {
       },
       {
         # Only for executions that started before the probe function took these over (the
-        # settings recorded at the open: ReadMappingAndQueue; the control marker: ClaimEpisode,
-        # VerifyAfterCommand): remove in the release after next.
+        # settings recorded at the open and the control marker, which their definitions read and
+        # write in states of their own): remove in the release after next.
         sid        = "OperatorControlParameters"
         actions    = ["ssm:GetParameter", "ssm:PutParameter"]
         resources  = local.parameter_arns

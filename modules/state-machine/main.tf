@@ -111,7 +111,7 @@ locals {
     local.retry_task_failed,
   ]
 
-  # The loops' reads in the probe function (CheckBeforeProbe, LookAtAlarm): a read it could not make
+  # The probe function's tasks (the check in Probe, LookAtAlarm, ...): a read it could not make
   # (lambda_src/probe/loop.py: CheckError, after the SDK's own 3 attempts) is retried as often as an
   # SDK task's throttling, so that a short outage of one API does not take the failure path (which
   # closes the circuit on a function that may still fail).
@@ -241,7 +241,7 @@ locals {
   # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl).
   # The probe function announces the transitions its tasks decide, with the same schema
   # (lambda_src/probe/transitions.py): OPEN -> HALF-OPEN and back around every probe, the open
-  # and the hold (ReadMappingAndQueue), the close and the re-open (LookAtAlarm), the give-ups
+  # and the hold (ClaimEpisode), the close and the re-open (LookAtAlarm), the give-ups
   # (the Probe task, or the task that started an episode whose first wait exceeds the retention
   # guard), each before the notification that follows. A value that
   # starts with "$" is a path of the state's input, anything else a literal. Every path must exist
@@ -383,7 +383,6 @@ locals {
     alarm_name                    = var.alarm_name
     sdk_timeout_seconds           = var.sdk_timeout_seconds
     retry_sdk                     = jsonencode(local.retry_sdk)
-    retry_lambda                  = jsonencode(local.retry_lambda)
     retry_check                   = jsonencode(local.retry_check)
     retry_lease                   = jsonencode(local.retry_lease)
     control_parameter_name        = local.control_parameter_name

@@ -109,8 +109,7 @@ class Circuit:
         return [
             e
             for e in self.executions()
-            if e["executionArn"] not in since
-            and "ReadMappingAndQueue" in self.entered_states(e["executionArn"])
+            if e["executionArn"] not in since and self.acted(e["executionArn"])
         ]
 
     def describe_new_executions(self, since: set[str]) -> str:
@@ -405,15 +404,20 @@ class Circuit:
         )
         return {key: value["S"] for key, value in item.items() if "S" in value}
 
-    def claim(self, execution_arn: str) -> dict:
+    def claim(self, execution_arn: str, events: list[dict] | None = None) -> dict:
         """What the execution's last ClaimEpisode found ($.claim as it left the state; {} before
-        it has run): readable while the execution runs."""
+        it has run): readable while the execution runs. Pass `events` to reuse a history."""
         outputs = [
             e["stateExitedEventDetails"].get("output")
-            for e in self.history(execution_arn)
+            for e in (events if events is not None else self.history(execution_arn))
             if e.get("stateExitedEventDetails", {}).get("name") == "ClaimEpisode"
         ]
         return json.loads(outputs[-1]).get("claim", {}) if outputs and outputs[-1] else {}
+
+    def acted(self, execution_arn: str, events: list[dict] | None = None) -> bool:
+        """The execution passed single flight: its ClaimEpisode claimed the episode (and read the
+        mapping in the same task). Duplicates, ignored alarms and superseded commands did not."""
+        return self.claim(execution_arn, events).get("outcome") == "claimed"
 
     def outcome(self, execution_arn: str) -> str | None:
         output = self.sfn.describe_execution(executionArn=execution_arn).get("output")

@@ -141,8 +141,8 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
 
     # The first execution hands over before its history reaches the quota; its successor too.
     events = handed_over(c, first)
-    loop_events = per_turn(entered_ids(events, "CheckBeforeProbe"))
-    first_loop = entered_ids(events, "CheckBeforeProbe")[0]
+    loop_events = per_turn(entered_ids(events, "Probe"))
+    first_loop = entered_ids(events, "Probe")[0]
     loops_first = len(loop_events) + 1
     second = chain(c, first)[1]
     continues(c, second, first)
@@ -152,9 +152,9 @@ def test_an_episode_past_the_history_quota_hands_over_and_still_closes(circuit: 
         for e in second_events
         if "stateEnteredEventDetails" in e
     ]
-    # the input is the episode's state: no state rebuilds it; the check's task takes the lease
-    # from the predecessor first
-    assert states[:3] == ["RouteCommand", "CheckContinuation", "CheckBeforeProbe"]
+    # the input is the episode's state: no state rebuilds it; the probe loop's task (its check)
+    # takes the lease from the predecessor first
+    assert states[:2] == ["RouteCommand", "Probe"]
     assert "DisableMapping" not in states and "NotifyOpened" not in states
     third = chain(c, first)[2]
     continues(c, third, second)

@@ -27,8 +27,8 @@ run "core_states" {
   assert {
     condition = alltrue([for s in [
       "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
-      "ReadMappingAndQueue", "AfterReadMapping", "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "ReleaseLease", "NotifyOpened",
-      "RetentionGuard", "WaitBeforeProbe", "CheckBeforeProbe", "Probe", "AfterProbe",
+      "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "NotifyOpened",
+      "RetentionGuard", "WaitBeforeProbe", "Probe", "AfterProbe",
       "NotifyRetentionGiveUp", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "NotifyClosed", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])

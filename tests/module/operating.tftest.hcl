@@ -25,18 +25,18 @@ run "control_parameters_and_commands" {
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
-      "CheckContinuation", "ClaimEpisode", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "ClaimEpisode", "ClaimEpisode",
+      "Probe", "LookAtAlarm", "InvalidContinuation", "ClaimEpisode", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "ClaimEpisode", "ClaimEpisode",
     ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidCommand"
     error_message = "a successor continues its predecessor's episode; alarm executions (no command) claim the episode (the marker first); hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
   }
   assert {
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next] == ["FailedBeforeOpen", "ReadMappingAndQueue", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld", "Superseded"] && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[4].StringEquals == "ignored_held" && lookup(jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld, "End", false) && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next] == ["FailedBeforeOpen", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld", "Superseded", "FailedBeforeOpen", "FailedBeforeOpen", "DisableMapping", "HoldDisableMapping", "NotifyOpened", "NotifyHeld", "CloseCircuit", "NotifyFailedBeforeOpen"] && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[3].StringEquals == "ignored_held" && lookup(jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld, "End", false) && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control"
     error_message = "an alarm during a hold ends at once (the claim reads the marker)"
   }
   assert {
     # The measurement sits between each wait and its control check (history quota): in the probe
     # loop the check task measures it itself (lambda_src/probe/step.py).
-    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose"] : jsondecode(output.state_machine_definition).States[s].Next] == ["CheckBeforeProbe", "LookAtAlarm"] && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Next == "Probe" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.leaseTable == "orders-cb-lease"
+    condition     = [for s in ["WaitBeforeProbe", "WatchAfterClose"] : jsondecode(output.state_machine_definition).States[s].Next] == ["Probe", "LookAtAlarm"] && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.check.handoverEvents == 20000 && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.check.leaseTable == "orders-cb-lease" && jsondecode(output.state_machine_definition).States.Probe.Next == "AfterProbe" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.leaseTable == "orders-cb-lease"
     error_message = "every wait of an episode is followed by a control check"
   }
   assert {
@@ -47,7 +47,7 @@ run "control_parameters_and_commands" {
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Parameters.Payload.verify.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ReadMappingAndQueue.Parameters.Payload.open.settingsParameter == "/sqs-circuit-breaker/orders/settings"
+    condition     = jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.VerifyAfterCommand.Parameters.Payload.verify.controlParameter == "/sqs-circuit-breaker/orders/control" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.open.settingsParameter == "/sqs-circuit-breaker/orders/settings"
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {
@@ -60,7 +60,7 @@ run "control_parameters_and_commands" {
   }
   assert {
     # The check publishes CircuitState 1 and OpenSeconds in this namespace; the probe's role may.
-    condition     = jsondecode(output.state_machine_definition).States.CheckBeforeProbe.Parameters.Payload.check.metricNamespace == "SqsCircuitBreaker" && jsonencode(one([for s in output.iam_policy_statements["probe"] : s.conditions if s.sid == "PublishOpenHeartbeat"])) == jsonencode([{ test = "StringEquals", values = ["SqsCircuitBreaker"], variable = "cloudwatch:namespace" }])
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.check.metricNamespace == "SqsCircuitBreaker" && jsonencode(one([for s in output.iam_policy_statements["probe"] : s.conditions if s.sid == "PublishOpenHeartbeat"])) == jsonencode([{ test = "StringEquals", values = ["SqsCircuitBreaker"], variable = "cloudwatch:namespace" }])
     error_message = "each probe loop publishes the time open"
   }
 }

@@ -528,6 +528,20 @@ def test_the_watch_marks_its_own_lease_only(ddb: Any):
     assert lease(ddb) == {"holder": OTHER, "phase": "open", "since": NOW}
 
 
+def test_the_episode_releases_its_own_lease_only(ddb: Any):
+    put_lease(ddb, holder=ME, phase="watch", since=NOW)
+    assert Lease(ddb, TABLE, "orders", OTHER, NOW).release() is None  # not its lease: kept
+    assert lease(ddb)["holder"] == ME
+    assert Lease(ddb, TABLE, "orders", ME, NOW).release() is None
+    assert lease(ddb) == {}
+    assert Lease(ddb, TABLE, "orders", ME, NOW).release() is None  # a retry: nothing left
+    broken = Lease(
+        Scripted(delete_item=client_error("InternalServerError", "D")), TABLE, "o", ME, NOW
+    )
+    cause = "InternalServerError: boom"
+    assert broken.release() == {"Error": "InternalServerError", "Cause": cause}
+
+
 def test_the_claim_records_when_and_which_execution_started():
     started = {"execution": ME, "at": STARTED_AT, "name": "me"}
     assert with_started({"time": "t"}, started) == {"time": "t", "started": started}

@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+import probe_task
 import pytest
 from handover import with_hand_over
 from hypothesis import given
@@ -36,7 +37,7 @@ from loop import (
     before_recovery,
     next_wait,
 )
-from probe_task import probe_request, probe_step
+from probe_task import checked, probe_request, probe_step
 from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
 from step import CheckConfig, CheckError, run_check
 from transitions import give_up_transitions
@@ -414,9 +415,11 @@ def test_the_check_of_a_superseded_episode_reads_no_mapping():
 def test_past_the_threshold_the_check_hands_over_without_further_calls():
     new, made = check(history={"events": [{"id": HANDOVER}]})
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
-    # the successor's name and input: the probe phase's state as the successor's first check
-    # needs it, this execution its predecessor (CheckContinuation validates it, the successor's
-    # first check claims from it), the successor's ARN for the failure path
+    # this execution's outcome (StartSuccessor ends it), the successor's name and input: the
+    # probe phase's state as the successor's first check needs it, this execution its
+    # predecessor (RouteCommand validates it, the successor's first check claims from it), the
+    # successor's ARN for the failure path
+    assert new["outcome"] == "handed_over" and "outcome" not in new["handover"]["input"]
     name = new["handover"]["name"]
     assert name.startswith("continued-") and len(name) <= 80
     successor = ME.rsplit(":", 1)[0] + ":" + name
@@ -560,6 +563,33 @@ def test_the_handler_routes_the_check_the_look_the_probe_step_and_a_plain_probe(
     for event in ({"check": {}}, {"watch": {}}, {"loop": {}}, {"queueUrl": "q"}):
         probe_module.handler(event, None)
     assert seen == ["check", "look", "step", "probe"]
+    seen.clear()  # the Probe task: its check first, then the probe step on the check's answer
+    monkeypatch.setattr(probe_task, "check_handler", lambda event: seen.append("check") or {})
+    probe_module.handler({"check": {}, "loop": {}}, None)
+    assert seen == ["check", "step"]
+
+
+@pytest.mark.parametrize("decided", [SUPERSEDED, HAND_OVER, "close"])
+def test_the_probe_task_probes_only_when_its_check_says_so(monkeypatch, decided: str):
+    def probe(request):
+        raise AssertionError("no probe after a check that said no")
+
+    answer = {**a_state(), "step": {"next": decided}}
+    monkeypatch.setattr(probe_task, "check_handler", lambda event: answer)
+    event = {"check": {}, "state": a_state(), "loop": {}, "request": {}}
+    assert probe_step(checked(event), probe) == answer  # the check's answer is the task's
+
+
+def test_the_probe_task_probes_the_state_its_check_wrote(monkeypatch):
+    seen: list[dict] = []
+    monkeypatch.setattr(
+        probe_task, "check_handler", lambda event: {**event["state"], "step": {"next": PROBE}}
+    )
+    event = {"check": {}, "state": a_state(), "loop": LOOP, "lease": LEASE, "request": {}}
+    new = probe_step(checked(event), lambda request: seen.append(request) or unhealthy())
+    assert len(seen) == 1 and new["step"]["next"] == WAIT and new["step"]["outcome"] == "unhealthy"
+    older = {"state": a_state(), "loop": LOOP}  # an older definition checks in a task of its own
+    assert checked(older) is older
 
 
 RECOVERY_METRIC = {"namespace": "SqsCircuitBreaker", "circuit": "orders"}

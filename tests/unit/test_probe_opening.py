@@ -1,5 +1,5 @@
-"""The open's preparation (lambda_src/probe/opening.py): what the ReadMappingAndQueue task reads
-and decides before anything changes.
+"""The open's preparation (lambda_src/probe/opening.py): what the ClaimEpisode task reads and
+decides, once it has claimed the episode, before anything changes.
 
 Properties: an inconsistent mapping never leads to a step that changes it; a mapping that is
 already off is never disabled again and its recorded settings are never overwritten; the budget is
@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import opening
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -288,6 +289,58 @@ def test_a_bad_episode_setting_is_named():
         EpisodeConfig.parse({"maxAttempts": 5, "openWaitSeconds": 30, "schedule": {"waits": []}})
     with pytest.raises(LoopStateError, match=r"episode\.maxAttempts"):
         EpisodeConfig.parse({**EPISODE.__dict__, "maxAttempts": -1})
+
+
+# ---- one task: the claim, then the read ---------------------------------------------------------
+EPISODE_INPUT = {
+    "maxAttempts": 5,
+    "openWaitSeconds": 30,
+    "schedule": {"waits": [30], "base": [15], "spread": [15], "visibility": [60]},
+}
+
+
+def claim_task(monkeypatch: pytest.MonkeyPatch, outcome: str, **event: Any) -> tuple[dict, list]:
+    """The ClaimEpisode task's handler, its claim answering `outcome`: its answer, and the
+    reads it made (the open read's state)."""
+    reads: list[dict] = []
+
+    def claimed(task_event: dict) -> dict:
+        return {**task_event["state"], "started": {"execution": ME}, "claim": {"outcome": outcome}}
+
+    def read(state: dict, config: OpenConfig, **_: Any) -> dict:
+        reads.append(state)
+        return {**state, "step": {"next": OPEN}}
+
+    monkeypatch.setattr(opening, "claim_handler", claimed)
+    monkeypatch.setattr(opening, "run_open_read", read)
+    monkeypatch.setattr(opening.aws, "client", lambda *_, **__: None)
+    base = {"open": CONFIG_INPUT, "episode": EPISODE_INPUT, "claim": {}, "state": {"time": NOW}}
+    task_event = {k: v for k, v in {**base, **event}.items() if v is not None}
+    return opening.open_handler(task_event), reads
+
+
+@pytest.mark.parametrize("outcome", ["recheck", "duplicate", "ignored_held", "superseded"])
+def test_the_claim_task_reads_nothing_unless_it_claimed(monkeypatch, outcome: str):
+    answer, reads = claim_task(monkeypatch, outcome)
+    assert answer["claim"] == {"outcome": outcome} and "step" not in answer and reads == []
+
+
+def test_once_claimed_the_same_task_reads_and_decides(monkeypatch):
+    answer, reads = claim_task(monkeypatch, "claimed")
+    assert answer["step"] == {"next": OPEN} and reads == [{k: answer[k] for k in reads[0]}]
+    assert reads[0]["claim"] == {"outcome": "claimed"}  # the read sees what the claim found
+
+
+def test_a_malformed_open_setting_fails_the_task_before_the_claim(monkeypatch):
+    with pytest.raises(LoopStateError, match=r"open\.queueArn"):
+        claim_task(monkeypatch, "claimed", open={**CONFIG_INPUT, "queueArn": ""})
+    with pytest.raises(LoopStateError, match=r"episode\.maxAttempts"):
+        claim_task(monkeypatch, "claimed", episode={**EPISODE_INPUT, "maxAttempts": -1})
+
+
+def test_an_older_definitions_read_task_does_not_claim(monkeypatch):
+    answer, reads = claim_task(monkeypatch, "duplicate", claim=None)
+    assert answer["step"] == {"next": OPEN} and "claim" not in reads[0]
 
 
 # ---- the state a command takes the circuit from (transition events) -----------------------------

@@ -208,6 +208,22 @@ def test_the_look_rearms_a_stale_metric_alarm_then_waits_one_evaluation():
     assert new["watch"]["nextWaitSeconds"] == 75 and new["history"] == {"events": 100}
 
 
+def test_the_look_that_ends_the_watch_releases_the_lease_last_and_best_effort():
+    quiet = {"MetricAlarms": [{"StateValue": "OK", "StateUpdatedTimestamp": CLOSED_AT}]}
+    new, made = look(a_state(polls=4), describe_alarms=quiet)
+    assert new["step"]["next"] == CLOSED and "leaseError" not in new
+    assert made == ["get_execution_history", "get_item", "describe_alarms", "delete_item"]
+    refused = client_error("ProvisionedThroughputExceededException", "DeleteItem")
+    new, _ = look(a_state(polls=4), describe_alarms=quiet, delete_item=refused)
+    assert new["step"]["next"] == CLOSED  # the next claim takes a lease left behind over
+    assert new["leaseError"]["Error"] == "ProvisionedThroughputExceededException"
+    taken = client_error("ConditionalCheckFailedException", "DeleteItem")
+    new, _ = look(a_state(polls=4), describe_alarms=quiet, delete_item=taken)
+    assert new["step"]["next"] == CLOSED and "leaseError" not in new  # not ours: left alone
+    _, made = look(a_state(polls=1), describe_alarms=quiet)
+    assert "delete_item" not in made  # a look that watches on keeps the lease
+
+
 def test_a_superseded_or_handed_over_look_reads_no_alarm():
     new, made = look(a_state(), holder="someone else")
     assert new["step"]["next"] == SUPERSEDED and "describe_alarms" not in made
@@ -482,7 +498,9 @@ def test_the_first_look_after_a_watched_close_says_so_then_starts_the_watch(reas
 )
 def test_the_first_look_after_another_close_says_so_and_reads_nothing(reason, route):
     new, calls, cloudwatch, events = first_look(closed_by(reason))
-    assert new["step"]["next"] == route and calls.made == []
+    # a give-up close ends the episode: its only call releases the lease
+    assert new["step"]["next"] == route
+    assert calls.made == (["delete_item"] if route == CLOSED else [])
     assert cloudwatch.states() == [0]
     detail = json.loads(events.entries[0]["Detail"])
     assert (detail["from"], detail["to"], detail["reason"]) == (
