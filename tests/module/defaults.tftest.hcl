@@ -28,7 +28,7 @@ run "core_states" {
     condition = alltrue([for s in [
       "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
       "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "NotifyOpened",
-      "RetentionGuard", "WaitBeforeProbe", "Probe", "AfterProbe",
+      "WaitBeforeProbe", "Probe", "AfterProbe",
       "NotifyRetentionGiveUp", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "NotifyClosed", "Closed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])

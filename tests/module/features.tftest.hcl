@@ -43,7 +43,7 @@ run "defaults_have_no_optional_features" {
     error_message = "the alarm is created by default"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "WaitBeforeProbe" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open"
     error_message = "give_up_action defaults to stay_open"
   }
   assert {
@@ -103,6 +103,13 @@ run "existing_alarm_creates_none" {
   assert {
     condition     = jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.alarmName == "mine" && jsonencode(one([for st in output.iam_policy_statements.probe : st.resources if st.sid == "WatchAndRearmAlarm"])) == jsonencode(["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"])
     error_message = "the watch after a close reads and re-arms the caller's alarm"
+  }
+  assert {
+    # A caller's alarm may be composite: the failure path reads it before any SetAlarmState.
+    condition = [for n in ["NotifyClosedAfterFailure", "FailureReadAlarm", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "FailureReadAlarm", "IsFailureAlarmMetric", "ClosedAfterFailure",
+    ] && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0] == { Variable = "$.failureAlarm.metric[0].AlarmName", IsPresent = true, Next = "FailureResetAlarm" } && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.FailureReadAlarm.Catch[0].Next == "ClosedAfterFailure"
+    error_message = "the failure path re-arms a caller's alarm only once read as a metric alarm (a composite one is never set)"
   }
   assert {
     condition     = strcontains(module.trigger.event_pattern, "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine")
@@ -366,26 +373,27 @@ run "close_path_watches_the_alarm_window" {
   }
   assert {
     # SetAlarmState on a composite alarm holds it in the set state until a child changes: the only
-    # state that calls it is reached after a DescribeAlarms found a metric alarm (the watch's
-    # re-arm, in watch.py, also only for a metric alarm).
+    # state that calls it re-arms the alarm the module created, a metric alarm, without reading
+    # it (a caller's alarm is read first: existing_alarm_creates_none; the watch's re-arm, in
+    # watch.py, also only for a metric alarm).
     condition = alltrue([
       for name, state in jsondecode(output.state_machine_definition).States :
       name == "FailureResetAlarm" if try(state.Resource, "") == "arn:aws:states:::aws-sdk:cloudwatch:setAlarmState"
-    ]) && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0].Variable == "$.failureAlarm.metric[0].AlarmName" && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure"
-    error_message = "SetAlarmState only in FailureResetAlarm, behind a check that the alarm is a metric alarm"
+    ]) && !can(jsondecode(output.state_machine_definition).States.FailureReadAlarm) && !can(jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric)
+    error_message = "SetAlarmState only in FailureResetAlarm, for the module's own (metric) alarm"
   }
   assert {
     condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "ResetAlarm")
     error_message = "no reset of the alarm right at the close (it flaps)"
   }
   assert {
-    condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureReadAlarm", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
-      "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureReadAlarm", "IsFailureAlarmMetric", "ClosedAfterFailure",
+    condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm", "ClosedAfterFailure",
     ]
-    error_message = "failure path: FailureCloseCircuit, FailurePublishClosedMetric, NotifyClosedAfterFailure, FailureReadAlarm, (FailureResetAlarm for a metric alarm), ClosedAfterFailure"
+    error_message = "failure path: FailureCloseCircuit, FailurePublishClosedMetric, NotifyClosedAfterFailure, FailureResetAlarm (the module's metric alarm), ClosedAfterFailure"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.FailureResetAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.FailureReadAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.NotifyClosedAfterFailure.Catch[0].Next == "FailureReadAlarm"
+    condition     = jsondecode(output.state_machine_definition).States.FailureResetAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.NotifyClosedAfterFailure.Catch[0].Next == "FailureResetAlarm"
     error_message = "failure path catches keep the order"
   }
 }
@@ -416,8 +424,8 @@ run "stay_open_keeps_probing" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.RetentionGuard.Default == "WaitBeforeProbe"
-    error_message = "after NotifyGaveUp the episode goes back into the probe loop, through the retention guard"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "WaitBeforeProbe" && !can(jsondecode(output.state_machine_definition).States.RetentionGuard)
+    error_message = "after NotifyGaveUp the episode goes back into the probe loop (the wait is 0 s when its retention guard is exceeded, and the Probe task gives up at once)"
   }
   assert {
     condition     = jsonencode(sort([for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed" || lookup(s, "End", false)])) == jsonencode(["AlarmIgnoredHeld", "Closed", "DuplicateEpisode", "Held", "HoldEnded", "StartSuccessor", "Superseded"])
@@ -430,7 +438,7 @@ run "stay_open_keeps_probing" {
     error_message = "after the give-up, unhealthy probes keep looping (NotifyGaveUp once: the probe records $.episode.stayingOpen), with no cap: the history hand-over keeps every execution under the quota"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "MarkLeaseClosing"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "WaitBeforeProbe" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "MarkLeaseClosing"
     error_message = "a stay-open nobody was told about must not happen: a failed NotifyGaveUp closes"
   }
   assert {
@@ -463,9 +471,10 @@ run "retention_guard_always_closes" {
   }
   assert {
     # the task that wrote the guard judged it (lambda_src/probe/loop.py: guarded, with the close
-    # reason); the definition routes on its verdict
-    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RetentionGuard.Choices : c.Next]) == jsonencode(["InvalidProbeResult", "NotifyRetentionGiveUp"]) && jsondecode(output.state_machine_definition).States.RetentionGuard.Choices[1].Variable == "$.guard.exceeded" && !contains(keys(jsondecode(output.state_machine_definition).States), "GiveUpRetention")
-    error_message = "RetentionGuard gives up when the guard's writer found it exceeded"
+    # reason, and within_guard: no wait); the Probe task then gives up (given_up_at_once), and
+    # AfterProbe routes on its verdict
+    condition     = jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "WaitBeforeProbe" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_retention"]) == "NotifyRetentionGiveUp" && !contains(keys(jsondecode(output.state_machine_definition).States), "GiveUpRetention") && !contains(keys(jsondecode(output.state_machine_definition).States), "RetentionGuard")
+    error_message = "an exceeded guard gives up through the Probe task, without a wait"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.open.retentionMarginSeconds == 120
@@ -864,7 +873,7 @@ run "transition_events_on_the_default_bus" {
   }
   assert {
     condition = (
-      jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "RetentionGuard" &&
+      jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "WaitBeforeProbe" &&
       jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" &&
       jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
       jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&
