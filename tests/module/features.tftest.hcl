@@ -108,7 +108,7 @@ run "existing_alarm_creates_none" {
     # A caller's alarm may be composite: the failure path reads it before any SetAlarmState.
     condition = [for n in ["NotifyClosedAfterFailure", "FailureReadAlarm", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
       "FailureReadAlarm", "IsFailureAlarmMetric", "ClosedAfterFailure",
-    ] && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0] == { Variable = "$.failureAlarm.metric[0].AlarmName", IsPresent = true, Next = "FailureResetAlarm" } && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.FailureReadAlarm.Catch[0].Next == "ClosedAfterFailure"
+    ] && contains(one([for st in output.iam_policy_statements.state_machine : st.actions if st.sid == "WatchAndRearmAlarm"]), "cloudwatch:DescribeAlarms") && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0] == { Variable = "$.failureAlarm.metric[0].AlarmName", IsPresent = true, Next = "FailureResetAlarm" } && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.FailureReadAlarm.Catch[0].Next == "ClosedAfterFailure"
     error_message = "the failure path re-arms a caller's alarm only once read as a metric alarm (a composite one is never set)"
   }
   assert {
@@ -379,8 +379,8 @@ run "close_path_watches_the_alarm_window" {
     condition = alltrue([
       for name, state in jsondecode(output.state_machine_definition).States :
       name == "FailureResetAlarm" if try(state.Resource, "") == "arn:aws:states:::aws-sdk:cloudwatch:setAlarmState"
-    ]) && !can(jsondecode(output.state_machine_definition).States.FailureReadAlarm) && !can(jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric)
-    error_message = "SetAlarmState only in FailureResetAlarm, for the module's own (metric) alarm"
+    ]) && !can(jsondecode(output.state_machine_definition).States.FailureReadAlarm) && !can(jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric) && jsonencode(one([for st in output.iam_policy_statements.state_machine : st.actions if st.sid == "WatchAndRearmAlarm"])) == jsonencode(["cloudwatch:SetAlarmState"])
+    error_message = "SetAlarmState only in FailureResetAlarm, for the module's own (metric) alarm, which the state machine need not read"
   }
   assert {
     condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "ResetAlarm")
