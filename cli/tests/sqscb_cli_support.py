@@ -35,7 +35,7 @@ PHASES = {
     "CloseCircuit": "CLOSED",
     "WatchAfterClose": "CLOSED",
     "NotifyClosed": "CLOSED",
-    "Closed": "CLOSED",
+    "Ended": "shared",
     "NotifyOpened": "shared",
     "NotifyGaveUp": "shared",
     "CheckControl": "shared",

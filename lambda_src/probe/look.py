@@ -216,10 +216,11 @@ def _reopening(
 
 
 def _released(new: dict[str, Any], config: LookConfig, dynamodb: Any) -> dict[str, Any]:
-    """A look that ends the episode (closed) releases the lease, as its last call (best effort:
-    `$.leaseError` says why one is left behind, for the next claim to take over)."""
+    """A look that ends the episode (closed: `$.outcome`) releases the lease, as its last call
+    (best effort: `$.leaseError` says why one is left behind, for the next claim to take over)."""
     if new["step"]["next"] != CLOSED:
         return new
+    new["outcome"] = "closed"
     lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now_text())
     error = lease.release()
     if error is not None:

@@ -20,7 +20,7 @@ locals {
   handover_events = 20000
   # Single flight: the lease (lease.tf). An alarm execution that finds it held by a running
   # execution tries again this many times, this many seconds apart, before it gives its alarm
-  # event up (DuplicateEpisode): the holder may be ending right after its last look at the alarm.
+  # event up (a duplicate): the holder may be ending right after its last look at the alarm.
   # Each wait is jittered (half of it either way), so that executions started together by one
   # alarm event do not retry in lockstep.
   # Lost races for the lease (it changed hands between a read and a conditional write) are

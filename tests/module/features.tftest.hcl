@@ -338,7 +338,7 @@ run "close_path_watches_the_alarm_window" {
     error_message = "a failed notification still leads to the first look, which publishes the closed state"
   }
   assert {
-    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : [c.StringEquals, c.Next] if can(c.StringEquals)]) == jsonencode([["wait", "WatchAfterClose"], ["reopen", "DisableMapping"], ["closed", "Closed"], ["settle", "SettleAfterCommand"], ["hand_over", "StartSuccessor"], ["superseded", "Superseded"]])
+    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : [c.StringEquals, c.Next] if can(c.StringEquals)]) == jsonencode([["wait", "WatchAfterClose"], ["reopen", "DisableMapping"], ["closed", "Ended"], ["settle", "SettleAfterCommand"], ["hand_over", "StartSuccessor"], ["superseded", "Superseded"]])
     error_message = "the look's decisions (watch.after_close: a healthy, empty or overridden close is watched, a close command's close verified first, a give-up close ends)"
   }
   assert {
@@ -350,7 +350,7 @@ run "close_path_watches_the_alarm_window" {
     # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
     # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
     # routes on it.
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "DisableMapping", "Closed", "SettleAfterCommand", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "DisableMapping", "Ended", "SettleAfterCommand", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
   }
   assert {
@@ -428,8 +428,8 @@ run "stay_open_keeps_probing" {
     error_message = "after NotifyGaveUp the episode goes back into the probe loop (the wait is 0 s when its retention guard is exceeded, and the Probe task gives up at once)"
   }
   assert {
-    condition     = jsonencode(sort([for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed" || lookup(s, "End", false)])) == jsonencode(["AlarmIgnoredHeld", "Closed", "DuplicateEpisode", "Held", "HoldEnded", "StartSuccessor", "Superseded"])
-    error_message = "the episode ends well only as Closed, DuplicateEpisode, Held, HoldEnded, AlarmIgnoredHeld, Superseded or after StartSuccessor (each records $.outcome; the hand-over's task wrote handed_over): staying open never ends the episode"
+    condition     = jsonencode(sort([for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed" || lookup(s, "End", false)])) == jsonencode(["CloseAfterHold", "Ended", "StartSuccessor", "Superseded"]) && jsondecode(output.state_machine_definition).States.Ended.Type == "Succeed"
+    error_message = "the episode ends well only as Ended (closed, held, duplicate, alarm_ignored_held: the task before wrote $.outcome), Superseded, or after StartSuccessor (handed_over) or CloseAfterHold (hold_ended): staying open never ends the episode"
   }
   assert {
     # The probe function decides (lambda_src/probe/loop.py, property-tested in
@@ -840,7 +840,7 @@ run "history_quota_hand_over" {
     error_message = "the successor's input is the episode's state (the failure path's paths checked)"
   }
   assert {
-    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next if try(c.And[0].Variable, "") == "$.continuation"]) == jsonencode(["Probe", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.RouteCommand.Choices[2] == { Variable = "$.continuation", IsPresent = true, Next = "InvalidContinuation" } && !can(jsondecode(output.state_machine_definition).States.CheckContinuation) && !can(jsondecode(output.state_machine_definition).States.RestoreProbePhase) && !can(jsondecode(output.state_machine_definition).States.RestoreWatchPhase)
+    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next if try(c.And[0].Variable, "") == "$.continuation"]) == jsonencode(["Probe", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.RouteCommand.Choices[2] == { Variable = "$.continuation", IsPresent = true, Next = "InvalidInput" } && !can(jsondecode(output.state_machine_definition).States.CheckContinuation) && !can(jsondecode(output.state_machine_definition).States.InvalidContinuation) && !can(jsondecode(output.state_machine_definition).States.RestoreProbePhase) && !can(jsondecode(output.state_machine_definition).States.RestoreWatchPhase)
     error_message = "a successor validates its input (the failure path's settings), then resumes at the check or the look, whose task claims the lease from its predecessor first (lambda_src/probe/step.py)"
   }
   assert {

@@ -212,6 +212,7 @@ def test_the_look_that_ends_the_watch_releases_the_lease_last_and_best_effort():
     quiet = {"MetricAlarms": [{"StateValue": "OK", "StateUpdatedTimestamp": CLOSED_AT}]}
     new, made = look(a_state(polls=4), describe_alarms=quiet)
     assert new["step"]["next"] == CLOSED and "leaseError" not in new
+    assert new["outcome"] == "closed"  # the execution ends closed (Ended)
     assert made == ["get_execution_history", "get_item", "describe_alarms", "delete_item"]
     refused = client_error("ProvisionedThroughputExceededException", "DeleteItem")
     new, _ = look(a_state(polls=4), describe_alarms=quiet, delete_item=refused)
