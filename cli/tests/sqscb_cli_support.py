@@ -25,7 +25,6 @@ PHASES = {
     "ClaimEpisode": "OPENING",
     "DisableMapping": "OPENING",
     "SaveSettings": "OPENING",
-    "RetentionGuard": "OPEN",
     "WaitBeforeProbe": "OPEN",
     "AfterProbe": "OPEN",
     "CountFailedProbe": "OPEN",
