@@ -486,6 +486,7 @@ module "state_machine" {
   transition_event_bus_arn = local.transition_event_bus_arn
   alarm_name               = local.alarm_name
   alarm_arn                = local.alarm_arn
+  alarm_is_metric          = var.existing_alarm == null # the alarm module makes a metric alarm
   watch_seconds            = local.watch_seconds
   alarm_period_seconds     = local.alarm_period
 

@@ -75,6 +75,7 @@ BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
 # Each configuration flips what the template branches on.
 CONFIGS: dict[str, dict[str, Any]] = {
     "full_text": {
+        "alarm_is_metric": True,  # the module's own alarm (json_synthetic: one brought along)
         "rejitter_enabled": True,
         "rejitter_mapping_uuid": REJITTER_UUID,
         "half_open_max_concurrency": 5,
@@ -83,6 +84,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "transition_event_bus_arn": BUS,
     },
     "minimal": {
+        "alarm_is_metric": True,
         "rejitter_enabled": False,
         "notifications_enabled": False,
         "give_up_action": "close",

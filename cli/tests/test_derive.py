@@ -75,8 +75,8 @@ def test_waiting_episode_shows_next_probe_and_budget_left() -> None:
     wait_began = NOW - timedelta(seconds=100)
     events = [
         entered("WaitBeforeProbe", wait_began, STATE_INPUT, 40),
-        exited("RetentionGuard", wait_began, 39),
-        entered("RetentionGuard", wait_began, STATE_INPUT, 38),
+        exited("AfterProbe", wait_began, 39),
+        entered("AfterProbe", wait_began, STATE_INPUT, 38),
     ]
     view = episode_view(EXECUTION, events, NOW, PHASES)
     assert view["phase"] == OPEN

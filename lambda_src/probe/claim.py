@@ -186,6 +186,10 @@ def read_control(ssm: Any, name: str) -> str | None:
         return None
 
 
+# The outcome of an execution that its claim ends ($.outcome: the Ended state).
+ENDS = {DUPLICATE: "duplicate", IGNORED_HELD: "alarm_ignored_held"}
+
+
 def run_claim(
     state: Mapping[str, Any],
     config: ClaimConfig,
@@ -197,7 +201,24 @@ def run_claim(
     rand: Callable[[int, int], int] = random.randint,
 ) -> dict[str, Any]:
     """Claim the episode for this execution; the state with `$.claim` (outcome, how, holder,
-    the rechecks so far, the next wait). A command claims as commands.py says."""
+    the rechecks so far, the next wait), and `$.outcome` when the claim ends the execution
+    (a duplicate, an alarm ignored during a hold). A command claims as commands.py says."""
+    new = _claim(state, config, dynamodb=dynamodb, ssm=ssm, sfn=sfn, now=now, rand=rand)
+    if new["claim"].get("outcome") in ENDS:
+        new["outcome"] = ENDS[new["claim"]["outcome"]]
+    return new
+
+
+def _claim(
+    state: Mapping[str, Any],
+    config: ClaimConfig,
+    *,
+    dynamodb: Any,
+    ssm: Any,
+    sfn: Any,
+    now: str,
+    rand: Callable[[int, int], int] = random.randint,
+) -> dict[str, Any]:
     started = state.get("started")
     execution = started.get("execution") if isinstance(started, Mapping) else None
     if not isinstance(execution, str):

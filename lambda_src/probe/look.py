@@ -32,7 +32,13 @@ from step import (
     loop_owner,
     publish_circuit_metrics,
 )
-from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_give_ups, announce_transition
+from transitions import (
+    PUT_EVENTS_CONFIG,
+    TaskEvents,
+    announce_give_ups,
+    announce_transition,
+    not_published,
+)
 from watch import (
     CLOSED,
     REARM,
@@ -207,7 +213,7 @@ def _reopening(
         attempt=0,
     )
     if transitions is not None and not announced:
-        new["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
+        new["eventError"] = not_published()
     # a re-opened episode whose first wait could already outlive the backlog gives up at once
     missed = announce_give_ups(events_client, transitions, new, "")
     if missed is not None:
@@ -216,10 +222,11 @@ def _reopening(
 
 
 def _released(new: dict[str, Any], config: LookConfig, dynamodb: Any) -> dict[str, Any]:
-    """A look that ends the episode (closed) releases the lease, as its last call (best effort:
-    `$.leaseError` says why one is left behind, for the next claim to take over)."""
+    """A look that ends the episode (closed: `$.outcome`) releases the lease, as its last call
+    (best effort: `$.leaseError` says why one is left behind, for the next claim to take over)."""
     if new["step"]["next"] != CLOSED:
         return new
+    new["outcome"] = "closed"
     lease = Lease(dynamodb, config.lease_table, config.circuit, config.execution, now_text())
     error = lease.release()
     if error is not None:
@@ -263,7 +270,7 @@ def tell_close(
         attempt=None,
     )
     if transitions is not None and not announced:
-        told["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
+        told["eventError"] = not_published()
     log.info("close told", reason=reason.get("reason"), eventPublished=announced)
     return told
 

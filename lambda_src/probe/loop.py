@@ -153,9 +153,9 @@ def projected_seconds(episode: Mapping[str, Any], budget_s: int) -> int:
 
 
 def guarded(queue: Mapping[str, Any], projected: int) -> dict[str, Any]:
-    """The retention guard of the next wait, as RetentionGuard routes on it: `exceeded` when the
-    projection passes the queue's budget (its retention less the margin), and then the close
-    reason of the give-up it leads to."""
+    """The retention guard of the next wait: `exceeded` when the projection passes the queue's
+    budget (its retention less the margin), and then the close reason of the give-up it leads
+    to (a give-up never waits: within_guard)."""
     budget = queue.get("budgetSeconds") if isinstance(queue, Mapping) else None
     if isinstance(budget, bool) or not isinstance(budget, int | float):
         raise LoopStateError(f"$.queue.budgetSeconds must be a number, got {budget!r}")
@@ -167,14 +167,37 @@ def guarded(queue: Mapping[str, Any], projected: int) -> dict[str, Any]:
     return parts
 
 
+def within_guard(episode: Mapping[str, Any], guard: Mapping[str, Any]) -> dict[str, Any]:
+    """The episode as it waits under `guard` (guarded's parts): an exceeded guard's wait is 0 s,
+    so that no wait ends past the retention budget; the Probe task then gives up on the
+    retention without probing (given_up_at_once)."""
+    new = dict(episode)
+    if guard["guard"]["exceeded"]:
+        new["nextWaitSeconds"] = 0
+    return new
+
+
 def first_guard(
     config: EpisodeConfig, episode: Mapping[str, Any], queue: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The guard before an episode's first wait ({"guard": ...}; {} without a probe budget), so
-    that an episode whose first wait could already outlive the backlog gives up at once."""
+    """The guard before an episode's first wait, with the episode as it waits ({"guard": ...,
+    "episode": ...}; {} without a probe budget), so that an episode whose first wait could
+    already outlive the backlog gives up at once."""
     if config.probe_budget_seconds is None:
         return {}
-    return guarded(queue, projected_seconds(episode, config.probe_budget_seconds))
+    guard = guarded(queue, projected_seconds(episode, config.probe_budget_seconds))
+    return {**guard, "episode": within_guard(episode, guard)}
+
+
+def given_up_at_once(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The Probe task's decision before it probes, when the guard of the wait it followed was
+    exceeded (an episode whose first wait, or a stay_open give-up whose next wait, could outlive
+    the backlog: that wait was 0 s): give up on the retention without probing. Its close reason
+    and its event are the deciding task's. None: probe."""
+    guard = state.get("guard")
+    if not isinstance(guard, Mapping) or guard.get("exceeded") is not True:
+        return None
+    return next_state(state, GIVE_UP_RETENTION)
 
 
 def whole_number(obj: Any, key: str, where: str) -> int:
@@ -401,16 +424,16 @@ def after_probe(
     if not staying_open:
         if attempt >= whole_number(episode, "maxAttempts", "$.episode"):
             # NotifyGaveUp, once; stay_open then keeps probing at this interval (stayingOpen:
-            # the limit is not judged again), through RetentionGuard with this guard first
-            # (exceeded: it gives up on the retention at once).
+            # the limit is not judged again), with this guard first (exceeded: no wait, and
+            # the next Probe task gives up on the retention at once).
             if config.give_up_action == "stay_open":
                 episode["stayingOpen"] = True
             guard = _next_guard(state, episode, config)
             if config.give_up_action != "stay_open" or not guard["guard"]["exceeded"]:
                 guard["closeReason"] = close_reason(MAX_ATTEMPTS, GAVE_UP)
-            return decided(GIVE_UP_ATTEMPTS, episode=episode, **guard)
+            return decided(GIVE_UP_ATTEMPTS, episode=within_guard(episode, guard), **guard)
         episode["scheduleIndex"] = attempt
     guard = _next_guard(state, episode, config)
     if guard["guard"]["exceeded"]:
-        return decided(GIVE_UP_RETENTION, episode=episode, **guard)
+        return decided(GIVE_UP_RETENTION, episode=within_guard(episode, guard), **guard)
     return decided(WAIT, episode=episode, **guard)

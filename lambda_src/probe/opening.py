@@ -39,7 +39,13 @@ from common.log import get_logger
 from lease import now_text
 from loop import FORCED, EpisodeConfig, LoopStateError, close_reason, first_guard, new_episode
 from step import CHECK_CONFIG, CheckError, MetricRef, _state
-from transitions import PUT_EVENTS_CONFIG, TaskEvents, announce_give_ups, announce_transition
+from transitions import (
+    PUT_EVENTS_CONFIG,
+    TaskEvents,
+    announce_give_ups,
+    announce_transition,
+    not_published,
+)
 
 log = get_logger("sqs-circuit-breaker.probe")
 
@@ -308,7 +314,7 @@ def announce_opening(new: dict[str, Any], events: Any, transitions: TaskEvents) 
             "attempt": None,
         }
     if not announce_transition(events, transitions, **transition):
-        new["eventError"] = {"Error": "PutEvents", "Cause": "not published: see the log"}
+        new["eventError"] = not_published()
     # an episode whose first wait could already outlive the backlog gives up at once
     missed = announce_give_ups(events, transitions, new, "")
     if missed is not None:

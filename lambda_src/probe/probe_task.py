@@ -33,6 +33,7 @@ from loop import (
     after_probe,
     before_probe,
     before_recovery,
+    given_up_at_once,
 )
 from step import CHECK_CONFIG, MetricRef, _config_fields, _state, check_handler, read_lease
 from transitions import (
@@ -61,7 +62,7 @@ class LeaseRef:
 
 def checked(event: Mapping[str, Any]) -> Mapping[str, Any]:
     """The Probe task's event with the check's answer as its state (`check`). Without it: a
-    definition older than this code, whose check is a task of its own (CheckBeforeProbe)."""
+    definition older than this code, whose check is a task of its own)."""
     if "check" not in event:
         return event
     return {**event, "state": check_handler(event)}
@@ -148,6 +149,10 @@ def probe_step(
     config = LoopConfig.parse(event.get("loop"))
     lease = LeaseRef.parse(event.get("lease"))
     metric = MetricRef.parse(event.get("recoveryMetric"), "recoveryMetric")
+    given_up = given_up_at_once(state)
+    if given_up is not None:
+        log.info("gave up on the retention before probing", next=given_up["step"]["next"])
+        return given_up
     ready = before_probe(state, now_ms())
     result = probe(probe_request(ready, event.get("request")))
     new = after_probe(ready, result, config, rand, now_ms())

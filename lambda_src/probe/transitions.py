@@ -126,6 +126,15 @@ class TaskEvents:
         )
 
 
+def not_published(what: str = "") -> dict[str, str]:
+    """The error a state records ($.eventError) when a transition event was not published (the
+    log says why)."""
+    return {
+        "Error": "PutEvents",
+        "Cause": f"not published{f' ({what})' if what else ''}: see the log",
+    }
+
+
 def announce_transition(
     events: Any,
     config: TaskEvents | None,
@@ -332,4 +341,4 @@ def announce_give_ups(
             missed.append(gave_up["reason"])
     if not missed:
         return None
-    return {"Error": "PutEvents", "Cause": f"not published ({', '.join(missed)}): see the log"}
+    return not_published(", ".join(missed))

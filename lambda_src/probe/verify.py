@@ -38,6 +38,8 @@ log = get_logger("sqs-circuit-breaker.probe")
 
 HELD = "held"
 HELD_UNTIL = "held_until"
+# The outcome of an execution that a step ends ($.outcome: the Ended state, or CloseAfterHold).
+ENDS = {HELD: "held", HELD_UNTIL: "hold_ended"}
 SUPERSEDED = "superseded"
 DISABLE_AGAIN = "disable_again"
 CONTESTED = "contested"
@@ -146,6 +148,8 @@ def run_verify(
             }
     step = hold_step(step, state, config)
     new["step"] = {"next": step}
+    if step in ENDS:  # the execution ends here (a timed hold: once it has started the close)
+        new["outcome"] = ENDS[step]
     log.info("command verified", command=command, next=step, current=new.get("current"))
     return new
 

@@ -187,11 +187,12 @@ def reopened(state: Mapping[str, Any], config: EpisodeConfig) -> dict[str, Any]:
     attempts, the first wait, the schedule); the execution's counters go on (one more re-open)."""
     tracking = state_part(state, "tracking")
     visibility = whole_number(state_part(state, "queue"), "visibilityTimeoutSeconds", "$.queue")
-    episode = new_episode(config, visibility)
+    first = {"episode": new_episode(config, visibility)}
+    first.update(first_guard(config, first["episode"], state_part(state, "queue")))
     return next_state(
         state,
         REOPEN,
-        **first_guard(config, episode, state_part(state, "queue")),
+        **first,
         tracking={
             "loops": whole_number(tracking, "loops", "$.tracking"),
             "reopens": whole_number(tracking, "reopens", "$.tracking") + 1,
@@ -199,5 +200,4 @@ def reopened(state: Mapping[str, Any], config: EpisodeConfig) -> dict[str, Any]:
             "openReason": REOPEN_REASON,
         },
         schedule={k: list(v) for k, v in config.schedule.items()},
-        episode=episode,
     )

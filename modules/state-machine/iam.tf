@@ -101,8 +101,10 @@ locals {
         conditions = []
       },
       {
+        # The failure path re-arms the alarm (FailureResetAlarm); an alarm the module did not
+        # create is read first (FailureReadAlarm: a composite alarm is never set).
         sid        = "WatchAndRearmAlarm"
-        actions    = ["cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"]
+        actions    = var.alarm_is_metric ? ["cloudwatch:SetAlarmState"] : ["cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"]
         resources  = [var.alarm_arn]
         conditions = []
       },

@@ -20,7 +20,7 @@ locals {
   handover_events = 20000
   # Single flight: the lease (lease.tf). An alarm execution that finds it held by a running
   # execution tries again this many times, this many seconds apart, before it gives its alarm
-  # event up (DuplicateEpisode): the holder may be ending right after its last look at the alarm.
+  # event up (a duplicate): the holder may be ending right after its last look at the alarm.
   # Each wait is jittered (half of it either way), so that executions started together by one
   # alarm event do not retry in lockstep.
   # Lost races for the lease (it changed hands between a read and a conditional write) are
@@ -144,6 +144,9 @@ locals {
   retry_notify = [merge(local.backoff, { ErrorEquals = ["States.TaskFailed", "States.Timeout"], MaxAttempts = 3 })]
 
   recovery_start = local.rejitter_enabled ? "EnableRejitter" : local.after_rejitter
+  # The failure path's last step: a metric alarm is re-armed (one the module created at once, one
+  # brought by the caller once read: it may be composite, which is never re-armed).
+  failure_rearm  = var.alarm_is_metric ? "FailureResetAlarm" : "FailureReadAlarm"
   after_rejitter = local.half_open_enabled ? "OpenHalfway" : "CloseCircuit"
   stay_open      = var.give_up_action == "stay_open"
 
@@ -158,7 +161,8 @@ locals {
       subject = "OPEN"
       text    = "Circuit ${var.circuit_name} is OPEN ({}): event source mapping ${var.mapping_uuid} was disabled (its state when the episode began: {}). The function is probed with backoff until it recovers. Execution: {}"
       args    = ["$.tracking.openReason", "$.original.state", "$.singleFlight.self"]
-      next    = "RetentionGuard"
+      # the first wait (0 s when its guard is exceeded: the Probe task then gives up at once)
+      next = "WaitBeforeProbe"
     }
     NotifyGaveUp = {
       state   = local.stay_open ? "OPEN" : "CLOSING"
@@ -172,7 +176,7 @@ locals {
       args = ["$.episode.attempt", "States.JsonToString($.probe.result)", "$.singleFlight.self"]
       # stay_open: the probe recorded that the episode stays open ($.episode.stayingOpen, the
       # limit is not judged again) and the guard of the next wait; back into the loop.
-      next = local.stay_open ? "RetentionGuard" : "MarkLeaseClosing"
+      next = local.stay_open ? "WaitBeforeProbe" : "MarkLeaseClosing"
       # Nobody was told that the circuit stays open: it must not (close instead).
       catch_next = local.stay_open ? "GaveUpNotificationFailed" : "MarkLeaseClosing"
     }
@@ -205,7 +209,7 @@ locals {
       subject = "CLOSED AFTER ERROR"
       text    = "Circuit ${var.circuit_name} was CLOSED after an unexpected error: {}. A metric alarm is re-armed, so that it opens the circuit again while the function fails; a composite alarm cannot be re-armed (SetAlarmState would hold it until a child changes), so the circuit opens again when the composite alarm next enters ALARM. Execution: {}"
       args    = ["States.JsonToString($.error)", "$.singleFlight.self"]
-      next    = "FailureReadAlarm"
+      next    = local.failure_rearm
     }
     NotifyManualActionRequired = {
       state   = "OPEN"
@@ -381,6 +385,7 @@ locals {
     recovery_start                = local.recovery_start
     metric_namespace              = var.metric_namespace
     alarm_name                    = var.alarm_name
+    alarm_is_metric               = var.alarm_is_metric
     sdk_timeout_seconds           = var.sdk_timeout_seconds
     retry_sdk                     = jsonencode(local.retry_sdk)
     retry_check                   = jsonencode(local.retry_check)

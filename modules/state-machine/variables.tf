@@ -219,6 +219,13 @@ variable "alarm_arn" {
   type        = string
 }
 
+variable "alarm_is_metric" {
+  description = "Whether the alarm is known, at plan time, to be a metric alarm (the module created it): the failure path then re-arms it without reading it first. false (the default, for an alarm brought by the caller, which may be composite) reads its type at run time: SetAlarmState on a composite alarm would hold it until a child changes."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "sdk_timeout_seconds" {
   description = "TimeoutSeconds of each AWS SDK task."
   type        = number

@@ -26,10 +26,10 @@ run "core_states" {
 
   assert {
     condition = alltrue([for s in [
-      "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld",
-      "DisableMapping", "MarkLeaseClosing", "Superseded", "Held", "NotifyOpened",
-      "RetentionGuard", "WaitBeforeProbe", "Probe", "AfterProbe",
-      "NotifyRetentionGiveUp", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "NotifyClosed", "Closed",
+      "RouteCommand", "ClaimEpisode", "AfterClaim", "WaitBeforeDuplicateRecheck", "Ended", "InvalidInput",
+      "DisableMapping", "MarkLeaseClosing", "Superseded", "NotifyOpened",
+      "WaitBeforeProbe", "Probe", "AfterProbe",
+      "NotifyRetentionGiveUp", "CloseCircuit", "WatchAfterClose", "LookAtAlarm", "AfterLook", "NotifyClosed",
       "NotifyFailure", "FailureCloseCircuit", "ClosedAfterFailure", "OpenManualActionRequired", "FailedBeforeOpen",
     ] : contains(keys(jsondecode(output.state_machine_definition).States), s)])
     error_message = "a core state is missing"

@@ -43,7 +43,7 @@ run "defaults_have_no_optional_features" {
     error_message = "the alarm is created by default"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "WaitBeforeProbe" && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.loop.giveUpAction == "stay_open"
     error_message = "give_up_action defaults to stay_open"
   }
   assert {
@@ -103,6 +103,13 @@ run "existing_alarm_creates_none" {
   assert {
     condition     = jsondecode(output.state_machine_definition).States.LookAtAlarm.Parameters.Payload.watch.alarmName == "mine" && jsonencode(one([for st in output.iam_policy_statements.probe : st.resources if st.sid == "WatchAndRearmAlarm"])) == jsonencode(["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine"])
     error_message = "the watch after a close reads and re-arms the caller's alarm"
+  }
+  assert {
+    # A caller's alarm may be composite: the failure path reads it before any SetAlarmState.
+    condition = [for n in ["NotifyClosedAfterFailure", "FailureReadAlarm", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "FailureReadAlarm", "IsFailureAlarmMetric", "ClosedAfterFailure",
+    ] && contains(one([for st in output.iam_policy_statements.state_machine : st.actions if st.sid == "WatchAndRearmAlarm"]), "cloudwatch:DescribeAlarms") && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0] == { Variable = "$.failureAlarm.metric[0].AlarmName", IsPresent = true, Next = "FailureResetAlarm" } && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.FailureReadAlarm.Catch[0].Next == "ClosedAfterFailure"
+    error_message = "the failure path re-arms a caller's alarm only once read as a metric alarm (a composite one is never set)"
   }
   assert {
     condition     = strcontains(module.trigger.event_pattern, "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:mine")
@@ -331,7 +338,7 @@ run "close_path_watches_the_alarm_window" {
     error_message = "a failed notification still leads to the first look, which publishes the closed state"
   }
   assert {
-    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : [c.StringEquals, c.Next] if can(c.StringEquals)]) == jsonencode([["wait", "WatchAfterClose"], ["reopen", "DisableMapping"], ["closed", "Closed"], ["settle", "SettleAfterCommand"], ["hand_over", "StartSuccessor"], ["superseded", "Superseded"]])
+    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : [c.StringEquals, c.Next] if can(c.StringEquals)]) == jsonencode([["wait", "WatchAfterClose"], ["reopen", "DisableMapping"], ["closed", "Ended"], ["settle", "SettleAfterCommand"], ["hand_over", "StartSuccessor"], ["superseded", "Superseded"]])
     error_message = "the look's decisions (watch.after_close: a healthy, empty or overridden close is watched, a close command's close verified first, a give-up close ends)"
   }
   assert {
@@ -343,7 +350,7 @@ run "close_path_watches_the_alarm_window" {
     # What a look decides (a fresh ALARM re-opens; a stale one is re-armed once; a composite one
     # never) is lambda_src/probe/watch.py's, tested in tests/unit/test_watch.py; the definition
     # routes on it.
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "DisableMapping", "Closed", "SettleAfterCommand", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next] == ["InvalidProbeResult", "WatchAfterClose", "DisableMapping", "Ended", "SettleAfterCommand", "StartSuccessor", "Superseded"] && jsondecode(output.state_machine_definition).States.LookAtAlarm.ResultPath == "$" && jsondecode(output.state_machine_definition).States.LookAtAlarm.OutputPath == "$.Payload"
     error_message = "the watch re-opens on fresh ALARM and re-arms a stale one once"
   }
   assert {
@@ -366,26 +373,27 @@ run "close_path_watches_the_alarm_window" {
   }
   assert {
     # SetAlarmState on a composite alarm holds it in the set state until a child changes: the only
-    # state that calls it is reached after a DescribeAlarms found a metric alarm (the watch's
-    # re-arm, in watch.py, also only for a metric alarm).
+    # state that calls it re-arms the alarm the module created, a metric alarm, without reading
+    # it (a caller's alarm is read first: existing_alarm_creates_none; the watch's re-arm, in
+    # watch.py, also only for a metric alarm).
     condition = alltrue([
       for name, state in jsondecode(output.state_machine_definition).States :
       name == "FailureResetAlarm" if try(state.Resource, "") == "arn:aws:states:::aws-sdk:cloudwatch:setAlarmState"
-    ]) && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Choices[0].Variable == "$.failureAlarm.metric[0].AlarmName" && jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric.Default == "ClosedAfterFailure"
-    error_message = "SetAlarmState only in FailureResetAlarm, behind a check that the alarm is a metric alarm"
+    ]) && !can(jsondecode(output.state_machine_definition).States.FailureReadAlarm) && !can(jsondecode(output.state_machine_definition).States.IsFailureAlarmMetric) && jsonencode(one([for st in output.iam_policy_statements.state_machine : st.actions if st.sid == "WatchAndRearmAlarm"])) == jsonencode(["cloudwatch:SetAlarmState"])
+    error_message = "SetAlarmState only in FailureResetAlarm, for the module's own (metric) alarm, which the state machine need not read"
   }
   assert {
     condition     = !contains(keys(jsondecode(output.state_machine_definition).States), "ResetAlarm")
     error_message = "no reset of the alarm right at the close (it flaps)"
   }
   assert {
-    condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureReadAlarm", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
-      "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureReadAlarm", "IsFailureAlarmMetric", "ClosedAfterFailure",
+    condition = [for n in ["FailureCloseCircuit", "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm"] : jsondecode(output.state_machine_definition).States[n].Next] == [
+      "FailurePublishClosedMetric", "NotifyClosedAfterFailure", "FailureResetAlarm", "ClosedAfterFailure",
     ]
-    error_message = "failure path: FailureCloseCircuit, FailurePublishClosedMetric, NotifyClosedAfterFailure, FailureReadAlarm, (FailureResetAlarm for a metric alarm), ClosedAfterFailure"
+    error_message = "failure path: FailureCloseCircuit, FailurePublishClosedMetric, NotifyClosedAfterFailure, FailureResetAlarm (the module's metric alarm), ClosedAfterFailure"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.FailureResetAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.FailureReadAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.NotifyClosedAfterFailure.Catch[0].Next == "FailureReadAlarm"
+    condition     = jsondecode(output.state_machine_definition).States.FailureResetAlarm.Catch[0].Next == "ClosedAfterFailure" && jsondecode(output.state_machine_definition).States.NotifyClosedAfterFailure.Catch[0].Next == "FailureResetAlarm"
     error_message = "failure path catches keep the order"
   }
 }
@@ -416,12 +424,12 @@ run "stay_open_keeps_probing" {
   }
 
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.RetentionGuard.Default == "WaitBeforeProbe"
-    error_message = "after NotifyGaveUp the episode goes back into the probe loop, through the retention guard"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "WaitBeforeProbe" && !can(jsondecode(output.state_machine_definition).States.RetentionGuard)
+    error_message = "after NotifyGaveUp the episode goes back into the probe loop (the wait is 0 s when its retention guard is exceeded, and the Probe task gives up at once)"
   }
   assert {
-    condition     = jsonencode(sort([for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed" || lookup(s, "End", false)])) == jsonencode(["AlarmIgnoredHeld", "Closed", "DuplicateEpisode", "Held", "HoldEnded", "StartSuccessor", "Superseded"])
-    error_message = "the episode ends well only as Closed, DuplicateEpisode, Held, HoldEnded, AlarmIgnoredHeld, Superseded or after StartSuccessor (each records $.outcome; the hand-over's task wrote handed_over): staying open never ends the episode"
+    condition     = jsonencode(sort([for k, s in jsondecode(output.state_machine_definition).States : k if s.Type == "Succeed" || lookup(s, "End", false)])) == jsonencode(["CloseAfterHold", "Ended", "StartSuccessor", "Superseded"]) && jsondecode(output.state_machine_definition).States.Ended.Type == "Succeed"
+    error_message = "the episode ends well only as Ended (closed, held, duplicate, alarm_ignored_held: the task before wrote $.outcome), Superseded, or after StartSuccessor (handed_over) or CloseAfterHold (hold_ended): staying open never ends the episode"
   }
   assert {
     # The probe function decides (lambda_src/probe/loop.py, property-tested in
@@ -430,7 +438,7 @@ run "stay_open_keeps_probing" {
     error_message = "after the give-up, unhealthy probes keep looping (NotifyGaveUp once: the probe records $.episode.stayingOpen), with no cap: the history hand-over keeps every execution under the quota"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "RetentionGuard" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "MarkLeaseClosing"
+    condition     = jsondecode(output.state_machine_definition).States.NotifyGaveUp.Next == "WaitBeforeProbe" && jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" && jsondecode(output.state_machine_definition).States.GaveUpNotificationFailed.Next == "MarkLeaseClosing"
     error_message = "a stay-open nobody was told about must not happen: a failed NotifyGaveUp closes"
   }
   assert {
@@ -463,9 +471,10 @@ run "retention_guard_always_closes" {
   }
   assert {
     # the task that wrote the guard judged it (lambda_src/probe/loop.py: guarded, with the close
-    # reason); the definition routes on its verdict
-    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RetentionGuard.Choices : c.Next]) == jsonencode(["InvalidProbeResult", "NotifyRetentionGiveUp"]) && jsondecode(output.state_machine_definition).States.RetentionGuard.Choices[1].Variable == "$.guard.exceeded" && !contains(keys(jsondecode(output.state_machine_definition).States), "GiveUpRetention")
-    error_message = "RetentionGuard gives up when the guard's writer found it exceeded"
+    # reason, and within_guard: no wait); the Probe task then gives up (given_up_at_once), and
+    # AfterProbe routes on its verdict
+    condition     = jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "WaitBeforeProbe" && one([for c in jsondecode(output.state_machine_definition).States.AfterProbe.Choices : c.Next if try(c.StringEquals, "") == "give_up_retention"]) == "NotifyRetentionGiveUp" && !contains(keys(jsondecode(output.state_machine_definition).States), "GiveUpRetention") && !contains(keys(jsondecode(output.state_machine_definition).States), "RetentionGuard")
+    error_message = "an exceeded guard gives up through the Probe task, without a wait"
   }
   assert {
     condition     = jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.open.retentionMarginSeconds == 120
@@ -831,7 +840,7 @@ run "history_quota_hand_over" {
     error_message = "the successor's input is the episode's state (the failure path's paths checked)"
   }
   assert {
-    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next if try(c.And[0].Variable, "") == "$.continuation"]) == jsonencode(["Probe", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.RouteCommand.Choices[2] == { Variable = "$.continuation", IsPresent = true, Next = "InvalidContinuation" } && !can(jsondecode(output.state_machine_definition).States.CheckContinuation) && !can(jsondecode(output.state_machine_definition).States.RestoreProbePhase) && !can(jsondecode(output.state_machine_definition).States.RestoreWatchPhase)
+    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next if try(c.And[0].Variable, "") == "$.continuation"]) == jsonencode(["Probe", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.RouteCommand.Choices[2] == { Variable = "$.continuation", IsPresent = true, Next = "InvalidInput" } && !can(jsondecode(output.state_machine_definition).States.CheckContinuation) && !can(jsondecode(output.state_machine_definition).States.InvalidContinuation) && !can(jsondecode(output.state_machine_definition).States.RestoreProbePhase) && !can(jsondecode(output.state_machine_definition).States.RestoreWatchPhase)
     error_message = "a successor validates its input (the failure path's settings), then resumes at the check or the look, whose task claims the lease from its predecessor first (lambda_src/probe/step.py)"
   }
   assert {
@@ -864,7 +873,7 @@ run "transition_events_on_the_default_bus" {
   }
   assert {
     condition = (
-      jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "RetentionGuard" &&
+      jsondecode(output.state_machine_definition).States.NotifyOpened.Next == "WaitBeforeProbe" &&
       jsondecode(output.state_machine_definition).States.NotifyHeld.Next == "SettleAfterCommand" &&
       jsondecode(output.state_machine_definition).States.NotifyGaveUp.Catch[0].Next == "GaveUpNotificationFailed" &&
       jsondecode(output.state_machine_definition).States.OpenHalfway.Next == "AnnounceRamp" &&

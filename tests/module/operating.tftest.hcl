@@ -25,12 +25,12 @@ run "control_parameters_and_commands" {
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
-      "Probe", "LookAtAlarm", "InvalidContinuation", "ClaimEpisode", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "InvalidCommand", "ClaimEpisode", "ClaimEpisode",
-    ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidCommand"
+      "Probe", "LookAtAlarm", "InvalidInput", "ClaimEpisode", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "ClaimEpisode", "ClaimEpisode",
+    ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidInput" && jsondecode(output.state_machine_definition).States.InvalidInput.Type == "Fail"
     error_message = "a successor continues its predecessor's episode; alarm executions (no command) claim the episode (the marker first); hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
   }
   assert {
-    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next] == ["FailedBeforeOpen", "WaitBeforeDuplicateRecheck", "DuplicateEpisode", "AlarmIgnoredHeld", "Superseded", "FailedBeforeOpen", "FailedBeforeOpen", "DisableMapping", "HoldDisableMapping", "NotifyOpened", "NotifyHeld", "CloseCircuit", "NotifyFailedBeforeOpen"] && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[3].StringEquals == "ignored_held" && lookup(jsondecode(output.state_machine_definition).States.AlarmIgnoredHeld, "End", false) && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control"
+    condition     = [for c in jsondecode(output.state_machine_definition).States.AfterClaim.Choices : c.Next] == ["FailedBeforeOpen", "WaitBeforeDuplicateRecheck", "Ended", "Ended", "Superseded", "FailedBeforeOpen", "FailedBeforeOpen", "DisableMapping", "HoldDisableMapping", "NotifyOpened", "NotifyHeld", "CloseCircuit", "NotifyFailedBeforeOpen"] && jsondecode(output.state_machine_definition).States.AfterClaim.Choices[3].StringEquals == "ignored_held" && jsondecode(output.state_machine_definition).States.Ended.Type == "Succeed" && jsondecode(output.state_machine_definition).States.ClaimEpisode.Parameters.Payload.claim.controlParameter == "/sqs-circuit-breaker/orders/control"
     error_message = "an alarm during a hold ends at once (the claim reads the marker)"
   }
   assert {
@@ -43,7 +43,7 @@ run "control_parameters_and_commands" {
     # A command owns the circuit from the moment it takes the lease: a hold keeps it (phase held).
     # The marker and the lease are the claim's (lambda_src/probe/commands.py: command_claim, tested
     # against DynamoDB's conditions); a claim that fails is a failed command, notified.
-    condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && one([for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next if try(c.StringEquals, "") == "held"]) == "Held" && lookup(jsondecode(output.state_machine_definition).States.Held, "End", false)
+    condition     = jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Variable == "$.command" && jsondecode(output.state_machine_definition).States.ClaimFailed.Choices[0].Next == "NotifyCommandFailed" && jsondecode(output.state_machine_definition).States.ClaimFailed.Default == "NotifyFailedBeforeOpen" && one([for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next if try(c.StringEquals, "") == "held"]) == "Ended"
     error_message = "a command takes the lease unconditionally (every running execution is superseded); a hold keeps it"
   }
   assert {
@@ -51,7 +51,7 @@ run "control_parameters_and_commands" {
     error_message = "the state machine writes and reads the module's parameters"
   }
   assert {
-    condition     = contains([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if lookup(c, "StringEquals", "") == "settle"], "SettleAfterCommand") && jsonencode([for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next]) == jsonencode(["InvalidProbeResult", "Held", "WaitForHoldEnd", "NotifyCommandFailed", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
+    condition     = contains([for c in jsondecode(output.state_machine_definition).States.AfterLook.Choices : c.Next if lookup(c, "StringEquals", "") == "settle"], "SettleAfterCommand") && jsonencode([for c in jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Choices : c.Next]) == jsonencode(["InvalidProbeResult", "Ended", "WaitForHoldEnd", "NotifyCommandFailed", "Superseded", "HoldDisableMappingAgain", "ForceCloseEnableAgain", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.IsMappingAsCommanded.Default == "InvalidProbeResult" && jsondecode(output.state_machine_definition).States.VerifyAfterCommandFailed.Default == "NotifyFailure"
     error_message = "a force close re-checks the mapping, then watches the alarm like any close (no flap)"
   }
   assert {
@@ -77,7 +77,7 @@ run "timed_hold_ends_with_a_close_command" {
     error_message = "at its end a hold starts a close that closes only while the hold still holds the lease (a later command: the close ends superseded)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.CloseAfterHold.Resource == "arn:aws:states:::states:startExecution" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Parameters["Name.$"] == "States.Format('close-{}', States.Hash($.started.execution, 'SHA-1'))" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Catch[0].Next == "NotifyCommandFailed"
+    condition     = jsondecode(output.state_machine_definition).States.CloseAfterHold.Resource == "arn:aws:states:::states:startExecution" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Parameters["Name.$"] == "States.Format('close-{}', States.Hash($.started.execution, 'SHA-1'))" && jsondecode(output.state_machine_definition).States.CloseAfterHold.Catch[0].Next == "NotifyCommandFailed" && lookup(jsondecode(output.state_machine_definition).States.CloseAfterHold, "End", false)
     error_message = "the hold's end starts a close command (named after the hold: a retry is idempotent); a failure is notified"
   }
 }

@@ -96,7 +96,7 @@ def sfn(status: str = "RUNNING") -> Scripted:
 
 
 def claim(ddb: Any, ssm: Any, the_sfn: Any = None, **extra: Any) -> dict[str, Any]:
-    return run_claim(
+    new = run_claim(
         state(**extra),
         CONFIG,
         dynamodb=ddb,
@@ -104,7 +104,11 @@ def claim(ddb: Any, ssm: Any, the_sfn: Any = None, **extra: Any) -> dict[str, An
         sfn=the_sfn or sfn(),
         now=NOW,
         rand=lambda low, high: high,
-    )["claim"]
+    )
+    # a claim that ends the execution says how (Ended): a duplicate, an ignored alarm
+    ends = {DUPLICATE: "duplicate", IGNORED_HELD: "alarm_ignored_held"}
+    assert new.get("outcome") == ends.get(new["claim"]["outcome"])
+    return new["claim"]
 
 
 def test_a_free_lease_is_taken(ddb: Any, ssm: Any):

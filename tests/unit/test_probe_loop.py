@@ -35,6 +35,7 @@ from loop import (
     after_probe,
     before_probe,
     before_recovery,
+    given_up_at_once,
     next_wait,
 )
 from probe_task import checked, probe_request, probe_step
@@ -210,8 +211,8 @@ def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_bud
     if new["step"]["next"] == WAIT:
         assert "closeReason" not in new
     else:  # never a healthy close: a give-up's reason, from GAVE UP
-        # (a stay_open give-up whose next wait could outlive the backlog: RetentionGuard gives
-        # up on the retention at once, and closes for it)
+        # (a stay_open give-up whose next wait could outlive the backlog: the next Probe task
+        # gives up on the retention at once, and closes for it)
         exceeded = new["guard"]["exceeded"]
         on_attempts = new["step"]["next"] == GIVE_UP_ATTEMPTS
         reason = (
@@ -227,12 +228,14 @@ def test_an_unhealthy_probe_never_closes_and_no_wait_ends_past_the_retention_bud
     assert episode["elapsedSeconds"] >= at_least
     ends = episode["elapsedSeconds"] + episode["nextWaitSeconds"] + config.probe_budget_seconds
     # every way back to a wait carries the guard of that wait: the loop's own, and a give-up's
-    # (stay_open: RetentionGuard judges it before the next wait)
-    assert new["guard"]["projectedSeconds"] == ends
-    # RetentionGuard routes on `exceeded` alone: the projection past the budget
-    assert new["guard"]["exceeded"] is (ends > before["queue"]["budgetSeconds"])
-    if new["step"]["next"] == WAIT:
-        assert ends <= before["queue"]["budgetSeconds"]
+    # (stay_open: the next Probe task gives up at once when it is exceeded)
+    projected = new["guard"]["projectedSeconds"]
+    assert new["guard"]["exceeded"] is (projected > before["queue"]["budgetSeconds"])
+    if new["guard"]["exceeded"]:
+        assert episode["nextWaitSeconds"] == 0  # no wait ends past the retention budget
+        assert new["step"]["next"] != WAIT
+    else:
+        assert projected == ends <= before["queue"]["budgetSeconds"]
     if new["step"]["next"] == GIVE_UP_ATTEMPTS:
         assert episode["attempt"] == episode["maxAttempts"] and not (
             config == STAY_OPEN and before["episode"]["stayingOpen"]
@@ -567,6 +570,22 @@ def test_the_handler_routes_the_check_the_look_the_probe_step_and_a_plain_probe(
     monkeypatch.setattr(probe_task, "check_handler", lambda event: seen.append("check") or {})
     probe_module.handler({"check": {}, "loop": {}}, None)
     assert seen == ["check", "step"]
+
+
+def test_a_wait_whose_guard_was_exceeded_gives_up_without_probing():
+    def probe(request):
+        raise AssertionError("no probe once the guard is exceeded")
+
+    events = RecordingEvents()
+    state = {**a_state(nextWaitSeconds=0), "step": {"next": PROBE}}
+    state["guard"] = {"projectedSeconds": 999_999, "exceeded": True}
+    state["closeReason"] = {"reason": "retention", "from": "GAVE UP", "note": ""}
+    event = {"state": state, "loop": LOOP, "lease": LEASE, "request": {}}
+    new = probe_step(event, probe, events_client=events)
+    assert new["step"] == {"next": GIVE_UP_RETENTION} and new["closeReason"] == state["closeReason"]
+    assert events.entries == []  # the task that judged the guard announced the give-up
+    assert given_up_at_once({**state, "guard": {"projectedSeconds": 1, "exceeded": False}}) is None
+    assert given_up_at_once(a_state()) is None
 
 
 @pytest.mark.parametrize("decided", [SUPERSEDED, HAND_OVER, "close"])

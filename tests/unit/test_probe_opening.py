@@ -114,11 +114,13 @@ def test_only_a_consistent_mapping_that_is_on_is_changed(mapping_state, command,
     # only an open starts an episode; its first wait never ends before the failed batches show
     assert ("episode" in new) == (step in (SAVE_AND_OPEN, OPEN)) == ("schedule" in new)
     if "episode" in new:
-        assert new["episode"]["attempt"] == 0 and new["episode"]["nextWaitSeconds"] == 60
-        # RetentionGuard's projection before the first wait: the wait and one probe's budget
+        # the guard's projection before the first wait: the wait and one probe's budget
         projected = 60 + 120
         exceeded = projected > new["queue"]["budgetSeconds"]
         assert new["guard"] == {"projectedSeconds": projected, "exceeded": exceeded}
+        # (exceeded: no wait at all, the Probe task gives up at once)
+        assert new["episode"]["attempt"] == 0
+        assert new["episode"]["nextWaitSeconds"] == (0 if exceeded else 60)
         # a first wait that could outlive the backlog gives up on the retention at once
         assert (new.get("closeReason", {}).get("reason") == "retention") is exceeded
     else:
@@ -512,8 +514,8 @@ def test_an_open_whose_first_wait_could_outlive_the_backlog_gives_up_and_says_so
     events = RecordingEvents()
     short = {"MessageRetentionPeriod": "3720", "VisibilityTimeout": "60"}
     new = open_with(a_state(), a_mapping(), short, events=events, transitions=EVENTS)
-    assert new["step"]["next"] == SAVE_AND_OPEN  # it opens, then RetentionGuard gives up
-    assert new["guard"]["exceeded"] is True
+    assert new["step"]["next"] == SAVE_AND_OPEN  # it opens, then the Probe task gives up
+    assert new["guard"]["exceeded"] is True and new["episode"]["nextWaitSeconds"] == 0
     assert new["closeReason"] == {"reason": "retention", "from": "GAVE UP", "note": ""}
     details = [json.loads(e["Detail"]) for e in events.entries]
     assert [(d["from"], d["to"], d["reason"], d["note"]) for d in details] == [

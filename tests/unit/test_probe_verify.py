@@ -148,6 +148,8 @@ def test_a_hold_is_routed_by_its_end_and_never_held_with_its_mapping_on(
     else:
         # held (a later command owns the circuit, or the mapping is off): a timed hold waits
         assert step == ("held_until" if timed else HELD) and "error" not in new
+        # the execution's outcome: it ends held (Ended), or once its close is started
+        assert new["outcome"] == ("hold_ended" if timed else "held")
 
 
 def test_a_definition_that_does_not_route_holds_gets_held_as_before():
