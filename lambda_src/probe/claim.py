@@ -190,6 +190,15 @@ def read_control(ssm: Any, name: str) -> str | None:
 ENDS = {DUPLICATE: "duplicate", IGNORED_HELD: "alarm_ignored_held"}
 
 
+def with_outcome(new: dict[str, Any]) -> dict[str, Any]:
+    """The claimed state with `$.outcome` when the claim ends the execution (a duplicate, an
+    alarm ignored during a hold)."""
+    outcome = new["claim"].get("outcome")
+    if outcome in ENDS:
+        new["outcome"] = ENDS[outcome]
+    return new
+
+
 def run_claim(
     state: Mapping[str, Any],
     config: ClaimConfig,
@@ -201,24 +210,7 @@ def run_claim(
     rand: Callable[[int, int], int] = random.randint,
 ) -> dict[str, Any]:
     """Claim the episode for this execution; the state with `$.claim` (outcome, how, holder,
-    the rechecks so far, the next wait), and `$.outcome` when the claim ends the execution
-    (a duplicate, an alarm ignored during a hold). A command claims as commands.py says."""
-    new = _claim(state, config, dynamodb=dynamodb, ssm=ssm, sfn=sfn, now=now, rand=rand)
-    if new["claim"].get("outcome") in ENDS:
-        new["outcome"] = ENDS[new["claim"]["outcome"]]
-    return new
-
-
-def _claim(
-    state: Mapping[str, Any],
-    config: ClaimConfig,
-    *,
-    dynamodb: Any,
-    ssm: Any,
-    sfn: Any,
-    now: str,
-    rand: Callable[[int, int], int] = random.randint,
-) -> dict[str, Any]:
+    the rechecks so far, the next wait). A command claims as commands.py says."""
     started = state.get("started")
     execution = started.get("execution") if isinstance(started, Mapping) else None
     if not isinstance(execution, str):
@@ -323,4 +315,4 @@ def claim_handler(event: Mapping[str, Any]) -> dict[str, Any]:
         now=now,
     )
     log.info("claim", **{k: v for k, v in new["claim"].items() if k != "control"})
-    return new
+    return with_outcome(new)

@@ -26,6 +26,7 @@ from claim import (
     control_mode,
     judge_lease,
     run_claim,
+    with_outcome,
     with_started,
 )
 from commands import ClaimError, control_record
@@ -96,14 +97,16 @@ def sfn(status: str = "RUNNING") -> Scripted:
 
 
 def claim(ddb: Any, ssm: Any, the_sfn: Any = None, **extra: Any) -> dict[str, Any]:
-    new = run_claim(
-        state(**extra),
-        CONFIG,
-        dynamodb=ddb,
-        ssm=ssm,
-        sfn=the_sfn or sfn(),
-        now=NOW,
-        rand=lambda low, high: high,
+    new = with_outcome(
+        run_claim(
+            state(**extra),
+            CONFIG,
+            dynamodb=ddb,
+            ssm=ssm,
+            sfn=the_sfn or sfn(),
+            now=NOW,
+            rand=lambda low, high: high,
+        )
     )
     # a claim that ends the execution says how (Ended): a duplicate, an ignored alarm
     ends = {DUPLICATE: "duplicate", IGNORED_HELD: "alarm_ignored_held"}
