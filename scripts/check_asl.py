@@ -249,6 +249,7 @@ def main() -> int:
         catalogue_problems(rendered)
         + transition_problems(rendered)
         + repeated_body_problems(rendered)
+        + task_problems(rendered)
     )
     if problems:
         print("\n".join(problems), file=sys.stderr)
@@ -319,6 +320,20 @@ def repeated_body_problems(rendered: dict[str, str]) -> list[str]:
             if len(names) > 1
         ]
     return sorted(problems)
+
+
+def task_problems(rendered: dict[str, str]) -> list[str]:
+    """Every Task has a timeout, retries and a catch: a task without a timeout can hang an episode
+    for a year, one without a catch fails the execution with the circuit open, nobody told. The
+    templates merge the first two from main.tf's task_defaults (`<<: ${sdk_call}`)."""
+    return [
+        f"{name}: the Task {state_name} has no {key}"
+        for name, text in sorted(rendered.items())
+        for state_name, state in sorted(json.loads(text)["States"].items())
+        if state["Type"] == "Task"
+        for key in ("TimeoutSeconds", "Retry", "Catch")
+        if not state.get(key)
+    ]
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ class LeaseRef:
 
 def checked(event: Mapping[str, Any]) -> Mapping[str, Any]:
     """The Probe task's event with the check's answer as its state (`check`). Without it: a
-    definition older than this code, whose check is a task of its own)."""
+    definition older than this code, whose check is a task of its own."""
     if "check" not in event:
         return event
     return {**event, "state": check_handler(event)}

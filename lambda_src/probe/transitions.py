@@ -5,7 +5,7 @@ HALF-OPEN -> OPEN after an unhealthy probe. The tasks that decide a transition a
 decide (`announce_transition`): ClaimEpisode CLOSED -> OPEN and -> HELD, LookAtAlarm the
 close and the re-open, the Probe task and the tasks that start an episode its give-ups
 (`give_up_transitions`). The state machine announces every other transition, with the same
-schema (modules/state-machine/events.asl.json.tftpl; docs/events.md). Best effort, as there: a
+schema (modules/state-machine/events.asl.yaml.tftpl; docs/events.md). Best effort, as there: a
 failed put is logged and never changes a task's outcome.
 """
 

@@ -7,15 +7,14 @@ locals {
   cleanup_name    = "${var.state_machine_name}-cleanup"
   cleanup_arn     = "arn:${var.partition}:states:${var.region}:${var.account_id}:stateMachine:${local.cleanup_name}"
 
-  cleanup_definition = jsonencode(jsondecode(templatefile("${path.module}/cleanup.asl.json.tftpl", {
+  cleanup_definition = jsonencode(yamldecode(templatefile("${path.module}/cleanup.asl.yaml.tftpl", {
     circuit_name          = var.circuit_name
     partition             = var.partition
     rejitter_mapping_uuid = local.cleanup_enabled ? var.rejitter_mapping_uuid : ""
     notifications_enabled = local.notifications_enabled
     topic_arn             = var.sns_topic_arn
-    sdk_timeout_seconds   = var.sdk_timeout_seconds
-    retry_sdk             = jsonencode(local.retry_sdk)
-    retry_notify          = jsonencode(local.retry_notify)
+    sdk_call              = jsonencode(local.task_defaults.sdk_call)
+    notify_call           = jsonencode(local.task_defaults.notify_call)
   })))
 }
 

@@ -1,5 +1,5 @@
 # The circuit breaker's Step Functions state machine (STANDARD: it waits for minutes to hours), its
-# role and its execution log group. The definition is rendered from the *.asl.json.tftpl files
+# role and its execution log group. The definition is rendered from the *.asl.yaml.tftpl files
 # (one per concern: see local.phase_files).
 locals {
   notifications_enabled = var.notifications_enabled
@@ -143,6 +143,21 @@ locals {
 
   retry_notify = [merge(local.backoff, { ErrorEquals = ["States.TaskFailed", "States.Timeout"], MaxAttempts = 3 })]
 
+  # A task's timeout and retries, merged into it by its template with YAML's merge key
+  # (`<<: ${sdk_call}`): one line per task, and no task without either.
+  #   sdk_call     an AWS SDK integration (the mappings, CloudWatch, Step Functions)
+  #   lease_write  a conditional write to the lease (a failed condition is an answer)
+  #   notify_call  a notification or a transition event (best effort)
+  #   probe_call   a task of the probe function (lambda:invoke): its answer is the state
+  task_defaults = {
+    sdk_call    = { TimeoutSeconds = var.sdk_timeout_seconds, Retry = local.retry_sdk }
+    lease_write = { TimeoutSeconds = var.sdk_timeout_seconds, Retry = local.retry_lease }
+    notify_call = { TimeoutSeconds = var.sdk_timeout_seconds, Retry = local.retry_notify }
+    probe_call = {
+      TimeoutSeconds = var.probe_timeout_seconds + 60, Retry = local.retry_check, ResultPath = "$", OutputPath = "$.Payload"
+    }
+  }
+
   recovery_start = local.rejitter_enabled ? "EnableRejitter" : local.after_rejitter
   # The failure path's last step: a metric alarm is re-armed (one the module created at once, one
   # brought by the caller once read: it may be composite, which is never re-armed).
@@ -242,7 +257,7 @@ locals {
   }
 
   # Transition events (transition_event_bus): after the notification of a transition, its
-  # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.json.tftpl).
+  # Announce<Name> state puts a "Circuit State Change" event on the bus (events.asl.yaml.tftpl).
   # The probe function announces the transitions its tasks decide, with the same schema
   # (lambda_src/probe/transitions.py): OPEN -> HALF-OPEN and back around every probe, the open
   # and the hold (ClaimEpisode), the close and the re-open (LookAtAlarm), the give-ups
@@ -285,52 +300,54 @@ locals {
   }
   # Rendered even when there are none ({"States": {}}): a conditional with {} would convert every
   # value to one type (numbers to strings).
-  announcement_states = jsondecode(templatefile("${path.module}/events.asl.json.tftpl", {
-    announcements       = local.announcements
-    circuit_name        = var.circuit_name
-    partition           = var.partition
-    event_bus_arn       = coalesce(var.transition_event_bus_arn, "none")
-    mapping_uuid        = var.mapping_uuid
-    queue_arn           = var.queue_arn
-    sdk_timeout_seconds = var.sdk_timeout_seconds
-    retry_notify        = jsonencode(local.retry_notify)
+  announcement_states = yamldecode(templatefile("${path.module}/events.asl.yaml.tftpl", {
+    announcements = local.announcements
+    circuit_name  = var.circuit_name
+    partition     = var.partition
+    event_bus_arn = coalesce(var.transition_event_bus_arn, "none")
+    mapping_uuid  = var.mapping_uuid
+    queue_arn     = var.queue_arn
+    notify_call   = jsonencode(local.task_defaults.notify_call)
   })).States
 
-  # The Notify* states: notifications.asl.json.tftpl, rendered with the texts above and merged into
+  # The Notify* states: notifications.asl.yaml.tftpl, rendered with the texts above and merged into
   # the main definition's States.
   console_host = {
     aws          = "${var.region}.console.aws.amazon.com"
     "aws-cn"     = "console.amazonaws.cn"
     "aws-us-gov" = "console.amazonaws-us-gov.com"
   }[var.partition]
-  notification_states = jsondecode(templatefile("${path.module}/notifications.asl.json.tftpl", {
-    notifications       = local.notifications_wired
-    enabled             = local.notifications_enabled
-    json_format         = var.notification_format == "json"
-    circuit_name        = var.circuit_name
-    partition           = var.partition
-    region              = var.region
-    console_host        = local.console_host
-    topic_arn           = var.sns_topic_arn
-    mapping_uuid        = var.mapping_uuid
-    state_machine_arn   = local.state_machine_arn
-    alarm_name          = var.alarm_name
-    function_name       = element(split(":", var.target_function_arn), 6)
-    sdk_timeout_seconds = var.sdk_timeout_seconds
-    retry_notify        = jsonencode(local.retry_notify)
+  notification_states = yamldecode(templatefile("${path.module}/notifications.asl.yaml.tftpl", {
+    notifications     = local.notifications_wired
+    enabled           = local.notifications_enabled
+    json_format       = var.notification_format == "json"
+    circuit_name      = var.circuit_name
+    partition         = var.partition
+    region            = var.region
+    console_host      = local.console_host
+    topic_arn         = var.sns_topic_arn
+    mapping_uuid      = var.mapping_uuid
+    state_machine_arn = local.state_machine_arn
+    alarm_name        = var.alarm_name
+    function_name     = element(split(":", var.target_function_arn), 6)
+    notify_call       = jsonencode(local.task_defaults.notify_call)
   })).States
 
   # The definition: one templated ASL file per concern, each a map of states, rendered with
-  # templatefile and merged with the notification and announcement states (one way of writing ASL):
-  #   open.asl.json.tftpl     how the circuit opens: single flight, the mapping's settings, disable
-  #   probe.asl.json.tftpl    the probe loop (its decisions: lambda_src/probe/loop.py) and giving up
-  #   close.asl.json.tftpl    how the circuit closes: recovery (rejitter, ramp), close, the watch, re-open
-  #   command.asl.json.tftpl  operator commands: hold (timed or not) and force close
-  #   failure.asl.json.tftpl  when a step of the breaker itself fails: close if it can, say why
-  #   episode.asl.json.tftpl  one episode at a time: superseded, history hand-over
+  # templatefile and merged with the notification and announcement states (one way of writing ASL).
+  # The files are ASL in its YAML form (as the AWS Toolkit and SAM read it), decoded by yamldecode:
+  # the deployed definition is JSON, the same whichever form the file has. Write plain values that
+  # YAML could read as something else quoted ("1", "on", "no", "null", "N": YAML 1.1 reads N as
+  # false); make asl renders every file and checks the result.
+  #   open.asl.yaml.tftpl     how the circuit opens: single flight, the mapping's settings, disable
+  #   probe.asl.yaml.tftpl    the probe loop (its decisions: lambda_src/probe/loop.py) and giving up
+  #   close.asl.yaml.tftpl    how the circuit closes: recovery (rejitter, ramp), close, the watch, re-open
+  #   command.asl.yaml.tftpl  operator commands: hold (timed or not) and force close
+  #   failure.asl.yaml.tftpl  when a step of the breaker itself fails: close if it can, say why
+  #   episode.asl.yaml.tftpl  one episode at a time: superseded, history hand-over
   # A state name defined in two files is refused at plan (the state machine's precondition).
   phase_files  = ["open", "probe", "close", "command", "failure", "episode"]
-  phase_states = [for f in local.phase_files : jsondecode(templatefile("${path.module}/${f}.asl.json.tftpl", local.template_vars))]
+  phase_states = [for f in local.phase_files : yamldecode(templatefile("${path.module}/${f}.asl.yaml.tftpl", local.template_vars))]
   state_names  = flatten([for states in concat(local.phase_states, [local.notification_states, local.announcement_states]) : keys(states)])
   definition = jsonencode({
     Comment       = "SQS circuit breaker ${var.circuit_name}: open (disable the event source mapping), probe with exponential backoff, close. JSONPath query language only."
@@ -340,30 +357,29 @@ locals {
   })
 
   template_vars = {
-    circuit_name               = var.circuit_name
-    partition                  = var.partition
-    state_machine_arn          = local.state_machine_arn
-    mapping_uuid               = var.mapping_uuid
-    queue_url                  = var.queue_url
-    queue_arn                  = var.queue_arn
-    target_function_arn        = var.target_function_arn
-    probe_function_arn         = var.probe_function_arn
-    probe_mode                 = var.probe_mode
-    synthetic_body             = var.synthetic_body
-    probe_wait_time_seconds    = var.probe_wait_time_seconds
-    slow_call_ms               = var.slow_call_duration_threshold_ms
-    probe_task_timeout_seconds = var.probe_timeout_seconds + 60
-    probe_budget_seconds       = var.probe_timeout_seconds
-    open_wait_seconds          = var.open_wait_seconds
-    schedule                   = local.schedule
-    episode_config             = jsonencode({ maxAttempts = var.max_attempts, openWaitSeconds = var.open_wait_seconds, schedule = local.schedule, probeBudgetSeconds = var.probe_timeout_seconds })
-    jitter                     = var.backoff_jitter
-    max_attempts               = var.max_attempts
-    handover_events            = local.handover_events
-    lease_attempts             = local.lease_attempts
-    lease_table_name           = local.lease_table_name
-    duplicate_rechecks         = local.duplicate_rechecks
-    duplicate_recheck_seconds  = local.duplicate_recheck_seconds
+    circuit_name              = var.circuit_name
+    partition                 = var.partition
+    state_machine_arn         = local.state_machine_arn
+    mapping_uuid              = var.mapping_uuid
+    queue_url                 = var.queue_url
+    queue_arn                 = var.queue_arn
+    target_function_arn       = var.target_function_arn
+    probe_function_arn        = var.probe_function_arn
+    probe_mode                = var.probe_mode
+    synthetic_body            = var.synthetic_body
+    probe_wait_time_seconds   = var.probe_wait_time_seconds
+    slow_call_ms              = var.slow_call_duration_threshold_ms
+    probe_budget_seconds      = var.probe_timeout_seconds
+    open_wait_seconds         = var.open_wait_seconds
+    schedule                  = local.schedule
+    episode_config            = jsonencode({ maxAttempts = var.max_attempts, openWaitSeconds = var.open_wait_seconds, schedule = local.schedule, probeBudgetSeconds = var.probe_timeout_seconds })
+    jitter                    = var.backoff_jitter
+    max_attempts              = var.max_attempts
+    handover_events           = local.handover_events
+    lease_attempts            = local.lease_attempts
+    lease_table_name          = local.lease_table_name
+    duplicate_rechecks        = local.duplicate_rechecks
+    duplicate_recheck_seconds = local.duplicate_recheck_seconds
     # MathRandom's end is exclusive on AWS, inclusive on LocalStack: either way within [5, 15].
     duplicate_recheck_min_seconds = floor(local.duplicate_recheck_seconds / 2)
     duplicate_recheck_max_seconds = local.duplicate_recheck_seconds + floor(local.duplicate_recheck_seconds / 2)
@@ -386,10 +402,9 @@ locals {
     metric_namespace              = var.metric_namespace
     alarm_name                    = var.alarm_name
     alarm_is_metric               = var.alarm_is_metric
-    sdk_timeout_seconds           = var.sdk_timeout_seconds
-    retry_sdk                     = jsonencode(local.retry_sdk)
-    retry_check                   = jsonencode(local.retry_check)
-    retry_lease                   = jsonencode(local.retry_lease)
+    sdk_call                      = jsonencode(local.task_defaults.sdk_call)
+    lease_write                   = jsonencode(local.task_defaults.lease_write)
+    probe_call                    = jsonencode(local.task_defaults.probe_call)
     control_parameter_name        = local.control_parameter_name
     settings_parameter_name       = local.settings_parameter_name
     command_settle_seconds        = local.command_settle_seconds

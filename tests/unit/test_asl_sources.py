@@ -25,29 +25,31 @@ def test_no_state_is_built_in_hcl():
         for match in HCL_STATE.finditer(text)
     ]
     assert offenders == [], (
-        f"ASL states built in HCL (write them in a .asl.json.tftpl): {offenders}"
+        f"ASL states built in HCL (write them in a .asl.yaml.tftpl): {offenders}"
     )
 
 
 def test_every_template_is_rendered_by_the_module():
     hcl = "".join(path.read_text() for path in MODULE.glob("*.tf"))
-    templates = sorted(path.name for path in MODULE.glob("*.asl.json.tftpl"))
+    templates = sorted(path.name for path in MODULE.glob("*.asl.yaml.tftpl"))
     phases = ["close", "command", "episode", "failure", "open", "probe"]
     assert templates == sorted(
-        ["cleanup.asl.json.tftpl", "events.asl.json.tftpl", "notifications.asl.json.tftpl"]
-        + [f"{phase}.asl.json.tftpl" for phase in phases]
+        ["cleanup.asl.yaml.tftpl", "events.asl.yaml.tftpl", "notifications.asl.yaml.tftpl"]
+        + [f"{phase}.asl.yaml.tftpl" for phase in phases]
     )
     for name in ("cleanup", "events", "notifications"):
-        assert f'templatefile("${{path.module}}/{name}.asl.json.tftpl"' in hcl, name
+        assert f'templatefile("${{path.module}}/{name}.asl.yaml.tftpl"' in hcl, name
     listed = re.search(r"phase_files\s*=\s*\[([^]]*)\]", hcl)
     assert listed and sorted(re.findall(r'"(\w+)"', listed[1])) == phases
-    assert 'templatefile("${path.module}/${f}.asl.json.tftpl"' in hcl
+    assert 'templatefile("${path.module}/${f}.asl.yaml.tftpl"' in hcl
 
 
 def test_each_phase_template_is_a_map_of_states_and_no_state_is_in_two():
-    names: list[str] = []  # the main state machine's (cleanup.asl.json.tftpl is another machine)
-    for path in sorted(set(MODULE.glob("*.asl.json.tftpl")) - {MODULE / "cleanup.asl.json.tftpl"}):
-        names += re.findall(r'^    "(\w+)": \{$', path.read_text(), re.MULTILINE)
+    names: list[str] = []  # the main state machine's (cleanup.asl.yaml.tftpl is another machine)
+    for path in sorted(set(MODULE.glob("*.asl.yaml.tftpl")) - {MODULE / "cleanup.asl.yaml.tftpl"}):
+        # a phase template's top-level keys are its states (a YAML map at column 0)
+        names += re.findall(r"^(\w+):$", path.read_text(), re.MULTILINE)
+    assert {"RouteCommand", "Probe", "CloseCircuit", "StartSuccessor"} <= set(names)
     assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
 
 
@@ -105,3 +107,32 @@ def test_the_same_action_under_two_names_is_a_problem():
     ]
     del states["HoldDisableMapping"]
     assert check_asl.repeated_body_problems({"x": json.dumps({"States": states})}) == []
+
+
+def test_every_task_has_a_timeout_retries_and_a_catch():
+    task = {"Type": "Task", "TimeoutSeconds": 10, "Retry": [{}], "Catch": [{}], "End": True}
+    states = {"A": task, "B": {**task, "TimeoutSeconds": None}, "C": {"Type": "Pass", "End": True}}
+    states["D"] = {k: v for k, v in task.items() if k != "Catch"}
+    assert check_asl.task_problems({"x": json.dumps({"States": states})}) == [
+        "x: the Task B has no TimeoutSeconds",
+        "x: the Task D has no Catch",
+    ]
+
+
+# A plain YAML 1.1 word that yamldecode reads as a boolean (`N: 1` is {"false": 1}).
+YAML_BOOL = re.compile(r"(?:^|[\s\[{,])(y|n|yes|no|on|off)(?=:\s|:$|\s*[,}\]]|\s*$)", re.IGNORECASE)
+
+
+def yaml_bool_words(text: str) -> list[str]:
+    unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    return [m[1] for line in unquoted.splitlines() for m in YAML_BOOL.finditer(line.split(" #")[0])]
+
+
+def test_no_template_has_a_plain_word_yaml_reads_as_a_boolean():
+    for path in sorted(MODULE.glob("*.asl.yaml.tftpl")):
+        assert yaml_bool_words(path.read_text()) == [], path.name
+    assert yaml_bool_words('A:\n  N: 1\n  B: [x, off]\n  C: {d: Yes}\n  E: "no"\n  F: none') == [
+        "N",
+        "off",
+        "Yes",
+    ]
