@@ -144,7 +144,8 @@ locals {
   retry_notify = [merge(local.backoff, { ErrorEquals = ["States.TaskFailed", "States.Timeout"], MaxAttempts = 3 })]
 
   # A task's timeout and retries, merged into it by its template with YAML's merge key
-  # (`<<: ${sdk_call}`): one line per task, and no task without either.
+  # (`<<: ${sdk_call}`): one line per task, and no task without either. A task never writes a key
+  # its merge provides (which one would win depends on the YAML implementation; a unit test checks).
   #   sdk_call     an AWS SDK integration (the mappings, CloudWatch, Step Functions)
   #   lease_write  a conditional write to the lease (a failed condition is an answer)
   #   notify_call  a notification or a transition event (best effort)

@@ -136,3 +136,49 @@ def test_no_template_has_a_plain_word_yaml_reads_as_a_boolean():
         "off",
         "Yes",
     ]
+
+
+# The keys each of main.tf's task_defaults merges into a task (`<<: ${sdk_call}`).
+MERGED_KEYS = {
+    "sdk_call": {"TimeoutSeconds", "Retry"},
+    "lease_write": {"TimeoutSeconds", "Retry"},
+    "notify_call": {"TimeoutSeconds", "Retry"},
+    "probe_call": {"TimeoutSeconds", "Retry", "ResultPath", "OutputPath"},
+}
+
+
+def merge_conflicts(text: str) -> list[str]:
+    """A task that also writes a key its merge provides: which one wins depends on the order of
+    the lines (Terraform's yamldecode lets the later one win; the YAML merge spec, the earlier),
+    so the templates never do it."""
+    lines = [line for line in text.splitlines() if not line.startswith("%{")]
+    found = []
+    for index, line in enumerate(lines):
+        merge = re.fullmatch(r"( *)<<: \$\{(\w+)\}", line)
+        if not merge:
+            continue
+        indent = merge[1]
+        siblings = []
+        for step in (-1, 1):
+            other = index + step
+            while 0 <= other < len(lines):
+                depth = len(lines[other]) - len(lines[other].lstrip())
+                if depth < len(indent):
+                    break
+                if depth == len(indent):
+                    siblings.append(lines[other].strip().split(":", 1)[0])
+                other += step
+        found += sorted(MERGED_KEYS[merge[2]] & set(siblings))
+    return found
+
+
+def test_a_task_never_writes_a_key_its_defaults_merge():
+    merges = 0
+    for path in sorted(MODULE.glob("*.asl.yaml.tftpl")):
+        text = path.read_text()
+        merges += text.count("<<: ${")
+        assert merge_conflicts(text) == [], path.name
+    assert merges >= 25
+    task = "A:\n  Type: Task\n  ResultPath: $\n  <<: ${probe_call}\n  Next: B\nB:\n  Retry: []\n"
+    assert merge_conflicts(task) == ["ResultPath"]
+    assert merge_conflicts(task.replace("probe_call", "sdk_call")) == []
