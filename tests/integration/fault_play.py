@@ -294,13 +294,10 @@ def _account(c: Circuit, sent: set[str], outcome: Outcome, timeout: float = 300)
     found: set[str] = set()
     deadline = time.monotonic() + timeout
     while True:
-        found.update(p["body"] for p in c.processed if p["body"] in sent)
-        c.collect()
-        found.update(p["body"] for p in c.processed if p["body"] in sent)
-        found.update(b for b in c.dlq_bodies() if b in sent)
-        found.update(m["Body"] for m in drain(c.sqs, c.work, seconds=1) if m["Body"] in sent)
-        if found == sent:
-            break
+        # The queue's counts first, then the reads: a message that leaves the queue after the
+        # counts is found by the reads (the function sends its processed record before the
+        # mapping deletes the message; a redrive moves it to the DLQ at once). Read the other way
+        # round, a message processed between the reads and the counts was in neither: "lost".
         attributes = c.sqs.get_queue_attributes(
             QueueUrl=c.work,
             AttributeNames=[
@@ -310,6 +307,13 @@ def _account(c: Circuit, sent: set[str], outcome: Outcome, timeout: float = 300)
             ],
         )["Attributes"]
         held = sum(int(v) for v in attributes.values())
+        found.update(p["body"] for p in c.processed if p["body"] in sent)
+        c.collect()
+        found.update(p["body"] for p in c.processed if p["body"] in sent)
+        found.update(b for b in c.dlq_bodies() if b in sent)
+        found.update(m["Body"] for m in drain(c.sqs, c.work, seconds=1) if m["Body"] in sent)
+        if found == sent:
+            break
         if time.monotonic() > deadline:
             missing = len(sent - found)
             if held:  # still in the queue, in flight: not lost
