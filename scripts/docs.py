@@ -360,7 +360,8 @@ def render_faults(root: Path) -> str | None:
         f"Measured by `make test-faults` on {results['date']} at commit `{results['commit']}`:"
         f" {results['pairs']} (caller, operation) pairs recorded in a seed episode,"
         f" {results['runs']} runs, {results['lost']} messages lost, {results['silent']} silent"
-        f" opens, {results['failed']} broken promises.",
+        f" opens, {results['failed']} broken promises."
+        + (f" {results['note']}" if results.get("note") else ""),
         "",
         "| fault | mode | calls failed | end | close reason, or why it stays open | close (s) |"
         " lost | duplicates |",
