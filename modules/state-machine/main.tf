@@ -357,59 +357,100 @@ locals {
     States        = merge(concat(local.phase_states, [local.notification_states, local.announcement_states])...)
   })
 
+  # The probe function's task configuration, one block per parser (lambda_src/probe: ClaimConfig
+  # reads claim, OpeningConfig open, CheckConfig check, and so on), each rendered into its task's
+  # payload by one line (`claim: ${probe.claim}`), so that the templates show what each task is
+  # given and this shows the values. A key ending in ".$" is a path the task's Parameters evaluate.
+  transition_events = {
+    eventBusName = coalesce(var.transition_event_bus_arn, "none"), circuit = var.circuit_name
+    "episode.$"  = "$$.Execution.Id", mapping = var.mapping_uuid
+  }
+  probe_blocks = {
+    claim = {
+      leaseTable    = local.lease_table_name, circuit = var.circuit_name, controlParameter = local.control_parameter_name
+      leaseAttempts = local.lease_attempts, rechecks = local.duplicate_rechecks
+      # MathRandom's end is exclusive on AWS, inclusive on LocalStack: either way within [5, 15].
+      recheckMinSeconds = floor(local.duplicate_recheck_seconds / 2)
+      recheckMaxSeconds = local.duplicate_recheck_seconds + floor(local.duplicate_recheck_seconds / 2)
+    }
+    open = {
+      mappingUuid        = var.mapping_uuid, queueUrl = var.queue_url, queueArn = var.queue_arn
+      functionArn        = var.target_function_arn, retentionMarginSeconds = var.retention_margin_seconds
+      settingsParameter  = local.settings_parameter_name
+      rampMaxConcurrency = local.half_open_enabled ? var.half_open_max_concurrency : null
+    }
+    episode = {
+      maxAttempts        = var.max_attempts, openWaitSeconds = var.open_wait_seconds, schedule = local.schedule
+      probeBudgetSeconds = var.probe_timeout_seconds
+    }
+    state_metric      = { namespace = var.metric_namespace, circuit = var.circuit_name }
+    transition_events = merge(local.transition_events, { queue = var.queue_arn })
+    check = {
+      "execution.$" = "$$.Execution.Id", handoverEvents = local.handover_events, leaseTable = local.lease_table_name
+      circuit       = var.circuit_name, mappingUuid = var.mapping_uuid, metricNamespace = var.metric_namespace
+    }
+    loop  = { giveUpAction = var.give_up_action, jitter = var.backoff_jitter, probeBudgetSeconds = var.probe_timeout_seconds }
+    lease = { leaseTable = local.lease_table_name, circuit = var.circuit_name }
+    recovery_metric = local.recovery_start == "CloseCircuit" ? null : {
+      namespace = var.metric_namespace, circuit = var.circuit_name
+    }
+    request = merge({
+      queueUrl         = var.queue_url, queueArn = var.queue_arn, probeMode = var.probe_mode, syntheticBody = var.synthetic_body
+      "functionName.$" = "$.original.mapping.FunctionArn", "functionResponseTypes.$" = "$.original.responseTypes"
+      "mapping.$"      = "$.original.mapping", slowCallMs = var.slow_call_duration_threshold_ms
+      waitTimeSeconds  = var.probe_wait_time_seconds
+    }, local.events_enabled ? { transitionEvents = local.transition_events } : {})
+    watch = {
+      "execution.$" = "$$.Execution.Id", handoverEvents = local.handover_events, leaseTable = local.lease_table_name
+      circuit       = var.circuit_name, alarmName = var.alarm_name, polls = ceil(var.watch_seconds / local.watch_poll_seconds)
+      pollSeconds   = local.watch_poll_seconds, rearmWaitSeconds = local.rearm_wait_seconds, tellsClose = true
+    }
+    verify = {
+      controlParameter  = local.control_parameter_name, mappingUuid = var.mapping_uuid
+      disableAgainLimit = local.hold_disable_again_limit
+    }
+  }
+
   template_vars = {
     circuit_name              = var.circuit_name
     partition                 = var.partition
     state_machine_arn         = local.state_machine_arn
     mapping_uuid              = var.mapping_uuid
-    queue_url                 = var.queue_url
     queue_arn                 = var.queue_arn
-    target_function_arn       = var.target_function_arn
     probe_function_arn        = var.probe_function_arn
-    probe_mode                = var.probe_mode
-    synthetic_body            = var.synthetic_body
-    probe_wait_time_seconds   = var.probe_wait_time_seconds
-    slow_call_ms              = var.slow_call_duration_threshold_ms
     probe_budget_seconds      = var.probe_timeout_seconds
     open_wait_seconds         = var.open_wait_seconds
     schedule                  = local.schedule
-    episode_config            = jsonencode({ maxAttempts = var.max_attempts, openWaitSeconds = var.open_wait_seconds, schedule = local.schedule, probeBudgetSeconds = var.probe_timeout_seconds })
     jitter                    = var.backoff_jitter
     max_attempts              = var.max_attempts
     handover_events           = local.handover_events
-    lease_attempts            = local.lease_attempts
     lease_table_name          = local.lease_table_name
     duplicate_rechecks        = local.duplicate_rechecks
     duplicate_recheck_seconds = local.duplicate_recheck_seconds
-    # MathRandom's end is exclusive on AWS, inclusive on LocalStack: either way within [5, 15].
-    duplicate_recheck_min_seconds = floor(local.duplicate_recheck_seconds / 2)
-    duplicate_recheck_max_seconds = local.duplicate_recheck_seconds + floor(local.duplicate_recheck_seconds / 2)
-    watch_seconds                 = var.watch_seconds
-    watch_poll_seconds            = local.watch_poll_seconds
-    watch_polls                   = ceil(var.watch_seconds / local.watch_poll_seconds)
-    rearm_wait_seconds            = local.rearm_wait_seconds
-    retention_margin_seconds      = var.retention_margin_seconds
-    give_up_action                = var.give_up_action
-    notifications_enabled         = local.notifications_enabled
-    events_enabled                = local.events_enabled
-    event_bus_arn                 = coalesce(var.transition_event_bus_arn, "none")
-    half_open_enabled             = local.half_open_enabled
-    half_open_max_concurrency     = local.half_open_enabled ? var.half_open_max_concurrency : 0
-    half_open_seconds             = var.half_open_seconds
-    rejitter_enabled              = local.rejitter_enabled
-    rejitter_mapping_uuid         = local.rejitter_enabled ? var.rejitter_mapping_uuid : ""
-    rejitter_window_seconds       = var.rejitter_window_seconds
-    recovery_start                = local.recovery_start
-    metric_namespace              = var.metric_namespace
-    alarm_name                    = var.alarm_name
-    alarm_is_metric               = var.alarm_is_metric
-    sdk_call                      = jsonencode(local.task_defaults.sdk_call)
-    lease_write                   = jsonencode(local.task_defaults.lease_write)
-    probe_call                    = jsonencode(local.task_defaults.probe_call)
-    control_parameter_name        = local.control_parameter_name
-    settings_parameter_name       = local.settings_parameter_name
-    command_settle_seconds        = local.command_settle_seconds
-    hold_disable_again_limit      = local.hold_disable_again_limit
+    watch_seconds             = var.watch_seconds
+    watch_poll_seconds        = local.watch_poll_seconds
+    rearm_wait_seconds        = local.rearm_wait_seconds
+    retention_margin_seconds  = var.retention_margin_seconds
+    give_up_action            = var.give_up_action
+    notifications_enabled     = local.notifications_enabled
+    events_enabled            = local.events_enabled
+    half_open_enabled         = local.half_open_enabled
+    half_open_max_concurrency = local.half_open_enabled ? var.half_open_max_concurrency : 0
+    half_open_seconds         = var.half_open_seconds
+    rejitter_enabled          = local.rejitter_enabled
+    rejitter_mapping_uuid     = local.rejitter_enabled ? var.rejitter_mapping_uuid : ""
+    rejitter_window_seconds   = var.rejitter_window_seconds
+    recovery_start            = local.recovery_start
+    metric_namespace          = var.metric_namespace
+    alarm_name                = var.alarm_name
+    alarm_is_metric           = var.alarm_is_metric
+    sdk_call                  = jsonencode(local.task_defaults.sdk_call)
+    lease_write               = jsonencode(local.task_defaults.lease_write)
+    probe_call                = jsonencode(local.task_defaults.probe_call)
+    probe                     = { for name, block in local.probe_blocks : name => jsonencode(block) }
+    settings_parameter_name   = local.settings_parameter_name
+    command_settle_seconds    = local.command_settle_seconds
+    hold_disable_again_limit  = local.hold_disable_again_limit
   }
 }
 
