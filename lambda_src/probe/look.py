@@ -133,7 +133,7 @@ def run_look(
     predecessor). The first look after a close says so first, then starts the watch, or ends
     the episode, or leaves a close command's close to be verified (watch.after_close)."""
     continued = "continuation" in state
-    state, ended = continue_from_predecessor(state, config, dynamodb)
+    state, ended = continue_from_predecessor(state, config, dynamodb, "watch")
     if ended is not None:
         return ended
     starting = watch_starts(state)

@@ -34,6 +34,7 @@ from loop import (
     before_probe,
     before_recovery,
     given_up_at_once,
+    state_part,
 )
 from step import CHECK_CONFIG, MetricRef, _config_fields, _state, check_handler, read_lease
 from transitions import (
@@ -69,12 +70,23 @@ def checked(event: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def probe_request(state: Mapping[str, Any], request: Any) -> dict[str, Any]:
-    """The probe's input: the rendered request, with what this attempt adds (the failure
-    visibility, and the attempt the transition events name)."""
+    """The probe's input: the rendered request, with what the open read (the function the
+    mapping invokes, its response types, the mapping) and what this attempt adds (the failure
+    visibility, and the attempt the transition events name). A definition older than this code
+    renders the open's reads into the request itself."""
     if not isinstance(request, Mapping):
         raise LoopStateError("request (the probe's input) must be an object")
     episode = state["episode"]
-    new = dict(request)
+    original = state_part(state, "original")
+    mapping = original.get("mapping")
+    if not isinstance(mapping, Mapping):
+        raise LoopStateError(f"$.original.mapping must be an object, got {mapping!r}")
+    new = {
+        "functionName": mapping.get("FunctionArn"),
+        "functionResponseTypes": original.get("responseTypes"),
+        "mapping": mapping,
+        **request,
+    }
     new["failureVisibilityTimeout"] = episode["failureVisibilityTimeout"]
     events = new.get("transitionEvents")
     if isinstance(events, Mapping):

@@ -248,7 +248,7 @@ def run_check(
     """Read only what the next decision needs, in order: history, lease, mapping (a successor
     first takes the lease from its predecessor)."""
     continued = "continuation" in state
-    state, ended = continue_from_predecessor(state, config, dynamodb)
+    state, ended = continue_from_predecessor(state, config, dynamodb, "probe")
     if ended is not None:
         return ended
     events, lease, owned = loop_owner(state, config, sfn, dynamodb, lease_known=continued)

@@ -116,6 +116,8 @@ locals {
   # SDK task's throttling, so that a short outage of one API does not take the failure path (which
   # closes the circuit on a function that may still fail).
   retry_check = [
+    # a forged or stale successor input: refused at once, never retried (lambda_src/probe/handover.py)
+    { ErrorEquals = ["InvalidContinuation"], MaxAttempts = 0, IntervalSeconds = 1 },
     local.retry_lambda[0],
     merge(local.backoff, { ErrorEquals = ["CheckError"], MaxAttempts = 6 }),
     local.retry_task_failed,
@@ -263,8 +265,9 @@ locals {
   # (lambda_src/probe/transitions.py): OPEN -> HALF-OPEN and back around every probe, the open
   # and the hold (ClaimEpisode), the close and the re-open (LookAtAlarm), the give-ups
   # (the Probe task, or the task that started an episode whose first wait exceeds the retention
-  # guard), each before the notification that follows. A value that
-  # starts with "$" is a path of the state's input, anything else a literal. Every path must exist
+  # guard), each before the notification that follows: these three carry no probe attempt
+  # (attempt: null). A value that starts with "$" (or "States.") is a path of the state's input
+  # (or an intrinsic), anything else a literal. Every path must exist
   # on every way into the state (a missing one fails the execution). The close's event names the
   # state it closed from: `make asl` (scripts/check_asl.py, transition_problems) checks that every
   # close reason written in the definition has `from`; the probe function's close reasons are
@@ -272,20 +275,20 @@ locals {
   announcements = !local.events_enabled ? {} : merge(
     {
       AnnounceClosedAfterFailure = {
-        phase   = "CLOSED", from = "OPEN", to = "CLOSED", reason = "error", note = "States.JsonToString($.error)"
-        attempt = "null", next = local.notifications.NotifyClosedAfterFailure.next
+        phase = "CLOSED", from = "OPEN", to = "CLOSED", reason = "error", note = "States.JsonToString($.error)"
+        next  = local.notifications.NotifyClosedAfterFailure.next
       }
       AnnounceManualActionRequired = {
         phase = "OPEN", from = "OPEN", to = "OPEN", reason = "manual_action_required"
-        note  = "States.JsonToString($.recoveryError)", attempt = "null"
+        note  = "States.JsonToString($.recoveryError)"
         next  = local.notifications.NotifyManualActionRequired.next
       }
     },
     local.half_open_enabled ? {
       AnnounceRamp = {
-        phase   = "HALF-OPEN", from = "HALF-OPEN", to = "HALF-OPEN", reason = "ramp"
-        note    = "MaximumConcurrency ${coalesce(var.half_open_max_concurrency, 0)} for ${var.half_open_seconds} s"
-        attempt = "null", next = "HalfOpenWindow"
+        phase = "HALF-OPEN", from = "HALF-OPEN", to = "HALF-OPEN", reason = "ramp"
+        note  = "MaximumConcurrency ${coalesce(var.half_open_max_concurrency, 0)} for ${var.half_open_seconds} s"
+        next  = "HalfOpenWindow"
       }
     } : {},
   )
@@ -299,17 +302,20 @@ locals {
       catch_next = lookup(n, "catch_next", n.next) == n.next ? local.announced[name] : n.catch_next
     } : {})
   }
-  # Rendered even when there are none ({"States": {}}): a conditional with {} would convert every
+  # Rendered even when there are none ({}): a conditional with {} would convert every
   # value to one type (numbers to strings).
   announcement_states = yamldecode(templatefile("${path.module}/events.asl.yaml.tftpl", {
-    announcements = local.announcements
+    # each event's from, to, reason and note, a path's key ending in ".$" (merged into its Detail)
+    announcements = { for name, a in local.announcements : name => merge(a, {
+      fields = { for f in ["from", "to", "reason", "note"] : (startswith(a[f], "$") || startswith(a[f], "States.") ? "${f}.$" : f) => a[f] }
+    }) }
     circuit_name  = var.circuit_name
     partition     = var.partition
     event_bus_arn = coalesce(var.transition_event_bus_arn, "none")
     mapping_uuid  = var.mapping_uuid
     queue_arn     = var.queue_arn
     notify_call   = jsonencode(local.task_defaults.notify_call)
-  })).States
+  }))
 
   # The Notify* states: notifications.asl.yaml.tftpl, rendered with the texts above and merged into
   # the main definition's States.
@@ -332,7 +338,7 @@ locals {
     alarm_name        = var.alarm_name
     function_name     = element(split(":", var.target_function_arn), 6)
     notify_call       = jsonencode(local.task_defaults.notify_call)
-  })).States
+  }))
 
   # The definition: one templated ASL file per concern, each a map of states, rendered with
   # templatefile and merged with the notification and announcement states (one way of writing ASL).
@@ -395,10 +401,9 @@ locals {
       namespace = var.metric_namespace, circuit = var.circuit_name
     }
     request = merge({
-      queueUrl         = var.queue_url, queueArn = var.queue_arn, probeMode = var.probe_mode, syntheticBody = var.synthetic_body
-      "functionName.$" = "$.original.mapping.FunctionArn", "functionResponseTypes.$" = "$.original.responseTypes"
-      "mapping.$"      = "$.original.mapping", slowCallMs = var.slow_call_duration_threshold_ms
-      waitTimeSeconds  = var.probe_wait_time_seconds
+      # the function, its response types and the mapping: the probe task reads them from $.original
+      queueUrl   = var.queue_url, queueArn = var.queue_arn, probeMode = var.probe_mode, syntheticBody = var.synthetic_body
+      slowCallMs = var.slow_call_duration_threshold_ms, waitTimeSeconds = var.probe_wait_time_seconds
     }, local.events_enabled ? { transitionEvents = local.transition_events } : {})
     watch = {
       "execution.$" = "$$.Execution.Id", handoverEvents = local.handover_events, leaseTable = local.lease_table_name

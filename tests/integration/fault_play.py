@@ -307,8 +307,7 @@ def _account(c: Circuit, sent: set[str], outcome: Outcome, timeout: float = 300)
             ],
         )["Attributes"]
         held = sum(int(v) for v in attributes.values())
-        found.update(p["body"] for p in c.processed if p["body"] in sent)
-        c.collect()
+        c.collect()  # appends to c.processed: what earlier collects found is still there
         found.update(p["body"] for p in c.processed if p["body"] in sent)
         found.update(b for b in c.dlq_bodies() if b in sent)
         found.update(m["Body"] for m in drain(c.sqs, c.work, seconds=1) if m["Body"] in sent)

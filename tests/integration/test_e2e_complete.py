@@ -691,6 +691,35 @@ def test_a_mapping_reenabled_elsewhere_ends_the_episode(closed: Circuit):
     wait_until(lambda: sent <= c.processed_bodies(), timeout=60, what="processed")
 
 
+# ---- a forged continuation ----------------------------------------------------------------------
+@pytest.mark.parametrize(("phase", "task"), [("probe", "Probe"), ("watch", "LookAtAlarm")])
+def test_a_forged_continuation_is_refused_before_it_touches_anything(
+    closed: Circuit, phase: str, task: str
+):
+    """Anyone allowed to start the state machine can write `$.continuation` (a hand-over's
+    input): its phase's first task checks every path the states would read before it claims the
+    lease, and a refused input ends at InvalidInput at once, with nothing read past the input
+    (a missing path read by a state would be an uncatchable runtime error: no notification)."""
+    c = closed
+    lease = c.lease()
+    predecessor = c.machine.replace(":stateMachine:", ":execution:") + ":forged-predecessor"
+    forged = {
+        "continuation": {"phase": phase, "predecessor": predecessor},
+        "original": {"state": "Enabled"},  # no settings to restore, no function: refused
+    }
+    arn = c.sfn.start_execution(
+        stateMachineArn=c.machine, name=f"forged-{phase}-{uuid.uuid4()}", input=json.dumps(forged)
+    )["executionArn"]
+    ended = c.wait_finished(arn, timeout=120)
+    events = c.history(arn)
+    assert (ended["status"], ended.get("error")) == ("FAILED", "CircuitBreaker.InvalidInput")
+    assert c.entered_states(arn, events) == ["RouteCommand", task, "InvalidInput"]
+    failed = [e["taskFailedEventDetails"] for e in events if "taskFailedEventDetails" in e]
+    assert [f["error"] for f in failed] == ["InvalidContinuation"]  # once: never retried
+    assert "$.original.scalingConfig is missing" in failed[0]["cause"]
+    assert c.lease() == lease and c.mapping() == "Enabled"  # nothing was touched
+
+
 # ---- the breaker itself is stopped mid-episode ---------------------------------------------------
 def test_an_aborted_episode_is_notified_and_turns_the_rejitter_off(closed: Circuit):
     # StopExecution cannot be caught inside the state machine: the module's execution-status rule

@@ -598,7 +598,8 @@ run "function_arn_input" {
     error_message = "the probe may invoke the function and its qualifiers"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionName.$"] == "$.original.mapping.FunctionArn" && !contains(keys(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload), "functionName")
+    # lambda_src/probe/probe_task.py: probe_request takes it from $.original (unit-tested)
+    condition     = !strcontains(jsonencode(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload), "orders-consumer") && !can(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionName.$"])
     error_message = "the probe invokes the mapping's own FunctionArn (remembered at open), not var.function_name"
   }
   assert {
@@ -695,12 +696,14 @@ run "every_probe_checks_the_mapping_and_judges_as_it_does" {
     error_message = "a mapping re-enabled elsewhere ends the episode through the close (and its watch)"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Catch[0].Next == "NotifyFailure" && !can(jsondecode(output.state_machine_definition).States.ProbeTaskFailed) && !can(jsondecode(output.state_machine_definition).States.CheckBeforeProbe)
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Catch[1] == { ErrorEquals = ["States.ALL"], ResultPath = "$.error", Next = "NotifyFailure" } && !can(jsondecode(output.state_machine_definition).States.ProbeTaskFailed) && !can(jsondecode(output.state_machine_definition).States.CheckBeforeProbe)
     error_message = "a failed Probe task takes the failure path (which re-enables the mapping); a check that decides otherwise (superseded, hand over, close) is the task's answer, so it never fails after deciding"
   }
   assert {
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["functionResponseTypes.$"] == "$.original.responseTypes" && contains(keys(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request), "mapping.$")
-    error_message = "the probe judges batchItemFailures only when the mapping reports them"
+    # the probe function gives the probe the mapping and its response types from $.original,
+    # as the open read them (probe_task.probe_request, tests/unit/test_probe_loop.py)
+    condition     = !can(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request.functionResponseTypes) && !can(jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload.request["mapping.$"]) && jsondecode(output.state_machine_definition).States.Probe.Parameters.Payload["state.$"] == "$"
+    error_message = "the probe judges batchItemFailures only when the mapping reports them (the open's reads, from the state)"
   }
 }
 
@@ -826,7 +829,7 @@ run "history_quota_hand_over" {
   assert {
     # An unreadable count fails the task (retried, then the failure path: closed, notified); a
     # hand-over instead would repeat in every successor at once when it can never be read.
-    condition     = jsondecode(output.state_machine_definition).States.Probe.Catch[0].Next == "NotifyFailure" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Catch[0].Next == "NotifyFailure"
+    condition     = jsondecode(output.state_machine_definition).States.Probe.Catch[1].Next == "NotifyFailure" && jsondecode(output.state_machine_definition).States.LookAtAlarm.Catch[1].Next == "NotifyFailure"
     error_message = "an unreadable count fails the task (never risks the quota, never hands over in a loop)"
   }
   assert {
@@ -834,14 +837,17 @@ run "history_quota_hand_over" {
     error_message = "the successor is started under a name fixed beforehand (a retry is idempotent); a failed start takes the failure path (close, notified)"
   }
   assert {
-    # The loops' tasks write the successor's input (lambda_src/probe/loop.py: with_hand_over,
-    # unit-tested); the successor checks every part of it before it claims the lease.
-    condition     = jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters["Input.$"] == "States.JsonToString($.handover.input)" && !can(jsondecode(output.state_machine_definition).States.PrepareProbeHandOver) && length([for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c if c.Next == "Probe" && contains([for v in try(c.And, []) : try(v.Variable, "")], "$.guard.projectedSeconds") && contains([for v in try(c.And, []) : try(v.Variable, "")], "$.singleFlight.self")]) == 1
-    error_message = "the successor's input is the episode's state (the failure path's paths checked)"
+    # The loops' tasks write the successor's input (lambda_src/probe/handover.py: with_hand_over,
+    # unit-tested); the successor's first task checks every path of it the states read once it may
+    # have failed (continuation_problems) before it claims the lease: an invalid one is refused at
+    # once (no retry) into InvalidInput, which reads nothing. Probe's parameters read no path of
+    # the state but $ (a missing one would be an uncatchable runtime error).
+    condition     = jsondecode(output.state_machine_definition).States.StartSuccessor.Parameters["Input.$"] == "States.JsonToString($.handover.input)" && !can(jsondecode(output.state_machine_definition).States.PrepareProbeHandOver) && alltrue([for name in ["Probe", "LookAtAlarm"] : jsondecode(output.state_machine_definition).States[name].Catch[0] == { ErrorEquals = ["InvalidContinuation"], ResultPath = "$.error", Next = "InvalidInput" } && jsondecode(output.state_machine_definition).States[name].Retry[0] == { ErrorEquals = ["InvalidContinuation"], MaxAttempts = 0, IntervalSeconds = 1 }]) && !strcontains(jsonencode(jsondecode(output.state_machine_definition).States.Probe.Parameters), "$.original")
+    error_message = "the successor's input is the episode's state, checked by its first task (the failure path's paths)"
   }
   assert {
-    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next if try(c.And[0].Variable, "") == "$.continuation"]) == jsonencode(["Probe", "LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.RouteCommand.Choices[2] == { Variable = "$.continuation", IsPresent = true, Next = "InvalidInput" } && !can(jsondecode(output.state_machine_definition).States.CheckContinuation) && !can(jsondecode(output.state_machine_definition).States.InvalidContinuation) && !can(jsondecode(output.state_machine_definition).States.RestoreProbePhase) && !can(jsondecode(output.state_machine_definition).States.RestoreWatchPhase)
-    error_message = "a successor validates its input (the failure path's settings), then resumes at the check or the look, whose task claims the lease from its predecessor first (lambda_src/probe/step.py)"
+    condition     = jsonencode([for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next if try(c.And[1].StringEquals, "") == "watch" && try(c.And[0].Variable, "") == "$.continuation.phase"]) == jsonencode(["LookAtAlarm"]) && jsondecode(output.state_machine_definition).States.RouteCommand.Choices[1] == { Variable = "$.continuation", IsPresent = true, Next = "Probe" } && !can(jsondecode(output.state_machine_definition).States.CheckContinuation) && !can(jsondecode(output.state_machine_definition).States.InvalidContinuation) && !can(jsondecode(output.state_machine_definition).States.RestoreProbePhase) && !can(jsondecode(output.state_machine_definition).States.RestoreWatchPhase)
+    error_message = "a successor resumes at the look (the watch) or else the check, whose task validates its input (the failure path's paths: lambda_src/probe/handover.py) and claims the lease from its predecessor first"
   }
   assert {
     condition     = anytrue([for st in output.iam_policy_statements.state_machine : contains(st.actions, "states:StartExecution") && st.resources == ["arn:aws:states:eu-west-1:123456789012:stateMachine:orders-circuit-breaker"]])

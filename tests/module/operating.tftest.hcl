@@ -25,7 +25,7 @@ run "control_parameters_and_commands" {
   }
   assert {
     condition = [for c in jsondecode(output.state_machine_definition).States.RouteCommand.Choices : c.Next] == [
-      "Probe", "LookAtAlarm", "InvalidInput", "ClaimEpisode", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "ClaimEpisode", "ClaimEpisode",
+      "LookAtAlarm", "Probe", "ClaimEpisode", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "InvalidInput", "ClaimEpisode", "ClaimEpisode",
     ] && jsondecode(output.state_machine_definition).States.RouteCommand.Default == "InvalidInput" && jsondecode(output.state_machine_definition).States.InvalidInput.Type == "Fail"
     error_message = "a successor continues its predecessor's episode; alarm executions (no command) claim the episode (the marker first); hold and close are the only commands (a timed hold's end must be a timestamp); anything else fails before changing anything"
   }

@@ -138,13 +138,19 @@ def test_no_template_has_a_plain_word_yaml_reads_as_a_boolean():
     ]
 
 
-# The keys each of main.tf's task_defaults merges into a task (`<<: ${sdk_call}`).
-MERGED_KEYS = {
-    "sdk_call": {"TimeoutSeconds", "Retry"},
-    "lease_write": {"TimeoutSeconds", "Retry"},
-    "notify_call": {"TimeoutSeconds", "Retry"},
-    "probe_call": {"TimeoutSeconds", "Retry", "ResultPath", "OutputPath"},
-}
+def merged_keys() -> dict[str, set[str]]:
+    """The keys each of main.tf's task_defaults merges into a task (`<<: ${sdk_call}`), read
+    from main.tf (`task_defaults = { sdk_call = { TimeoutSeconds = ..., Retry = ... }, ... }`)."""
+    hcl = (MODULE / "main.tf").read_text()
+    block = re.search(r"^  task_defaults = \{\n(.*?)^  \}$", hcl, re.MULTILINE | re.DOTALL)
+    assert block, "task_defaults is missing from modules/state-machine/main.tf"
+    return {
+        name: set(re.findall(r"(\w+)\s*=", body))
+        for name, body in re.findall(r"(\w+)\s*=\s*\{([^}]*)\}", block[1])
+    }
+
+
+MERGED_KEYS = merged_keys()
 
 
 def merge_conflicts(text: str) -> list[str]:
@@ -173,6 +179,11 @@ def merge_conflicts(text: str) -> list[str]:
 
 
 def test_a_task_never_writes_a_key_its_defaults_merge():
+    # read from main.tf (a key added there is checked without an edit here); every merge a
+    # template names is one of them (else a KeyError below)
+    assert len(MERGED_KEYS) >= 4
+    assert all({"TimeoutSeconds", "Retry"} <= keys for keys in MERGED_KEYS.values())
+    assert {"ResultPath", "OutputPath"} <= MERGED_KEYS["probe_call"]
     merges = 0
     for path in sorted(MODULE.glob("*.asl.yaml.tftpl")):
         text = path.read_text()

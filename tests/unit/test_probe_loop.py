@@ -11,11 +11,19 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from typing import Any
 
 import probe_task
 import pytest
-from handover import with_hand_over
+from handover import (
+    CONTINUATION_FIELDS,
+    PRESENT,
+    STRING,
+    InvalidContinuation,
+    continuation_problems,
+    with_hand_over,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from loop import (
@@ -61,13 +69,24 @@ def schedule(initial: int = 30, rate: float = 2, cap: int = 900, attempts: int =
     }
 
 
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:f"
+
+
 def a_state(**episode: Any) -> dict[str, Any]:
     return {
         "started": {"execution": ME},
+        "singleFlight": {"self": ME},
         "original": {
-            "mapping": {"FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}
+            "mapping": {"FunctionArn": FUNCTION, "UUID": "m-1"},
+            "scalingConfig": {},
+            "responseTypes": ["ReportBatchItemFailures"],
+            "state": "Enabled",
         },
-        "queue": {"budgetSeconds": 345_600 - 3_600, "visibilityTimeoutSeconds": 30},
+        "queue": {
+            "budgetSeconds": 345_600 - 3_600,
+            "retentionSeconds": 345_600,
+            "visibilityTimeoutSeconds": 30,
+        },
         "schedule": schedule(attempts=episode.get("maxAttempts", 10)),
         "episode": {
             "attempt": 0,
@@ -420,7 +439,7 @@ def test_past_the_threshold_the_check_hands_over_without_further_calls():
     assert new["step"]["next"] == HAND_OVER and made == ["get_execution_history"]
     # this execution's outcome (StartSuccessor ends it), the successor's name and input: the
     # probe phase's state as the successor's first check needs it, this execution its
-    # predecessor (RouteCommand validates it, the successor's first check claims from it), the
+    # predecessor (the successor's first check validates it, then claims from it), the
     # successor's ARN for the failure path
     assert new["outcome"] == "handed_over" and "outcome" not in new["handover"]["input"]
     name = new["handover"]["name"]
@@ -436,6 +455,59 @@ def test_past_the_threshold_the_check_hands_over_without_further_calls():
     }
     again, _ = check(history={"events": [{"id": HANDOVER}]})
     assert again["handover"]["name"] != new["handover"]["name"]  # one successor per hand-over
+
+
+def test_a_hand_overs_input_is_a_valid_continuation_of_its_phase():
+    handed = with_hand_over(a_state(), "probe", "continued-x")["handover"]["input"]
+    assert continuation_problems(handed, "probe") == []
+    assert continuation_problems(handed, "watch") == [
+        f"$.continuation.phase must be 'watch', got {handed['continuation']!r}"
+    ]
+
+
+FORGERIES = [
+    (path, kind)
+    for path, kind in CONTINUATION_FIELDS["probe"]
+    if path != "continuation.predecessor"  # the one field of the continuation itself
+]
+
+
+@pytest.mark.parametrize(("path", "kind"), FORGERIES)
+def test_a_forged_continuation_fails_before_any_call(path, kind):
+    # RouteCommand sends any continuation of a known phase to its first task, which checks it
+    # before anything else: a missing or mistyped path would otherwise fail a state that reads it
+    # (the failure path among them) with an uncatchable runtime error. InvalidContinuation is
+    # caught by name into InvalidInput.
+    handed = with_hand_over(a_state(), "probe", "continued-x")["handover"]["input"]
+    *parents, last = path.split(".")
+    missing = copy.deepcopy(handed)
+    holder = missing
+    for key in parents:
+        holder = holder[key]
+    del holder[last]
+    calls = Scripted()
+    with pytest.raises(InvalidContinuation, match=re.escape(f"$.{path} is missing")):
+        run_check(missing, CHECK, sfn=calls, dynamodb=calls, lambda_client=calls, cloudwatch=calls)
+    assert calls.made == []
+    if kind != PRESENT:
+        holder[last] = [] if kind != STRING else 1
+        with pytest.raises(InvalidContinuation, match=re.escape(f"$.{path} must be {kind}")):
+            run_check(
+                missing, CHECK, sfn=calls, dynamodb=calls, lambda_client=calls, cloudwatch=calls
+            )
+        assert calls.made == []
+
+
+@pytest.mark.parametrize("continuation", [None, "probe", {"phase": "watch"}, {"phase": "probe"}])
+def test_a_continuation_must_name_its_phase_and_predecessor(continuation):
+    state = {**with_hand_over(a_state(), "probe", "x")["handover"]["input"]}
+    state["continuation"] = continuation
+    assert continuation_problems(state, "probe")
+    if isinstance(continuation, dict) and continuation["phase"] == "probe":
+        state["continuation"] = {"phase": "probe", "predecessor": ""}
+        assert continuation_problems(state, "probe") == [
+            "$.continuation.predecessor must name the predecessor"
+        ]
 
 
 def test_a_hand_over_without_the_episode_fails_the_task_rather_than_the_successor():
@@ -547,6 +619,15 @@ def test_the_probe_step_gives_the_probe_this_attempts_visibility_and_number():
     )
     assert probe_request(before_probe(state, NOW), {"queueUrl": "q"}) == {
         "queueUrl": "q",
+        "functionName": FUNCTION,  # the open's reads, from the state
+        "functionResponseTypes": ["ReportBatchItemFailures"],
+        "mapping": state["original"]["mapping"],
+        "failureVisibilityTimeout": 270,
+    }
+    # a definition older than this code renders them into the request: its values are kept
+    older = {"queueUrl": "q", "functionName": "g", "functionResponseTypes": [], "mapping": {}}
+    assert probe_request(before_probe(state, NOW), older) == {
+        **older,
         "failureVisibilityTimeout": 270,
     }
 

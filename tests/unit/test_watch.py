@@ -574,7 +574,13 @@ def test_an_older_definition_tells_the_close_itself():
 
 def test_a_successors_first_look_takes_the_lease_from_its_predecessor_then_looks():
     # the predecessor handed over during the watch: the successor's input is its state
-    predecessor = {**closed_by("healthy"), "original": {"state": "Enabled"}}
+    original = {
+        "state": "Enabled",
+        "scalingConfig": {},
+        "responseTypes": [],
+        "mapping": {"FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f"},
+    }
+    predecessor = {**closed_by("healthy"), "original": original}
     started = start_watch(predecessor, CONFIG)
     handed = run_look(
         {**started, "closed": {**started["closed"], "told": True}},
