@@ -229,3 +229,83 @@ def test_a_mapping_with_event_count_metrics_counts_partial_batch_failures(aws, n
     assert counts["PolledEventCount"] >= 3
     assert counts["InvokedEventCount"] >= 3
     assert event_counts(cw, uuids[False]) == {}
+
+
+def test_an_sns_publish_task_serializes_a_message_object(aws, name, cleanup):
+    """notification_format = json publishes an object as the sns:publish task's Message (its paths
+    resolved): the optimized integration serializes a Message that is not a string, as AWS does
+    (LocalStack's AWS-validated snapshot test_sns_task_service.py::test_publish_base publishes an
+    object)."""
+    sns, sqs, sfn = aws("sns"), aws("sqs"), aws("stepfunctions")
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    cleanup(lambda: sns.delete_topic(TopicArn=topic))
+    url = sqs.create_queue(QueueName=f"{name}-notes")["QueueUrl"]
+    cleanup(lambda: sqs.delete_queue(QueueUrl=url))
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    allowed = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue["QueueArn"],
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(allowed)})
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    definition = {
+        "StartAt": "Notify",
+        "States": {
+            "Notify": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {
+                    "TopicArn": topic,
+                    "Subject": "[circuit c] OPEN",
+                    "Message": {
+                        "circuit": "c",
+                        "message.$": "States.Format('Circuit c is OPEN ({})', $.reason)",
+                        "execution.$": "$$.Execution.Id",
+                        "consoleLinks": {"alarm": "https://console/alarm"},
+                    },
+                },
+                "ResultPath": None,
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(
+        name=name,
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn-role",
+    )["stateMachineArn"]
+    cleanup(lambda: sfn.delete_state_machine(stateMachineArn=arn))
+
+    execution = sfn.start_execution(stateMachineArn=arn, input='{"reason": "alarm"}')
+    result = wait_until(
+        lambda: (
+            (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"]
+            != "RUNNING"
+            and d
+        ),
+        timeout=60,
+        what="execution to finish",
+    )
+    assert result["status"] == "SUCCEEDED", result
+    delivered = wait_until(lambda: drain(sqs, url, seconds=1), timeout=30, what="notification")
+    assert [json.loads(m["Body"]) for m in delivered] == [
+        {
+            "circuit": "c",
+            "message": "Circuit c is OPEN (alarm)",
+            "execution": execution["executionArn"],
+            "consoleLinks": {"alarm": "https://console/alarm"},
+        }
+    ]
