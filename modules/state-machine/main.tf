@@ -364,7 +364,7 @@ locals {
   })
 
   # The probe function's task configuration, one block per parser (lambda_src/probe: ClaimConfig
-  # reads claim, OpeningConfig open, CheckConfig check, and so on), each rendered into its task's
+  # reads claim, OpenConfig open, CheckConfig check, and so on), each rendered into its task's
   # payload by one line (`claim: ${probe.claim}`), so that the templates show what each task is
   # given and this shows the values. A key ending in ".$" is a path the task's Parameters evaluate.
   transition_events = {
