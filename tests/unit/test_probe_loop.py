@@ -474,10 +474,10 @@ FORGERIES = [
 
 @pytest.mark.parametrize(("path", "kind"), FORGERIES)
 def test_a_forged_continuation_fails_before_any_call(path, kind):
-    # RouteCommand sends any continuation of a known phase to its first task, which checks it
-    # before anything else: a missing or mistyped path would otherwise fail a state that reads it
-    # (the failure path among them) with an uncatchable runtime error. InvalidContinuation is
-    # caught by name into InvalidInput.
+    # RouteCommand sends a continuation to its phase's first task (LookAtAlarm for the watch,
+    # else Probe), which checks it before anything else (the watch's fields: test_watch.py): a
+    # missing or mistyped path would otherwise fail a state that reads it (the failure path among
+    # them) with an uncatchable runtime error. InvalidContinuation is caught into InvalidInput.
     handed = with_hand_over(a_state(), "probe", "continued-x")["handover"]["input"]
     *parents, last = path.split(".")
     missing = copy.deepcopy(handed)

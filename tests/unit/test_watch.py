@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from handover import CONTINUATION_FIELDS, InvalidContinuation, continuation_problems
 from hypothesis import given
 from hypothesis import strategies as st
 from look import LookConfig, run_look
@@ -572,8 +574,9 @@ def test_an_older_definition_tells_the_close_itself():
     assert "told" not in new["closed"]
 
 
-def test_a_successors_first_look_takes_the_lease_from_its_predecessor_then_looks():
-    # the predecessor handed over during the watch: the successor's input is its state
+def handed_over_watch() -> tuple[dict[str, Any], str]:
+    """A successor's input after a hand-over during the watch (the predecessor's state), and
+    the successor's ARN."""
     original = {
         "state": "Enabled",
         "scalingConfig": {},
@@ -591,8 +594,30 @@ def test_a_successors_first_look_takes_the_lease_from_its_predecessor_then_looks
         cloudwatch=RecordingCloudWatch(),
     )
     assert handed["step"]["next"] == HAND_OVER
-    successor_arn = ME.rsplit(":", 1)[0] + ":" + handed["handover"]["name"]
-    state = handed["handover"]["input"]
+    return handed["handover"]["input"], ME.rsplit(":", 1)[0] + ":" + handed["handover"]["name"]
+
+
+@pytest.mark.parametrize(
+    "path", [path for path, _ in CONTINUATION_FIELDS["watch"] if path != "continuation.predecessor"]
+)
+def test_a_forged_watch_continuation_fails_before_any_call(path):
+    # the watch's successor is LookAtAlarm's: the same check as the probe's (test_probe_loop.py)
+    state, successor_arn = handed_over_watch()
+    assert continuation_problems(state, "watch") == []
+    *parents, last = path.split(".")
+    holder = state
+    for key in parents:
+        holder = holder[key]
+    del holder[last]
+    calls = Scripted()
+    with pytest.raises(InvalidContinuation, match=re.escape(f"$.{path} is missing")):
+        first_look(state, calls=calls, config=dataclasses.replace(TELLING, execution=successor_arn))
+    assert calls.made == []
+
+
+def test_a_successors_first_look_takes_the_lease_from_its_predecessor_then_looks():
+    # the predecessor handed over during the watch: the successor's input is its state
+    state, successor_arn = handed_over_watch()
     assert state["singleFlight"] == {"self": successor_arn}
     calls = Scripted(
         get_execution_history={"events": [{"id": 5}]},
