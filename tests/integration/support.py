@@ -100,24 +100,29 @@ def iam_decisions(endpoint: str, after: int = 0) -> dict:
         return {}  # an emulator without the harness (your own LocalStack): nothing enforced
 
 
-def allow_rule_delivery(sqs, queue_url: str, queue_arn: str, rule_name: str) -> None:
-    """The queue policy EventBridge needs to deliver a rule's events (or its target's dead
-    letters) to a queue: events.amazonaws.com, for that rule (as on AWS; the harness enforces
-    it)."""
-    rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"
+def allow_delivery(sqs, queue_url: str, queue_arn: str, service: str, source_arn: str) -> None:
+    """The queue policy a service needs to send to a queue for one source (an SNS topic, an
+    EventBridge rule), as on AWS (the harness enforces it)."""
     policy = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
+                "Principal": {"Service": service},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
             }
         ],
     }
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+
+
+def allow_rule_delivery(sqs, queue_url: str, queue_arn: str, rule_name: str) -> None:
+    """The queue policy EventBridge needs to deliver a rule's events (or its target's dead
+    letters) to a queue: events.amazonaws.com, for that rule."""
+    rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_name}"
+    allow_delivery(sqs, queue_url, queue_arn, "events.amazonaws.com", rule_arn)
 
 
 def save_iam_decisions(endpoint: str, path: Path) -> dict:

@@ -6,7 +6,15 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from support import ACCOUNT, create_function, drain, mapping_state, queue_depth, wait_until
+from support import (
+    ACCOUNT,
+    allow_delivery,
+    create_function,
+    drain,
+    mapping_state,
+    queue_depth,
+    wait_until,
+)
 
 FORWARD = """
 import os, boto3
@@ -38,6 +46,26 @@ def make_forwarder(aws, name, cleanup) -> tuple[str, str, str]:
     cleanup(lambda: lam.delete_event_source_mapping(UUID=uuid))
     wait_until(lambda: mapping_state(lam, uuid) == "Enabled", timeout=30, what="mapping Enabled")
     return source, sink, uuid
+
+
+def run_machine(sfn, name, definition: dict, cleanup, execution_input: dict | None = None):
+    """Create a state machine, run it once to its end: (the execution's ARN, its description)."""
+    arn = sfn.create_state_machine(
+        name=name,
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn-role",
+    )["stateMachineArn"]
+    cleanup(lambda: sfn.delete_state_machine(stateMachineArn=arn))
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(execution_input or {}))
+    execution_arn = execution["executionArn"]
+    result = wait_until(
+        lambda: (
+            (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and d
+        ),
+        timeout=60,
+        what="execution to finish",
+    )
+    return execution_arn, result
 
 
 def test_disabled_mapping_holds_messages_and_reenabling_delivers_all(aws, name, cleanup):
@@ -105,19 +133,7 @@ def test_state_machine_with_sdk_integrations_runs_to_success(aws, name, cleanup)
             },
         },
     }
-    arn = sfn.create_state_machine(
-        name=name,
-        definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn-role",
-    )["stateMachineArn"]
-    cleanup(lambda: sfn.delete_state_machine(stateMachineArn=arn))
-
-    execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
-    result = wait_until(
-        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d,
-        timeout=60,
-        what="execution to finish",
-    )
+    _, result = run_machine(sfn, name, definition, cleanup)
 
     assert result["status"] == "SUCCEEDED", result
     assert json.loads(result["output"])["State"] in ("Enabling", "Enabled")
@@ -242,19 +258,7 @@ def test_an_sns_publish_task_serializes_a_message_object(aws, name, cleanup):
     url = sqs.create_queue(QueueName=f"{name}-notes")["QueueUrl"]
     cleanup(lambda: sqs.delete_queue(QueueUrl=url))
     queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    allowed = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue["QueueArn"],
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(allowed)})
+    allow_delivery(sqs, url, queue["QueueArn"], "sns.amazonaws.com", topic)
     sns.subscribe(
         TopicArn=topic,
         Protocol="sqs",
@@ -282,30 +286,14 @@ def test_an_sns_publish_task_serializes_a_message_object(aws, name, cleanup):
             }
         },
     }
-    arn = sfn.create_state_machine(
-        name=name,
-        definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn-role",
-    )["stateMachineArn"]
-    cleanup(lambda: sfn.delete_state_machine(stateMachineArn=arn))
-
-    execution = sfn.start_execution(stateMachineArn=arn, input='{"reason": "alarm"}')
-    result = wait_until(
-        lambda: (
-            (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"]
-            != "RUNNING"
-            and d
-        ),
-        timeout=60,
-        what="execution to finish",
-    )
+    execution, result = run_machine(sfn, name, definition, cleanup, {"reason": "alarm"})
     assert result["status"] == "SUCCEEDED", result
     delivered = wait_until(lambda: drain(sqs, url, seconds=1), timeout=30, what="notification")
     assert [json.loads(m["Body"]) for m in delivered] == [
         {
             "circuit": "c",
             "message": "Circuit c is OPEN (alarm)",
-            "execution": execution["executionArn"],
+            "execution": execution,
             "consoleLinks": {"alarm": "https://console/alarm"},
         }
     ]

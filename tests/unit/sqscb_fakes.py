@@ -81,6 +81,15 @@ class Scripted:
         return call
 
 
+def path_holder(state: dict, path: str) -> tuple[dict, str]:
+    """The object of `state` that holds a dotted path's last key, and that key."""
+    *parents, last = path.split(".")
+    holder = state
+    for key in parents:
+        holder = holder[key]
+    return holder, last
+
+
 def client_error(code: str, operation: str, message: str = "boom") -> Exception:
     from botocore.exceptions import ClientError
 

@@ -47,7 +47,13 @@ from loop import (
     next_wait,
 )
 from probe_task import checked, probe_request, probe_step
-from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
+from sqscb_fakes import (
+    RecordingCloudWatch,
+    RecordingEvents,
+    Scripted,
+    client_error,
+    path_holder,
+)
 from step import CheckConfig, CheckError, run_check
 from transitions import give_up_transitions
 
@@ -479,11 +485,8 @@ def test_a_forged_continuation_fails_before_any_call(path, kind):
     # missing or mistyped path would otherwise fail a state that reads it (the failure path among
     # them) with an uncatchable runtime error. InvalidContinuation is caught into InvalidInput.
     handed = with_hand_over(a_state(), "probe", "continued-x")["handover"]["input"]
-    *parents, last = path.split(".")
     missing = copy.deepcopy(handed)
-    holder = missing
-    for key in parents:
-        holder = holder[key]
+    holder, last = path_holder(missing, path)
     del holder[last]
     calls = Scripted()
     with pytest.raises(InvalidContinuation, match=re.escape(f"$.{path} is missing")):

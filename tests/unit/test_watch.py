@@ -20,7 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from look import LookConfig, run_look
 from loop import HAND_OVER, SUPERSEDED, WAIT, EpisodeConfig, LoopStateError
-from sqscb_fakes import RecordingCloudWatch, RecordingEvents, Scripted, client_error
+from sqscb_fakes import (
+    RecordingCloudWatch,
+    RecordingEvents,
+    Scripted,
+    client_error,
+    path_holder,
+)
 from step import CheckError, MetricRef
 from transitions import TaskEvents
 from watch import (
@@ -604,10 +610,7 @@ def test_a_forged_watch_continuation_fails_before_any_call(path):
     # the watch's successor is LookAtAlarm's: the same check as the probe's (test_probe_loop.py)
     state, successor_arn = handed_over_watch()
     assert continuation_problems(state, "watch") == []
-    *parents, last = path.split(".")
-    holder = state
-    for key in parents:
-        holder = holder[key]
+    holder, last = path_holder(state, path)
     del holder[last]
     calls = Scripted()
     with pytest.raises(InvalidContinuation, match=re.escape(f"$.{path} is missing")):
